@@ -1,0 +1,33 @@
+# `make demo` and `make test` are the two commands a newcomer needs (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup lab test lint demo docs bench clean
+
+$(STAMP): pyproject.toml scripts/bootstrap-os.sh
+	./scripts/bootstrap-os.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(BIN)/kvmigrate lab install all
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: lab lint
+	$(BIN)/pytest
+
+demo: lab
+	PATH="$(abspath $(BIN)):$$PATH" ./scripts/demo.sh
+
+bench: lab
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The wire protocol: RESP encoding and a pipelined command writer."""

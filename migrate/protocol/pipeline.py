@@ -1,0 +1,163 @@
+"""A pipelined writer: commands stream to the server while a reader thread counts replies.
+
+It keeps at most ``max_in_flight_bytes`` unacknowledged, so a slow server slows the writer
+instead of filling memory (RedisShake's writer idea), and :meth:`flush` returns only when
+every command sent has been answered ("consistent").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import hiredis
+
+from migrate.endpoint import Endpoint
+from migrate.errors import ConnectError, KvmError
+from migrate.protocol.resp import Arg, encode_command
+
+CHUNK = 256 * 1024
+
+
+@dataclass
+class PipelineStats:
+    sent: int = 0
+    replied: int = 0
+    errors: int = 0
+    first_errors: list[str] = field(default_factory=list)
+
+
+class PipelineWriter:
+    def __init__(self, endpoint: Endpoint, *, db: int | None = None,
+                 max_in_flight_bytes: int = 8 * 1024 * 1024, timeout: float = 60.0):
+        self.endpoint = endpoint
+        self.stats = PipelineStats()
+        self._buf: list[bytes] = []
+        self._buf_len = 0
+        self._max_in_flight = max_in_flight_bytes
+        self._cond = threading.Condition()
+        self._unacked_bytes = 0
+        self._pending_sizes: deque[int] = deque()
+        self._reader_error: BaseException | None = None
+        self._sock = self._connect(timeout)
+        self._closed = False
+        self._thread = threading.Thread(target=self._read_loop, daemon=True)
+        self._thread.start()
+        if endpoint.password is not None:
+            auth: list[Arg] = ["AUTH", endpoint.password]
+            if endpoint.username:
+                auth.insert(1, endpoint.username)
+            self.send(*auth)
+        target_db = endpoint.db if db is None else db
+        if target_db:
+            self.send("SELECT", target_db)
+        self.flush()
+
+    def _connect(self, timeout: float) -> socket.socket:
+        try:
+            sock = socket.create_connection((self.endpoint.host, self.endpoint.port),
+                                            timeout=timeout)
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {self.endpoint.display()}: {exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.endpoint.tls:
+            sock = ssl.create_default_context().wrap_socket(sock,
+                                                            server_hostname=self.endpoint.host)
+        return sock
+
+    def send(self, *args: Arg) -> None:
+        data = encode_command(args)
+        self._buf.append(data)
+        self._buf_len += len(data)
+        with self._cond:
+            self._pending_sizes.append(len(data))
+            self.stats.sent += 1
+        if self._buf_len >= CHUNK:
+            self._write_buffer()
+
+    def _write_buffer(self) -> None:
+        if not self._buf:
+            return
+        data = b"".join(self._buf)
+        self._buf.clear()
+        self._buf_len = 0
+        with self._cond:
+            while (self._unacked_bytes > self._max_in_flight and self._reader_error is None):
+                self._cond.wait(1.0)
+            self._raise_reader_error()
+            self._unacked_bytes += len(data)
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise ConnectError(f"lost the connection to {self.endpoint.display()}: {exc}") \
+                from None
+
+    def _read_loop(self) -> None:
+        reader = hiredis.Reader()
+        try:
+            while True:
+                chunk = self._sock.recv(1 << 20)
+                if not chunk:
+                    if not self._closed:
+                        raise ConnectionError("server closed the connection")
+                    return
+                reader.feed(chunk)
+                replied = freed = 0
+                errors: list[str] = []
+                while (reply := reader.gets()) is not False:
+                    replied += 1
+                    if isinstance(reply, hiredis.ReplyError):
+                        errors.append(str(reply))
+                with self._cond:
+                    for _ in range(replied):
+                        freed += self._pending_sizes.popleft()
+                    self._unacked_bytes -= freed
+                    self.stats.replied += replied
+                    self.stats.errors += len(errors)
+                    room = 10 - len(self.stats.first_errors)
+                    self.stats.first_errors.extend(errors[:max(room, 0)])
+                    self._cond.notify_all()
+        except BaseException as exc:  # handed to the writing thread
+            if not self._closed:
+                with self._cond:
+                    self._reader_error = exc
+                    self._cond.notify_all()
+
+    def _raise_reader_error(self) -> None:
+        if self._reader_error is not None:
+            raise ConnectError(f"lost the connection to {self.endpoint.display()}: "
+                               f"{self._reader_error}")
+
+    def flush(self) -> PipelineStats:
+        """Send what is buffered and wait until every command has a reply."""
+        self._write_buffer()
+        with self._cond:
+            while self.stats.replied < self.stats.sent and self._reader_error is None:
+                self._cond.wait(1.0)
+            self._raise_reader_error()
+        if self.stats.errors and self.stats.first_errors and \
+                self.stats.first_errors[0].startswith(("NOAUTH", "WRONGPASS", "invalid pass")):
+            raise ConnectError(f"cannot authenticate to {self.endpoint.display()}: "
+                               f"{self.stats.first_errors[0]}")
+        return self.stats
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def __enter__(self) -> PipelineWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def require_no_errors(stats: PipelineStats, what: str) -> None:
+    if stats.errors:
+        raise KvmError(f"{what}: {stats.errors} command(s) failed, first: "
+                       f"{stats.first_errors[0] if stats.first_errors else '?'}")

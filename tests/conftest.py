@@ -1,0 +1,131 @@
+"""Fixtures that run real servers: lab servers of any spec on free ports, and an sshd on
+loopback. A server that cannot be provisioned fails the test run with the reason; nothing
+is skipped silently."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from migrate.lab import install
+from migrate.lab.fleet import Fleet
+from migrate.lab.specs import SPECS
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+TESTDATA = SHARED / "testdata"
+
+
+@pytest.fixture(scope="session")
+def installed_specs() -> dict[str, install.Installed]:
+    """Every lab spec, installed (from the cache when `make test` already did it)."""
+    records = {}
+    for spec in SPECS.values():
+        try:
+            records[spec.name] = install.install(spec)
+        except Exception as exc:  # surface as a failure with the reason, never a skip
+            pytest.fail(f"cannot provision lab server {spec.name}: {exc}", pytrace=False)
+    return records
+
+
+@pytest.fixture
+def lab(installed_specs: dict[str, install.Installed], tmp_path: Path) -> Iterator[Fleet]:
+    """Start servers with ``lab.start("redis-7.0")``; all are stopped after the test."""
+    fleet = Fleet(tmp_path / "lab")
+    try:
+        yield fleet
+    finally:
+        fleet.stop_all()
+
+
+@pytest.fixture(scope="session")
+def session_lab(installed_specs: dict[str, install.Installed],
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """A fleet shared by a whole session, for read-only tests on seeded servers."""
+    fleet = Fleet(tmp_path_factory.mktemp("session-lab"))
+    try:
+        yield fleet
+    finally:
+        fleet.stop_all()
+
+
+@pytest.fixture
+def isolated_lab_dir(tmp_path: Path, installed_specs: dict[str, install.Installed],
+                     monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private KVMIGRATE_LAB_DIR for tests of named servers, sharing the installed binaries."""
+    from migrate.lab import paths
+
+    real_servers = paths.servers_dir()
+    lab_dir = tmp_path / "labdir"
+    lab_dir.mkdir()
+    (lab_dir / "servers").symlink_to(real_servers)
+    monkeypatch.setenv("KVMIGRATE_LAB_DIR", str(lab_dir))
+    return lab_dir
+
+
+@dataclass
+class Sshd:
+    host: str
+    port: int
+    user: str
+    key_file: Path
+    known_hosts: Path
+    host_public_key: str
+
+    @property
+    def url(self) -> str:
+        return f"ssh://{self.user}@{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """Debian's sshd on 127.0.0.1 with a private config, host key and user key."""
+    binary = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(binary).exists():
+        pytest.fail("sshd is not installed: run `make test` (it installs openssh-server)",
+                    pytrace=False)
+    from migrate.lab.server import free_port
+
+    d = tmp_path_factory.mktemp("sshd")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")],
+                   check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "user_key")],
+                   check=True)
+    authorized = d / "authorized_keys"
+    authorized.write_text((d / "user_key.pub").read_text())
+    port = free_port()
+    user = os.environ.get("USER") or "root"
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
+        f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {authorized}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\n"
+        "UsePAM no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n")
+    Path("/run/sshd").mkdir(exist_ok=True)
+    proc = subprocess.Popen([binary, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "log")])
+    host_pub = (d / "host_key.pub").read_text().split()
+    known = d / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    deadline = time.monotonic() + 10
+    import socket
+
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = (d / "log").read_text() if (d / "log").exists() else ""
+                pytest.fail(f"sshd did not start: {log.strip()[-300:]}", pytrace=False)
+            time.sleep(0.05)
+    try:
+        yield Sshd("127.0.0.1", port, user, d / "user_key", known, f"{host_pub[0]} {host_pub[1]}")
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,28 @@
+"""Small helpers shared by tests: run the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+            input_text: str | None = None) -> Result:
+    """Run ``kvmigrate ARGS`` as a user would (a new process, real exit code)."""
+    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, input=input_text)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
