@@ -150,3 +150,7 @@ def seed_cmd(
     dbs = ", ".join(f"db{db}: {n:,}" for db, n in sorted(report.by_db.items()))
     out.print(f"databases: {dbs}; with TTL: {report.with_ttl:,}; hashes with field TTLs: "
               f"{report.field_ttl_hashes}", markup=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="lab")

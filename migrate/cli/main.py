@@ -1,15 +1,24 @@
-"""``kvmigrate``: the entry point. Turns :class:`KvmError` into one line and an exit code."""
+"""``kvmigrate``: the entry point. Turns :class:`KvmError` into one line and an exit code.
+
+Each module in :mod:`migrate.cli` that defines ``register(app)`` adds its commands; ``ORDER``
+fixes where they appear in ``--help``.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
 import typer
 
+import migrate.cli as cli_package
 from migrate import __version__
-from migrate.cli import lab
 from migrate.cli.console import err
 from migrate.errors import ExitCode, KvmError
+
+ORDER = ["preflight", "convert_config", "rdb", "copy", "sync", "verify", "cutover", "rollback",
+         "playbook", "lab"]
 
 app = typer.Typer(
     name="kvmigrate",
@@ -20,7 +29,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(lab.app, name="lab")
+
+
+def _register_commands() -> None:
+    names = [m.name for m in pkgutil.iter_modules(cli_package.__path__)
+             if m.name not in ("main", "console")]
+    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    for name in names:
+        module = importlib.import_module(f"migrate.cli.{name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
 
 
 def _version(value: bool) -> None:
@@ -35,6 +54,9 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """Move a Redis deployment to Valkey or Dragonfly safely."""
+
+
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
