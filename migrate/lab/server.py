@@ -84,10 +84,18 @@ class ServerProcess:
             done, _ = os.waitpid(self.pid, os.WNOHANG)
             if done == self.pid:
                 return False
-        return True
+        # The pid may have been reused by another process since the server stopped.
+        try:
+            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
+        except OSError:
+            return True  # no /proc: trust the signal check
+        return str(self.port).encode() in cmdline.split(b"\0")
 
     def save(self) -> None:
-        (Path(self.directory) / "instance.json").write_text(json.dumps(asdict(self), indent=2))
+        """Record the server (mode 0600: it may hold the lab password)."""
+        path = Path(self.directory) / "instance.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, directory: Path) -> ServerProcess:
@@ -119,8 +127,13 @@ class ServerProcess:
 
 def start_server(installed: Installed, *, name: str, spec: str, flavor: str, directory: Path,
                  port: int | None = None, extra_args: list[str] | None = None,
-                 password: str | None = None, config_file: Path | None = None) -> ServerProcess:
-    """Start a server and wait until it answers PING; raise :class:`LabError` if it cannot."""
+                 password: str | None = None, config_file: Path | None = None,
+                 lab_defaults: bool = True) -> ServerProcess:
+    """Start a server and wait until it answers PING; raise :class:`LabError` if it cannot.
+
+    With ``lab_defaults=False`` only port, bind, dir, logfile and daemonize are forced, so a
+    config file's own ``save``, ``appendonly`` ... take effect.
+    """
     if port is None:
         port = free_port()
     elif port_in_use(port):
@@ -132,8 +145,9 @@ def start_server(installed: Installed, *, name: str, spec: str, flavor: str, dir
     if config_file is not None:
         args.append(str(config_file))
     args += ["--port", str(port), "--bind", HOST, "--dir", str(directory),
-             "--logfile", str(proc.log_path), "--daemonize", "no",
-             "--save", "", "--appendonly", "no", "--enable-debug-command", "local"]
+             "--logfile", str(proc.log_path), "--daemonize", "no"]
+    if lab_defaults:
+        args += ["--save", "", "--appendonly", "no", "--enable-debug-command", "local"]
     if password:
         args += ["--requirepass", password]
     args += extra_args or []
