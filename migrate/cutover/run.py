@@ -1,0 +1,287 @@
+"""The cut-over as a straight script of phases (gh-ost's shape): any failure before promotion
+unfences and unpauses the source, which keeps serving; the pause always ends.
+
+Order, and why:
+1. pre-checks: the link is up, the lag is under a bound, the last verification passed;
+2. wait while the postpone file exists (the operator holds the cut-over);
+3. ``CLIENT PAUSE <max-pause-ms> WRITE`` on the source: writers block, the server's own
+   timeout ends the pause even if kvmigrate dies;
+4. fence the source (writes after the pause will fail loudly); from here its replication
+   offset cannot move, so it is final;
+5. wait until the target has applied that final offset, within the pause bound;
+6. a final verification sample;
+7. promote the target;
+8. ``CLIENT UNPAUSE``: blocked writers now get NOREPLICAS and fail over to the new primary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from migrate.cutover.fence import FENCE_MODES, FenceRecord, fence, fence_commands, unfence
+from migrate.cutover.link import ReplicationLink
+from migrate.endpoint import Endpoint
+from migrate.errors import KvmError, UsageError
+
+# Keep this much of the pause bound for promotion and unpausing.
+PAUSE_MARGIN_MS = 150
+
+FinalCheck = Callable[[], tuple[bool, str]]
+Notify = Callable[[str], None]
+
+
+@dataclass
+class CutoverOptions:
+    max_pause_ms: int = 2000
+    max_lag_bytes: int = 10 * 1024 * 1024
+    postpone_file: Path | None = None
+    fence: str = "noreplicas"
+    dry_run: bool = False
+    last_verification_ok: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.fence not in FENCE_MODES:
+            raise UsageError(f"unknown --fence {self.fence!r}; one of {', '.join(FENCE_MODES)}")
+        if self.max_pause_ms < 4 * PAUSE_MARGIN_MS:
+            raise UsageError(f"--max-pause-ms must be at least {4 * PAUSE_MARGIN_MS}")
+
+
+@dataclass
+class StepRecord:
+    name: str
+    status: str  # done, failed, planned, skipped
+    started: float
+    ended: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "started": self.started,
+                "ended": self.ended, "detail": self.detail}
+
+
+@dataclass
+class CutoverResult:
+    ok: bool
+    dry_run: bool
+    source: str
+    target: str
+    steps: list[StepRecord] = field(default_factory=list)
+    paused_ms: float | None = None
+    final_offset: int | None = None
+    fence: FenceRecord | None = None
+    clients_left: list[dict[str, str]] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)
+    error: str | None = None
+    promoted_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "dry_run": self.dry_run, "source": self.source,
+                "target": self.target, "paused_ms": self.paused_ms,
+                "final_offset": self.final_offset,
+                "fence": self.fence.to_dict() if self.fence else None,
+                "clients_left": self.clients_left, "plan": self.plan, "error": self.error,
+                "promoted_at": self.promoted_at,
+                "steps": [s.to_dict() for s in self.steps]}
+
+
+class CutoverFailed(KvmError):
+    """Cut-over stopped before promotion; the source was unpaused and keeps serving."""
+
+
+class Cutover:
+    def __init__(self, source: Endpoint, target: Endpoint, link: ReplicationLink,
+                 options: CutoverOptions, *, final_check: FinalCheck | None = None,
+                 notify: Notify = lambda _m: None):
+        self.source_ep = source
+        self.target_ep = target
+        self.link = link
+        self.options = options
+        self.final_check = final_check
+        self.notify = notify
+        self.result = CutoverResult(ok=False, dry_run=options.dry_run,
+                                    source=source.display(), target=target.display())
+
+    # --- the script ------------------------------------------------------------------
+    def run(self) -> CutoverResult:
+        src = self.source_ep.client()
+        self._precheck()
+        if self.options.dry_run:
+            return self._plan_only()
+        self._wait_postponed()
+        paused_at = None
+        fenced: FenceRecord | None = None
+        promoted = False
+        try:
+            with self._step("pause", max_pause_ms=self.options.max_pause_ms):
+                src.execute_command("CLIENT", "PAUSE", self.options.max_pause_ms, "WRITE")
+                paused_at = time.monotonic()
+            deadline = paused_at + (self.options.max_pause_ms - PAUSE_MARGIN_MS) / 1000
+            if self.options.fence != "none":
+                with self._step("fence", commands=fence_commands()):
+                    fenced = fence(src)
+                    self.result.fence = fenced
+            else:
+                self.notify("warning: --fence none: the old primary will accept writes after "
+                            "the cut-over; clients that have not switched will write there")
+            with self._step("final-offset") as detail:
+                final = self.link.source_offset()
+                detail["offset"] = self.result.final_offset = final
+            with self._step("catch-up") as detail:
+                detail["applied"] = self._wait_applied(final, deadline)
+            if self.final_check is not None:
+                with self._step("final-verify") as detail:
+                    ok, summary = self.final_check()
+                    detail["summary"] = summary
+                    if not ok:
+                        raise CutoverFailed(f"final verification failed: {summary}")
+            if time.monotonic() > deadline:
+                raise CutoverFailed("the pause bound was used up before promotion",
+                                    "raise --max-pause-ms or reduce the lag first")
+            with self._step("promote", commands=self.link.promote_commands()):
+                self.link.promote()
+                promoted = True
+                self.result.promoted_at = time.time()
+        except BaseException as exc:
+            if not promoted:
+                self._abort(src, fenced, paused_at is not None)
+                if isinstance(exc, KvmError):
+                    raise CutoverFailed(f"cut-over aborted before promotion: {exc.message}",
+                                        "the source was unpaused and keeps serving"
+                                        + (f"; {exc.hint}" if exc.hint else "")) from None
+                if isinstance(exc, redis.RedisError | OSError):
+                    raise CutoverFailed(f"cut-over aborted before promotion: {exc}",
+                                        "the source was unpaused and keeps serving") from None
+            raise
+        finally:
+            if paused_at is not None:
+                self._unpause(src, paused_at)
+        self.result.clients_left = clients_left(src)
+        self.result.ok = True
+        return self.result
+
+    # --- phases ----------------------------------------------------------------------
+    def _precheck(self) -> None:
+        with self._step("precheck") as detail:
+            state = self.link.state()
+            detail.update(link_up=state.up, lag_bytes=state.lag_bytes,
+                          source_offset=state.source_offset,
+                          applied_offset=state.applied_offset,
+                          last_verification_ok=self.options.last_verification_ok)
+            if not state.up:
+                raise CutoverFailed("the target is not replicating from the source (link down)",
+                                    "check `kvmigrate sync` and the target's log")
+            if state.lag_bytes > self.options.max_lag_bytes:
+                raise CutoverFailed(f"the target is {state.lag_bytes:,} bytes behind (bound "
+                                    f"{self.options.max_lag_bytes:,})",
+                                    "wait for the sync to catch up, then retry")
+            if self.options.last_verification_ok is False:
+                raise CutoverFailed("the last verification found mismatches",
+                                    "run `kvmigrate verify` until it passes")
+
+    def _plan_only(self) -> CutoverResult:
+        pause = self.options.max_pause_ms
+        plan = [f"source: CLIENT PAUSE {pause} WRITE"]
+        if self.options.fence != "none":
+            plan += [f"source: {c}" for c in fence_commands()]
+        plan += ["source: INFO replication (final master_repl_offset)",
+                 "target: wait until the applied offset reaches it "
+                 f"(within {pause - PAUSE_MARGIN_MS} ms)"]
+        if self.final_check is not None:
+            plan.append("source and target: final verification sample")
+        plan += [f"target: {c}" for c in self.link.promote_commands()]
+        plan.append("source: CLIENT UNPAUSE (writes now fail with NOREPLICAS)")
+        self.result.plan = plan
+        now = time.time()
+        self.result.steps += [StepRecord(p.split(":")[0], "planned", now, now, {"command": p})
+                              for p in plan]
+        self.result.ok = True
+        return self.result
+
+    def _wait_postponed(self) -> None:
+        path = self.options.postpone_file
+        if path is None or not path.exists():
+            return
+        with self._step("postponed", file=str(path)):
+            self.notify(f"cut-over postponed while {path} exists; remove it to proceed")
+            last = 0.0
+            while path.exists():
+                if time.monotonic() - last > 10:
+                    self.notify(f"waiting: {path} exists")
+                    last = time.monotonic()
+                time.sleep(0.2)
+            self.notify(f"{path} removed: cutting over")
+
+    def _wait_applied(self, final: int, deadline: float) -> int:
+        while True:
+            applied = self.link.applied_offset()
+            if applied >= final:
+                return applied
+            if time.monotonic() > deadline:
+                raise CutoverFailed(f"the target did not reach the source's final offset "
+                                    f"{final} within the pause bound (applied {applied})",
+                                    "raise --max-pause-ms or retry when the lag is lower")
+            time.sleep(0.002)
+
+    def _abort(self, src: redis.Redis, fenced: FenceRecord | None, paused: bool) -> None:
+        if fenced is not None:
+            try:
+                unfence(src, fenced)
+                self._record("unfence", "done", {})
+            except redis.RedisError as exc:
+                self._record("unfence", "failed", {"error": str(exc)})
+                self.notify(f"could not unfence the source: {exc}; restore min-replicas-to-"
+                            f"write {fenced.previous_min_replicas_to_write} by hand")
+
+    def _unpause(self, src: redis.Redis, paused_at: float) -> None:
+        try:
+            src.execute_command("CLIENT", "UNPAUSE")
+        except redis.RedisError as exc:  # the server's own timeout still ends the pause
+            self.notify(f"CLIENT UNPAUSE failed ({exc}); the pause ends by itself after "
+                        f"{self.options.max_pause_ms} ms")
+        self.result.paused_ms = round((time.monotonic() - paused_at) * 1000, 1)
+        self._record("unpause", "done", {"paused_ms": self.result.paused_ms})
+
+    # --- records ---------------------------------------------------------------------
+    def _record(self, name: str, status: str, detail: dict[str, Any]) -> None:
+        now = time.time()
+        self.result.steps.append(StepRecord(name, status, now, now, detail))
+
+    def _step(self, name: str, **detail: Any) -> _Step:
+        return _Step(self, name, detail)
+
+
+class _Step:
+    def __init__(self, owner: Cutover, name: str, detail: dict[str, Any]):
+        self.owner, self.name, self.detail = owner, name, detail
+
+    def __enter__(self) -> dict[str, Any]:
+        self.started = time.time()
+        self.owner.notify(f"{self.name} ...")
+        return self.detail
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        status = "done" if exc_type is None else "failed"
+        if exc is not None:
+            self.detail["error"] = getattr(exc, "message", None) or str(exc)
+        self.owner.result.steps.append(StepRecord(self.name, status, self.started, time.time(),
+                                                  self.detail))
+
+
+def clients_left(client: redis.Redis) -> list[dict[str, str]]:
+    """Clients still connected to the old primary (not kvmigrate itself, not replicas)."""
+    own = client.client_id()
+    left = []
+    for c in client.client_list():
+        flags = str(c.get("flags", ""))
+        if int(c.get("id", -1)) == own or "S" in flags or "M" in flags:
+            continue
+        left.append({k: str(c.get(k, "")) for k in ("addr", "name", "lib-name", "lib-ver",
+                                                    "age", "cmd", "user")})
+    return left
