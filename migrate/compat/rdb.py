@@ -67,7 +67,9 @@ def can_load_rdb_of(target: ServerIdentity, source: ServerIdentity) -> NativeLoa
     loadable = max_rdb_loadable(target)
     if written is None or loadable is None:
         return NativeLoad(False, f"unknown RDB version for {source} or {target}")
-    # Valkey 9 numbers its own format 80+; it loads Redis RDB <= 11, not 12+ (strict mode).
+    # Valkey 9 numbers its own format 80+; it loads Redis RDB <= 11, not 12+ (strict mode;
+    # 9.1.2 with rdb-version-check relaxed loads 12 unless a type is unknown, and *seen here*
+    # Valkey 8.1.1 still refuses RDB 12 with relaxed).
     if target.flavor == "valkey" and written >= 12 and written < 80:
         return NativeLoad(False, f"{source} writes RDB {written}; {target} loads Redis RDB "
                                  "up to 11 (Can't handle RDB format version)")
