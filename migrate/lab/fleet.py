@@ -23,7 +23,8 @@ class Fleet:
 
     def start(self, spec_name: str, *, password: str | None = None,
               extra_args: list[str] | None = None, port: int | None = None,
-              config_file: Path | None = None, name: str | None = None) -> ServerProcess:
+              config_file: Path | None = None, name: str | None = None,
+              lab_defaults: bool = True) -> ServerProcess:
         """Start a server of ``spec_name``; the spec must be installed (``lab install``)."""
         spec = get_spec(spec_name)
         record = install.installed(spec.name)
@@ -33,7 +34,8 @@ class Fleet:
         name = name or f"{spec.name}-{next(self._counter)}"
         proc = start_server(record, name=name, spec=spec.name, flavor=spec.flavor,
                             directory=self.directory / name, port=port, extra_args=extra_args,
-                            password=password, config_file=config_file)
+                            password=password, config_file=config_file,
+                            lab_defaults=lab_defaults)
         self.servers.append(proc)
         return proc
 
