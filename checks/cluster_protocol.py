@@ -1,0 +1,61 @@
+"""cluster.protocol: a Redis Cluster source and what the target's cluster support means."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checks._common import COMPAT
+from migrate.model import Finding, Severity
+from migrate.preflight.base import Check
+from migrate.preflight.context import Context
+
+
+class ClusterProtocol(Check):
+    id = "cluster.protocol"
+    title = "Cluster topology the target must serve"
+    why = ("Cluster-aware clients expect CLUSTER SLOTS/SHARDS and MOVED redirections. "
+           "Dragonfly has no multi-node cluster protocol (cluster_mode=emulated answers as one "
+           "node; `yes` needs an external control plane), so a Redis Cluster source merges "
+           "into one node only if no client needs multi-node topology. A Valkey cluster uses "
+           "the same 16,384 slots, but a standalone target breaks cluster clients and a "
+           "cluster target breaks multi-key commands across slots (CROSSSLOT).")
+    evidence = ("INFO cluster, CLUSTER INFO (state, slots assigned) and CLUSTER NODES (masters, "
+                "replicas) of the source; INFO cluster of a live target.")
+    remedy = ("Dragonfly: run it with --cluster_mode=emulated and switch clients to "
+              "standalone mode, or keep a Valkey cluster. Valkey: build a cluster with the "
+              "same number of shards and assign all 16,384 slots before the copy.")
+    source = f"{COMPAT} 'Cluster'; checks/data/targets.yaml (cluster_protocol)"
+
+    def run(self, ctx: Context) -> Iterator[Finding]:
+        cluster = ctx.source.cluster
+        entry = ctx.profile.entry("cluster_protocol")
+        target_cluster = ctx.target.cluster_enabled
+        evidence = {"source_cluster": cluster.enabled, "state": cluster.state,
+                    "masters": cluster.masters, "replicas": cluster.replicas,
+                    "slots_assigned": cluster.slots_assigned, "target": ctx.target_name}
+        if cluster.enabled and not entry.get("value", True):
+            yield self.finding(Severity.BLOCKER, f"Redis Cluster source; {ctx.target_name} "
+                               "has no multi-node cluster protocol",
+                               f"The source is a cluster of {cluster.masters} master(s).",
+                               evidence=evidence, source=str(entry.get("source", self.source)))
+            return
+        if cluster.enabled and cluster.state and cluster.state != "ok":
+            yield self.finding(Severity.WARNING, f"The source cluster's state is "
+                               f"{cluster.state}", "A copy of a failing cluster misses slots.",
+                               remediation="Fix the source cluster (all slots served) first.",
+                               evidence=evidence)
+        if cluster.enabled and ctx.target.live and not target_cluster:
+            yield self.finding(Severity.WARNING, "Cluster source, standalone target",
+                               "Cluster-mode clients cannot use a standalone target.",
+                               evidence=evidence)
+        elif not cluster.enabled and target_cluster:
+            yield self.finding(Severity.WARNING, "Standalone source, cluster target",
+                               "Multi-key commands and scripts over keys in different slots "
+                               "fail with CROSSSLOT on the target.",
+                               remediation="Check that related keys share a hash tag {...}.",
+                               evidence=evidence)
+        elif cluster.enabled:
+            yield self.finding(Severity.INFO, f"Redis Cluster source: {cluster.masters} "
+                               f"master(s), {cluster.slots_assigned} slots assigned",
+                               "Preflight read one node; run it against each master.",
+                               evidence=evidence)
