@@ -28,12 +28,15 @@ LOADS_MAX: dict[str, list[tuple[tuple[int, ...], int]]] = {
     "dragonfly": [((0, 0), 12)],  # rdb_load.cc: versions 5-12
 }
 
-# Object type bytes each target can load (redis src/rdb.h numbering).
-_BASE_TYPES = frozenset(range(0, 8)) | frozenset(range(9, 22))
+# Object type bytes each target can load (redis src/rdb.h numbering): RDB 10 (Redis 7.0)
+# ends at 19 (stream listpacks 2); RDB 11 (Redis 7.2, Valkey) adds 20 (set listpack) and 21
+# (stream listpacks 3); Redis 7.4 adds 24/25 (hashes with field TTLs).
+_RDB10_TYPES = frozenset(range(0, 8)) | frozenset(range(9, 20))
+_RDB11_TYPES = _RDB10_TYPES | {20, 21}
 LOADS_TYPES: dict[str, list[tuple[tuple[int, ...], frozenset[int]]]] = {
-    "redis": [((7, 0), _BASE_TYPES), ((7, 4), _BASE_TYPES | {24, 25})],
-    "valkey": [((7, 2), _BASE_TYPES)],  # Valkey 9's own field-TTL hash is its type 22
-    "dragonfly": [((0, 0), _BASE_TYPES)],  # types 22-25 fail: "Unrecognized rdb object type"
+    "redis": [((7, 0), _RDB10_TYPES), ((7, 2), _RDB11_TYPES), ((7, 4), _RDB11_TYPES | {24, 25})],
+    "valkey": [((7, 2), _RDB11_TYPES)],  # Valkey 9's own field-TTL hash is its type 22
+    "dragonfly": [((0, 0), _RDB11_TYPES)],  # types 22-25 fail: "Unrecognized rdb object type"
 }
 
 SOURCE = "shared/docs/compat-facts.md (redis/valkey src/rdb.h, dragonfly rdb_load.cc)"
