@@ -1,0 +1,228 @@
+"""``kvmigrate copy`` as a library object: validate the RDB, check the target, then write
+(or, with ``dry_run``, only count what would be written). Progress goes to an observer.
+
+Phases: (1) read the whole file once (structure and CRC64: a defect stops the copy before
+any key is written); (2) identify the target, judge what it cannot take (blockers stop the
+copy unless ``skip_unsupported``), refuse a non-empty target unless ``flush_target``;
+(3) read again and write through :class:`TargetWriter`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrate.apply.commands import ApplyOptions, ApplyStats, CommandBuilder
+from migrate.apply.fit import assess
+from migrate.apply.rdbfile import RdbFileWriter
+from migrate.apply.target import Target
+from migrate.apply.writer import TargetWriter
+from migrate.endpoint import Endpoint
+from migrate.errors import UsageError
+from migrate.model import Finding, Severity
+from migrate.rdb.reader import RdbReader
+from migrate.rdb.records import Entry, Function
+from migrate.rdb.summary import RdbSummary, summarize
+from migrate.serverinfo import identify
+
+
+@dataclass
+class Progress:
+    bytes_done: int = 0
+    bytes_total: int = 0
+    keys_done: int = 0
+    keys_total: int = 0
+    phase: str = "validating"  # validating (reading the whole file first), then writing
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class CopyOptions:
+    db_map: dict[int, int] = field(default_factory=dict)
+    match: str | None = None
+    flush_target: bool = False
+    dry_run: bool = False
+    skip_unsupported: bool = False
+    apply: ApplyOptions = field(default_factory=ApplyOptions)
+
+
+@dataclass
+class CopyResult:
+    source: str
+    target: str
+    summary: RdbSummary
+    findings: list[Finding]
+    stats: ApplyStats
+    dry_run: bool
+    not_matched: int = 0
+    flushed: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.stats.failed.values())
+
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, "target": self.target, "dry_run": self.dry_run,
+                "flushed_target": self.flushed, "not_matched": self.not_matched,
+                "elapsed_s": round(self.elapsed_s, 3), **self.stats.to_dict(),
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def parse_db_map(text: str | None) -> dict[int, int]:
+    """``"0:1,2:2"`` -> {0: 1, 2: 2}."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", part)
+        if not m:
+            raise UsageError(f"invalid --db-map entry {part!r}", "expected SRC:DST[,SRC:DST...]")
+        out[int(m.group(1))] = int(m.group(2))
+    return out
+
+
+def _nonempty_dbs(endpoint: Endpoint) -> dict[int, int]:
+    info = endpoint.client().info("keyspace")
+    return {int(name[2:]): int(v["keys"]) for name, v in info.items() if int(v["keys"])}
+
+
+class CopyJob:
+    def __init__(self, path: Path, endpoint: Endpoint | None, options: CopyOptions,
+                 target_hint: Target | None = None,
+                 observer: Callable[[Progress], None] | None = None,
+                 out_path: Path | None = None, overwrite: bool = False):
+        """Copy to a live ``endpoint``, or (``endpoint`` None) write ``out_path``, an RDB
+        for ``target_hint``."""
+        self.path = path
+        self.endpoint = endpoint
+        self.out_path = out_path
+        self.overwrite = overwrite
+        self.opt = options
+        self.target_hint = target_hint
+        self.observer = observer or (lambda p: None)
+        self._match = re.compile(fnmatch.translate(options.match).encode()) \
+            if options.match else None
+
+    def _identify(self) -> Target:
+        if self.endpoint is None:
+            assert self.target_hint is not None
+            return self.target_hint
+        client = self.endpoint.client()
+        ident = identify({k: v for k, v in client.info("server").items()})
+        if self.target_hint and self.target_hint.flavor != ident.flavor:
+            raise UsageError(f"--to {self.target_hint.flavor} but {self.endpoint.display()} "
+                             f"is {ident}")
+        return Target(ident)
+
+    def run(self) -> CopyResult:
+        started = time.monotonic()
+        if self.out_path is not None and self.out_path.exists() and not self.overwrite:
+            raise UsageError(f"{self.out_path} exists", "pass --overwrite to replace it")
+        check = Progress(bytes_total=self.path.stat().st_size)
+
+        def validating(offset: int) -> None:
+            check.bytes_done = offset
+            self.observer(check)
+
+        with self.path.open("rb") as fh:  # phase 1: the whole file is valid, or nothing is
+            summary = summarize(fh, progress=validating,  # written
+                                raw_limit=self.opt.apply.max_bytes - 16)
+
+        target = self._identify()
+        findings = assess(summary, target)
+        blockers = [f for f in findings if f.severity == Severity.BLOCKER]
+        if blockers and not self.opt.skip_unsupported:
+            raise UsageError(f"{target} cannot take: " + "; ".join(b.title for b in blockers),
+                             "pass --skip-unsupported to copy everything else and count those "
+                             "keys as failed")
+        if self.endpoint is None:
+            return self._to_file(target, summary, findings, started)
+        busy = _nonempty_dbs(self.endpoint)
+        flushed = False
+        if busy and not self.opt.flush_target:
+            where = ", ".join(f"db{d}: {n} keys" for d, n in sorted(busy.items()))
+            raise UsageError(f"target {self.endpoint.display()} is not empty ({where})",
+                             "pass --flush-target to empty it first with FLUSHALL")
+        if busy and not self.opt.dry_run:
+            self.endpoint.client().flushall()
+            flushed = True
+        result = CopyResult(str(self.path), f"{self.endpoint.display()} ({target})", summary,
+                            findings, ApplyStats(), self.opt.dry_run, flushed=flushed)
+        result.stats, result.not_matched = self._apply(target, summary)
+        result.elapsed_s = time.monotonic() - started
+        return result
+
+    def _to_file(self, target: Target, summary: RdbSummary, findings: list[Finding],
+                 started: float) -> CopyResult:
+        assert self.out_path is not None
+        result = CopyResult(str(self.path), f"{self.out_path} (an RDB for {target})", summary,
+                            findings, ApplyStats(), self.opt.dry_run)
+        result.stats, result.not_matched = self._apply(target, summary)
+        result.elapsed_s = time.monotonic() - started
+        return result
+
+    def _apply(self, target: Target, summary: RdbSummary) -> tuple[ApplyStats, int]:
+        progress = Progress(bytes_total=summary.file_bytes,
+                            keys_total=summary.keys + summary.empty_keys,
+                            phase="dry run" if self.opt.dry_run else "writing")
+        not_matched = 0
+        last_report = 0.0
+        with self.path.open("rb") as fh:
+            magic = summary.producer.magic
+            irregular = summary.irregular
+
+            def skim(type_code: int, offset: int) -> bool:  # validated: only bytes needed
+                return offset not in irregular and target.restores(type_code, magic)
+
+            reader = RdbReader(fh, raw_limit=self.opt.apply.max_bytes - 16,
+                               chunk_elements=self.opt.apply.max_elements,
+                               chunk_bytes=self.opt.apply.max_bytes, skim=skim)
+            writer: TargetWriter | RdbFileWriter | None = None
+            builder: CommandBuilder
+            if self.opt.dry_run:
+                builder = CommandBuilder(target, magic, self.opt.apply)
+            elif self.endpoint is None:
+                assert self.out_path is not None
+                writer = RdbFileWriter(self.out_path, target, magic, self.opt.apply,
+                                       self.opt.db_map)
+            else:
+                writer = TargetWriter(self.endpoint, target, magic, self.opt.apply,
+                                      self.opt.db_map)
+            ok = False
+            try:
+                for rec in reader.records():
+                    if isinstance(rec, Entry):
+                        if rec.final:
+                            progress.keys_done += 1
+                        if self._match and not self._match.fullmatch(rec.key):
+                            not_matched += rec.final
+                            continue
+                        if writer is not None:
+                            writer.write(rec)
+                        else:
+                            builder.commands(rec)
+                    elif isinstance(rec, Function):
+                        if writer is not None:
+                            writer.load_function(rec)
+                        elif target.loads_functions:
+                            builder.stats.functions += 1
+                    now = time.monotonic()
+                    if now - last_report > 0.2:
+                        progress.bytes_done = reader.input.offset
+                        self.observer(progress)
+                        last_report = now
+                stats = writer.finish() if writer is not None else builder.stats
+                ok = True
+            finally:
+                if isinstance(writer, TargetWriter):
+                    writer.close()
+                elif isinstance(writer, RdbFileWriter) and not ok:
+                    writer.abort()
+        progress.bytes_done = progress.bytes_total
+        self.observer(progress)
+        return stats, not_matched

@@ -1,0 +1,74 @@
+"""Send entries to a live target: a :class:`CommandBuilder` for the commands, one pipelined
+connection (bounded bytes in flight), SELECT when the database changes.
+
+::
+
+    from migrate.apply.writer import TargetWriter
+    with TargetWriter(endpoint, target, producer_magic, options, db_map={0: 0}) as w:
+        for rec in reader.records():
+            if isinstance(rec, Entry):
+                w.write(rec)
+            elif isinstance(rec, Function):
+                w.load_function(rec)
+        stats = w.finish()        # waits for every reply; stats.failed has command errors
+"""
+
+from __future__ import annotations
+
+from migrate.apply.commands import ApplyOptions, ApplyStats, CommandBuilder
+from migrate.apply.target import Target
+from migrate.endpoint import Endpoint
+from migrate.protocol.pipeline import PipelineWriter
+from migrate.rdb.records import Entry, Function
+
+
+class TargetWriter:
+    def __init__(self, endpoint: Endpoint, target: Target, producer_magic: str,
+                 options: ApplyOptions | None = None, db_map: dict[int, int] | None = None):
+        self.builder = CommandBuilder(target, producer_magic, options)
+        self.db_map = db_map or {}
+        self.pipe = PipelineWriter(endpoint, db=0)
+        self._db = 0
+
+    @property
+    def stats(self) -> ApplyStats:
+        return self.builder.stats
+
+    def target_db(self, db: int) -> int:
+        return self.db_map.get(db, db)
+
+    def write(self, entry: Entry) -> int:
+        """Queue the commands for one entry; returns how many were queued."""
+        cmds = self.builder.commands(entry)
+        if not cmds:
+            return 0
+        db = self.target_db(entry.db)
+        if db != self._db:
+            self.pipe.send("SELECT", db)
+            self._db = db
+        for cmd in cmds:
+            self.pipe.send(*cmd)
+        return len(cmds)
+
+    def load_function(self, function: Function) -> None:
+        if self.builder.target.loads_functions:
+            self.pipe.send("FUNCTION", "LOAD", "REPLACE", function.code)
+            self.stats.functions += 1
+
+    def finish(self) -> ApplyStats:
+        """Wait for every reply; command errors are counted in ``stats.failed``."""
+        pstats = self.pipe.flush()
+        if pstats.errors:
+            first = pstats.first_errors[0] if pstats.first_errors else "?"
+            self.stats.failed[f"target refused a command (first: {first[:120]})"] += \
+                pstats.errors
+        return self.stats
+
+    def close(self) -> None:
+        self.pipe.close()
+
+    def __enter__(self) -> TargetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,254 @@
+"""The streaming RDB reader: header, opcodes and keys in file order (see the package doc)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from migrate.rdb.encodings import read_length, read_ms_time, read_string
+from migrate.rdb.errors import RdbFormatError
+from migrate.rdb.records import (
+    FIELD_TTL_HASH_TYPES_REDIS,
+    TYPE_NAMES,
+    VALKEY_TYPE_NAMES,
+    Aux,
+    End,
+    Entry,
+    Function,
+    ModuleAux,
+    Producer,
+    Record,
+    ResizeDb,
+    SelectDb,
+    SlotInfo,
+)
+from migrate.rdb.source import RdbInput
+from migrate.rdb.types import hash as hash_type
+from migrate.rdb.types import list as list_type
+from migrate.rdb.types import module as module_type
+from migrate.rdb.types import set as set_type
+from migrate.rdb.types import stream as stream_type
+from migrate.rdb.types import string as string_type
+from migrate.rdb.types import zset as zset_type
+from migrate.rdb.types.base import Chunks, ValueContext
+from migrate.rdb.types.skim import SKIMMABLE
+from migrate.rdb.types.skim import skim as skim_value
+
+OP_KEY_META = 243  # Redis 8.6+ (RDB 13); Valkey 9 uses 243 for slot import: refused
+OP_SLOT_INFO = 244
+OP_FUNCTION2 = 245
+OP_FUNCTION_PRE_GA = 246
+OP_MODULE_AUX = 247
+OP_IDLE = 248
+OP_FREQ = 249
+OP_AUX = 250
+OP_RESIZEDB = 251
+OP_EXPIRETIME_MS = 252
+OP_EXPIRETIME = 253
+OP_SELECTDB = 254
+OP_EOF = 255
+
+REDIS_VERSIONS = range(1, 13)  # REDIS0001 .. REDIS0012: every type documented and read
+VALKEY_VERSIONS = (80, 81)
+
+_READERS: dict[str, Callable[[ValueContext, int], Chunks]] = {
+    "string": string_type.read, "list": list_type.read, "set": set_type.read,
+    "zset": zset_type.read, "hash": hash_type.read, "stream": stream_type.read,
+    "module": module_type.read,
+}
+
+
+class RdbReader:
+    """Read an RDB from a binary stream (file, pipe, socket file), forward only.
+
+    ``raw_limit``: keep a value's serialized bytes (``Entry.raw``) up to this size.
+    ``chunk_elements`` / ``chunk_bytes``: bounds of one chunk of a big key.
+    ``limit``: read at most this many bytes (a ``$<len>`` replication payload).
+    ``skim(type_code, offset)``: when it returns True, the value is stepped over without
+    decoding (``Entry.value`` None, ``skimmed``, ``raw`` always set, whatever its size): for a
+    second pass over a file already validated, where only the bytes are wanted.
+    """
+
+    def __init__(self, stream: BinaryIO, *, raw_limit: int = 8 * 1024 * 1024,
+                 chunk_elements: int = 10_000, chunk_bytes: int = 4 * 1024 * 1024,
+                 limit: int | None = None, keep_raw: bool = True,
+                 skim: Callable[[int, int], bool] | None = None):
+        self.input = RdbInput(stream, limit=limit)
+        self.raw_limit = raw_limit
+        self.keep_raw = keep_raw
+        self.skim = skim
+        self.producer = self._header()
+        self.ctx = ValueContext(self.input, self.producer, chunk_elements, chunk_bytes)
+        self.finished = False
+        self.seconds_expiry = False  # a key used opcode 253 (Dragonfly rejects it)
+
+    # --- header --------------------------------------------------------------------------
+    def _header(self) -> Producer:
+        inp = self.input
+        head = inp.read(9)
+        if head.startswith(b"REDIS") and head[5:].isdigit():
+            version = int(head[5:])
+            if version not in REDIS_VERSIONS:
+                raise RdbFormatError(5, f"RDB version {version} ({head.decode()}) is not "
+                                        "supported: this reader knows REDIS0001-0012")
+            return Producer("REDIS", version, "redis")
+        if head.startswith(b"VALKEY") and head[6:].isdigit():
+            version = int(head[6:])
+            if version not in VALKEY_VERSIONS:
+                raise RdbFormatError(6, f"Valkey RDB version {version} is not supported: "
+                                        "this reader knows VALKEY080 and VALKEY081")
+            return Producer("VALKEY", version, "valkey")
+        raise RdbFormatError(0, f"not an RDB file: wrong magic {head[:9]!r}",
+                             "an RDB starts with REDIS00NN or VALKEYNNN")
+
+    def _type_name(self, type_code: int, at: int) -> tuple[str, str]:
+        if self.producer.magic == "VALKEY":
+            if type_code in VALKEY_TYPE_NAMES:
+                return VALKEY_TYPE_NAMES[type_code]
+            if type_code >= 22:
+                raise RdbFormatError(at, f"unknown type {type_code} for "
+                                         f"{self.producer.describe()}")
+        elif type_code in FIELD_TTL_HASH_TYPES_REDIS and self.producer.rdb_version < 12:
+            raise RdbFormatError(at, f"type {type_code} (hash with field TTLs) cannot appear "
+                                     f"in RDB {self.producer.rdb_version}")
+        names = TYPE_NAMES.get(type_code)
+        if names is None:
+            raise RdbFormatError(at, f"unknown type or opcode {type_code}")
+        return names
+
+    def _aux(self, name: bytes, value: bytes) -> None:
+        p = self.producer
+        if name == b"valkey-ver":
+            p.flavor, p.server_version = "valkey", value.decode(errors="replace")
+        elif name == b"redis-ver" and p.server_version is None:
+            p.server_version = value.decode(errors="replace")
+        elif name == b"df-ver" or name == b"dragonfly-ver":
+            p.flavor, p.server_version = "dragonfly", value.decode(errors="replace")
+
+    # --- records -------------------------------------------------------------------------
+    def records(self) -> Iterator[Record]:
+        """Every record in file order, ending with :class:`End` (CRC64 verified)."""
+        inp = self.input
+        db = 0
+        expire_ms: int | None = None
+        idle: int | None = None
+        freq: int | None = None
+        while True:
+            at = inp.offset
+            op = inp.read_byte()
+            if op == OP_EOF:
+                yield self._end(at)
+                return
+            if op == OP_SELECTDB:
+                db = read_length(inp)
+                yield SelectDb(db, at)
+            elif op == OP_RESIZEDB:
+                yield ResizeDb(db, read_length(inp), read_length(inp), at)
+            elif op == OP_AUX:
+                name = read_string(inp)
+                value = read_string(inp)
+                self._aux(name, value)
+                yield Aux(name, value, at)
+            elif op == OP_EXPIRETIME_MS:
+                expire_ms = read_ms_time(inp)
+            elif op == OP_EXPIRETIME:
+                expire_ms = int.from_bytes(inp.read(4), "little", signed=True) * 1000
+                self.seconds_expiry = True
+            elif op == OP_IDLE:
+                idle = read_length(inp)
+            elif op == OP_FREQ:
+                freq = inp.read_byte()
+            elif op == OP_FUNCTION2:
+                yield Function(read_string(inp), at)
+            elif op == OP_MODULE_AUX:
+                module_id = read_length(inp)
+                name, encver = module_type.decode_module_id(module_id)
+                when_op = read_length(inp)
+                if when_op != module_type.OP_UINT:
+                    raise inp.error(f"module aux of {name!r} has a bad 'when' opcode", at)
+                when = read_length(inp)
+                module_type.skip_module_data(inp)
+                yield ModuleAux(name, encver, when, at)
+            elif op == OP_SLOT_INFO:
+                yield SlotInfo(read_length(inp), read_length(inp), read_length(inp), at)
+            elif op == OP_FUNCTION_PRE_GA:
+                raise inp.error("function library in the Redis 7.0 release-candidate format "
+                                "(opcode 246) is not supported", at)
+            elif op < 64 or op in TYPE_NAMES:
+                yield from self._entry(op, at, db, expire_ms, idle, freq)
+                expire_ms = idle = freq = None
+            else:
+                raise inp.error(f"unknown opcode {op}", at)
+
+    def _entry(self, type_code: int, at: int, db: int, expire_ms: int | None,
+               idle: int | None, freq: int | None) -> Iterator[Entry]:
+        kind, encoding = self._type_name(type_code, at)
+        inp = self.input
+        key = read_string(inp)
+        if self.skim is not None and type_code in SKIMMABLE and self.skim(type_code, at):
+            inp.start_capture(1 << 62)
+            count = skim_value(inp, type_code)
+            raw = bytes((type_code,)) + (inp.end_capture() or b"")
+            yield Entry(db=db, key=key, type_code=type_code, kind=kind, encoding=encoding,
+                        value=None, expire_ms=expire_ms, idle_s=idle, freq=freq, raw=raw,
+                        offset=at, size=len(raw), elements=count, skimmed=True)
+            return
+        capture = self.keep_raw
+        if capture:
+            inp.start_capture(self.raw_limit)
+        value_at = inp.offset
+        chunks = _READERS[kind](self.ctx, type_code)
+        part = 0
+        current = next(chunks)
+        for nxt in chunks:
+            if part == 0:
+                inp.drop_capture()
+                capture = False
+            yield self._make(db, key, type_code, kind, encoding, current, expire_ms, idle, freq,
+                             None, part, False, at, 0)
+            part += 1
+            current = nxt
+        captured = inp.end_capture() if capture else None
+        raw = bytes((type_code,)) + captured if captured is not None else None
+        yield self._make(db, key, type_code, kind, encoding, current, expire_ms, idle, freq, raw,
+                         part, True, at, inp.offset - value_at + 1)
+
+    @staticmethod
+    def _make(db: int, key: bytes, type_code: int, kind: str, encoding: str,
+              chunk: tuple[object, int], expire_ms: int | None, idle: int | None,
+              freq: int | None, raw: bytes | None, part: int, final: bool, at: int,
+              size: int) -> Entry:
+        value, count = chunk
+        field_expires = None
+        if kind == "hash":
+            value, field_expires = value  # type: ignore[misc]
+        return Entry(db=db, key=key, type_code=type_code, kind=kind, encoding=encoding,
+                     value=value, expire_ms=expire_ms, field_expires=field_expires,
+                     idle_s=idle, freq=freq, raw=raw, part=part, final=final, offset=at,
+                     size=size, elements=count)
+
+    def _end(self, at: int) -> End:
+        self.finished = True
+        if self.producer.rdb_version < 5:
+            return End(0, False, at)
+        computed = self.input.crc()
+        stored = int.from_bytes(self.input.read(8), "little")
+        if stored and stored != computed:
+            raise RdbFormatError(at + 1, f"bad checksum: the file says {stored:016x}, its "
+                                         f"content hashes to {computed:016x}")
+        return End(stored, bool(stored), at)
+
+    def entries(self) -> Iterator[Record]:
+        """Alias of :meth:`records` (the documented name)."""
+        return self.records()
+
+    def unconsumed(self) -> bytes:
+        """Bytes read past the RDB's end (replica mode: the start of the command stream)."""
+        return self.input.unconsumed()
+
+
+def read_file(path: str, **options: object) -> Iterator[Record]:
+    """Every record of an RDB file (convenience for tests and tools)."""
+    with open(path, "rb") as fh:
+        reader = RdbReader(fh, **options)  # type: ignore[arg-type]
+        yield from reader.records()

@@ -1,0 +1,143 @@
+"""The byte source under the reader: a file, a pipe or a socket, read forward only.
+
+It keeps a small buffer (never the whole input), tracks the byte offset for error messages,
+computes the CRC64 of everything consumed, and can capture the bytes of one value (for the
+DUMP payload of the RESTORE fast path) up to a bound. It never reads past ``limit`` bytes,
+and :meth:`unconsumed` hands back any bytes buffered beyond the RDB's end (replica mode:
+the command stream that follows the snapshot on the same socket).
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from migrate.rdb.crc64 import crc64
+from migrate.rdb.errors import RdbFormatError
+
+READ_SIZE = 256 * 1024
+
+
+class RdbInput:
+    def __init__(self, raw: BinaryIO, *, limit: int | None = None, checksum: bool = True):
+        self._read = getattr(raw, "read1", None) or raw.read
+        self._limit = limit
+        self._fed = 0
+        self._buf = b""
+        self._pos = 0
+        self._base = 0
+        self._checksum = checksum
+        self._crc = 0
+        self._crc_pos = 0
+        self._cap: list[bytes] | None = None
+        self._cap_pos = 0
+        self._cap_len = 0
+        self._cap_max = 0
+
+    @property
+    def offset(self) -> int:
+        """Bytes consumed so far (the offset of the next byte)."""
+        return self._base + self._pos
+
+    def error(self, reason: str, at: int | None = None) -> RdbFormatError:
+        return RdbFormatError(self.offset if at is None else at, reason)
+
+    def _fill(self, n: int) -> None:
+        consumed = self._pos
+        if self._checksum and self._crc_pos < consumed:
+            self._crc = crc64(self._buf[self._crc_pos:consumed], self._crc)
+        if self._cap is not None:
+            self._cap_keep(self._buf[self._cap_pos:consumed])
+        keep = self._buf[consumed:]
+        self._base += consumed
+        self._pos = self._crc_pos = self._cap_pos = 0
+        parts = [keep]
+        have = len(keep)
+        while have < n:
+            want = max(n - have, READ_SIZE)
+            if self._limit is not None:
+                want = min(want, self._limit - self._fed)
+                if want <= 0:
+                    break
+            data = self._read(want)
+            if not data:
+                break
+            parts.append(data)
+            have += len(data)
+            self._fed += len(data)
+        self._buf = b"".join(parts)
+        if have < n:
+            raise RdbFormatError(self.offset + have,
+                                 f"truncated: needed {n} more byte(s), the input ended")
+
+    def read(self, n: int) -> bytes:
+        p = self._pos
+        end = p + n
+        if end > len(self._buf):
+            self._fill(n)
+            p, end = 0, n
+        self._pos = end
+        return self._buf[p:end]
+
+    def read_byte(self) -> int:
+        p = self._pos
+        if p >= len(self._buf):
+            self._fill(1)
+            p = 0
+        self._pos = p + 1
+        return self._buf[p]
+
+    def unread_byte(self) -> None:
+        """Step back over the byte just read by :meth:`read_byte` (always still buffered)."""
+        self._pos -= 1
+
+    def at_end(self) -> bool:
+        """True when no byte is left (reads ahead to find out)."""
+        if self._pos < len(self._buf):
+            return False
+        try:
+            self._fill(1)
+        except RdbFormatError:
+            return True
+        return False
+
+    # --- checksum ----------------------------------------------------------------------
+    def crc(self) -> int:
+        """CRC64 of every byte consumed so far."""
+        if self._crc_pos < self._pos:
+            self._crc = crc64(self._buf[self._crc_pos:self._pos], self._crc)
+            self._crc_pos = self._pos
+        return self._crc
+
+    # --- capture of one value's bytes --------------------------------------------------
+    def start_capture(self, max_bytes: int) -> None:
+        self._cap = []
+        self._cap_pos = self._pos
+        self._cap_len = 0
+        self._cap_max = max_bytes
+
+    def _cap_keep(self, data: bytes) -> None:
+        assert self._cap is not None
+        self._cap_len += len(data)
+        if self._cap_len > self._cap_max:
+            self._cap = None  # too big for the fast path: stop keeping bytes
+        else:
+            self._cap.append(data)
+
+    def end_capture(self) -> bytes | None:
+        """The bytes since :meth:`start_capture`, or None when they exceeded the bound."""
+        cap = self._cap
+        if cap is None:
+            return None
+        self._cap = None
+        tail = self._buf[self._cap_pos:self._pos]
+        if self._cap_len + len(tail) > self._cap_max:
+            return None
+        cap.append(tail)
+        return b"".join(cap)
+
+    def drop_capture(self) -> None:
+        self._cap = None
+
+    def unconsumed(self) -> bytes:
+        """Bytes already read from the raw input but not consumed (after the RDB's end)."""
+        return self._buf[self._pos:]

@@ -1,0 +1,154 @@
+"""What an RDB holds, in one pass with bounded memory: producer, AUX fields, keys by
+database, type and encoding, expiries, the biggest keys, functions, modules."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from migrate.rdb.reader import RdbReader
+from migrate.rdb.records import Aux, End, Entry, Function, ModuleAux, Producer, SlotInfo
+
+TOP = 10
+
+
+@dataclass
+class KeyInfo:
+    db: int
+    key: bytes
+    kind: str
+    encoding: str
+    size: int
+    elements: int
+
+
+@dataclass
+class RdbSummary:
+    producer: Producer
+    file_bytes: int = 0
+    aux: dict[str, str] = field(default_factory=dict)
+    keys: int = 0
+    by_db: Counter[int] = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)
+    by_encoding: Counter[tuple[str, str]] = field(default_factory=Counter)
+    type_codes: Counter[int] = field(default_factory=Counter)
+    with_ttl: int = 0
+    expired: int = 0  # TTL already in the past when read
+    earliest_expiry_ms: int | None = None
+    latest_expiry_ms: int | None = None
+    field_ttl_hashes: int = 0
+    fields_with_ttl: int = 0
+    empty_keys: int = 0
+    biggest: list[KeyInfo] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+    modules: Counter[str] = field(default_factory=Counter)  # module type name -> values
+    module_aux: list[str] = field(default_factory=list)
+    slot_info: int = 0
+    checksum: str = "none"  # verified | absent (written without one) | none (RDB < 5)
+    seconds_expiry: bool = False
+    irregular: set[int] = field(default_factory=set)  # offsets of keys that are chunked,
+    # bigger than ``raw_limit``, empty or with field TTLs: a second pass must decode these
+
+    def to_dict(self) -> dict[str, object]:
+        p = self.producer
+        return {
+            "producer": {"flavor": p.flavor, "version": p.server_version, "magic": p.magic,
+                         "rdb_version": p.rdb_version},
+            "file_bytes": self.file_bytes,
+            "checksum": self.checksum,
+            "aux": self.aux,
+            "keys": self.keys,
+            "empty_keys_skipped": self.empty_keys,
+            "by_db": {str(k): v for k, v in sorted(self.by_db.items())},
+            "by_type": dict(sorted(self.by_type.items())),
+            "by_encoding": {f"{t}/{e}": n for (t, e), n in sorted(self.by_encoding.items())},
+            "expiries": {"keys_with_ttl": self.with_ttl, "already_expired": self.expired,
+                         "earliest_ms": self.earliest_expiry_ms,
+                         "latest_ms": self.latest_expiry_ms},
+            "field_ttl": {"hashes": self.field_ttl_hashes, "fields": self.fields_with_ttl},
+            "biggest_keys": [{"db": k.db, "key": k.key.decode(errors="backslashreplace"),
+                              "type": k.kind, "encoding": k.encoding, "bytes": k.size,
+                              "elements": k.elements} for k in self.biggest],
+            "functions": self.functions,
+            "modules": dict(self.modules),
+            "module_aux": self.module_aux,
+            "slot_info_records": self.slot_info,
+        }
+
+
+def summarize(stream: BinaryIO, *, now_ms: int | None = None,
+              progress: Callable[[int], None] | None = None,
+              raw_limit: int = 4 * 1024 * 1024) -> RdbSummary:
+    """Read the whole stream (raising RdbFormatError on any defect) and summarize it;
+    ``progress(bytes_read)`` is called now and then."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    reader = RdbReader(stream, keep_raw=False)
+    s = RdbSummary(reader.producer)
+    heap: list[tuple[int, int, KeyInfo]] = []
+    seq = 0
+    elements = 0
+    field_ttl_fields = 0
+    count = 0
+    for rec in reader.records():
+        count += 1
+        if progress is not None and count % 2048 == 0:
+            progress(reader.input.offset)
+        if isinstance(rec, Entry):
+            elements += rec.elements
+            if rec.field_expires:
+                field_ttl_fields += len(rec.field_expires)
+            if not rec.final:
+                continue
+            if not rec.whole or rec.empty or field_ttl_fields or rec.size > raw_limit:
+                s.irregular.add(rec.offset)
+            if rec.empty:
+                s.empty_keys += 1
+                elements = field_ttl_fields = 0
+                continue
+            s.keys += 1
+            s.by_db[rec.db] += 1
+            s.by_type[rec.kind] += 1
+            s.by_encoding[(rec.kind, rec.encoding)] += 1
+            s.type_codes[rec.type_code] += 1
+            if rec.expire_ms is not None:
+                s.with_ttl += 1
+                if rec.expire_ms <= now:
+                    s.expired += 1
+                s.earliest_expiry_ms = min(rec.expire_ms, s.earliest_expiry_ms or rec.expire_ms)
+                s.latest_expiry_ms = max(rec.expire_ms, s.latest_expiry_ms or rec.expire_ms)
+            if field_ttl_fields:
+                s.field_ttl_hashes += 1
+                s.fields_with_ttl += field_ttl_fields
+            if rec.kind == "module":
+                s.modules[rec.value.name] += 1
+            info = KeyInfo(rec.db, rec.key, rec.kind, rec.encoding, rec.size, elements)
+            seq += 1
+            item = (rec.size, -seq, info)
+            if len(heap) < TOP:
+                heapq.heappush(heap, item)
+            elif item > heap[0]:
+                heapq.heapreplace(heap, item)
+            elements = field_ttl_fields = 0
+        elif isinstance(rec, Aux):
+            name = rec.name.decode(errors="backslashreplace")
+            value = rec.value.decode(errors="backslashreplace")
+            s.aux[name] = value if len(value) <= 80 else value[:77] + "..."
+            if name == "slot-info":
+                s.slot_info += 1
+        elif isinstance(rec, Function):
+            s.functions.append(rec.name)
+        elif isinstance(rec, ModuleAux):
+            s.module_aux.append(f"{rec.module} (encver {rec.encver})")
+        elif isinstance(rec, SlotInfo):
+            s.slot_info += 1
+        elif isinstance(rec, End):
+            s.checksum = "verified" if rec.verified else (
+                "absent" if reader.producer.rdb_version >= 5 else "none")
+    s.seconds_expiry = reader.seconds_expiry
+    s.file_bytes = reader.input.offset
+    s.biggest = [i for _, _, i in sorted(heap, reverse=True)]
+    return s
