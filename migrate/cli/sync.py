@@ -1,0 +1,152 @@
+"""``kvmigrate sync``: copy a live source to a target, keep it caught up, verify it."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from migrate.cli.console import err, out
+from migrate.endpoint import Endpoint
+from migrate.errors import ExitCode
+from migrate.sync.options import SyncOptions
+from migrate.sync.run import run_sync
+from migrate.verify.runner import parse_db_map
+
+SHOWN = ("phase", "mode", "sync_phase", "keys", "bytes_copied", "ops_per_s", "lag_bytes",
+         "lag_ms", "verification")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+class CliObserver:
+    """Notes as lines on stderr; the live status as a Rich table on a terminal, else a line
+    every few seconds."""
+
+    def __init__(self) -> None:
+        self.live: Live | None = None
+        self._last_line = 0.0
+        self._last_phase: str | None = None
+
+    def note(self, message: str) -> None:
+        err.print(f"kvmigrate: {message}", markup=False)
+
+    def status(self, status: dict[str, Any]) -> None:
+        if self.live is not None:
+            self.live.update(self._table(status))
+            return
+        now = time.monotonic()
+        phase = f"{status.get('phase')}/{status.get('sync_phase')}"
+        if phase != self._last_phase or now - self._last_line >= 5:
+            self._last_phase, self._last_line = phase, now
+            err.print("  ".join(f"{k}={_fmt(status.get(k))}" for k in SHOWN
+                                if status.get(k) is not None), markup=False)
+
+    @staticmethod
+    def _table(status: dict[str, Any]) -> Table:
+        table = Table("", "", show_header=False, title="kvmigrate sync")
+        for key in SHOWN:
+            table.add_row(key.replace("_", " "), _fmt(status.get(key)))
+        return table
+
+
+def sync_cmd(
+    source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.")],
+    target: Annotated[str, typer.Option(help="Target URL (must be empty, see --flush-target).")],
+    to: Annotated[str, typer.Option(help="What the target is: valkey or dragonfly.")]
+    = "valkey",
+    mode: Annotated[str, typer.Option(help="auto, native, replica, scan or proxy.")] = "auto",
+    listen: Annotated[str | None, typer.Option(
+        "--listen", metavar="HOST:PORT", help="proxy: where the target replicates from "
+                                              "(default 127.0.0.1, a free port).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep the target in sync until "
+                                                          "SIGINT/SIGTERM.")] = False,
+    verify_sample: Annotated[int, typer.Option(help="Keys to verify once caught up (0: skip).")]
+    = 1000,
+    state: Annotated[Path | None, typer.Option(
+        "--state", metavar="DIR", help="Ledger folder (default .kvmigrate/SRC-to-TGT).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --state.")]
+    = False,
+    status_json: Annotated[Path | None, typer.Option(
+        "--status-json", metavar="FILE", help="Rewrite the status here every second.")] = None,
+    flush_target: Annotated[bool, typer.Option(
+        "--flush-target", help="Delete every key on the target first.")] = False,
+    match: Annotated[str | None, typer.Option(help="Only keys matching this glob (scan).")]
+    = None,
+    db_map: Annotated[str | None, typer.Option(
+        "--db-map", metavar="SRC:DST,...",
+        help="Copy source database SRC into DST (replica, scan).")]
+    = None,
+    heartbeat: Annotated[bool, typer.Option(
+        "--heartbeat/--no-heartbeat", help="Write __kvmigrate:heartbeat on the source to "
+                                           "measure lag in ms.")] = True,
+    set_notify: Annotated[bool, typer.Option(
+        "--set-notify-keyspace-events", help="scan: let kvmigrate CONFIG SET "
+                                             "notify-keyspace-events on the source.")] = False,
+    stall_timeout: Annotated[float, typer.Option(
+        "--stall-timeout", metavar="S", help="Give up after this long without progress.")]
+    = 300.0,
+) -> None:
+    """Copy a live source to the target and keep it caught up; exits 0 once caught up and
+    the verification sample passes (with --follow: when stopped)."""
+    opts = SyncOptions(source=Endpoint.parse(source), target=Endpoint.parse(target), to=to,
+                       mode=mode, follow=follow, verify_sample=verify_sample, state_dir=state,
+                       resume=resume, status_json=status_json, flush_target=flush_target,
+                       match=match, db_map=parse_db_map(db_map), heartbeat=heartbeat,
+                       set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
+                       listen=listen)
+    observer = CliObserver()
+    opts.observer = observer
+
+    def stop(signum: int, _frame: object) -> None:
+        if opts.stop.is_set():  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        err.print(f"kvmigrate: {signal.Signals(signum).name}: stopping", markup=False)
+        opts.stop.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    live = Live(console=err, refresh_per_second=2, transient=False) if sys.stderr.isatty() \
+        else None
+    if live is not None:
+        observer.live = live
+        live.start()
+    try:
+        result = run_sync(opts)
+    finally:
+        if live is not None:
+            live.stop()
+    report = result.verification
+    verdict = "not verified (--verify-sample 0)" if report is None else (
+        f"verification sample of {report.keys_checked:,} keys: "
+        + ("MATCH" if report.ok else f"MISMATCH ({report.total_mismatches})"))
+    out.print(f"sync {result.mode}: {opts.source.display()} -> {opts.target.display()}: "
+              f"{verdict}; ledger {result.state_dir}", markup=False)
+    if report is not None and not report.ok:
+        for m in report.mismatches[:20]:
+            out.print(f"  db{m.db} {m.to_dict()['key']}: {m.kind}: {m.detail}", markup=False)
+    if result.mode == "native":
+        err.print("kvmigrate: the target stays a replica of the source; at cut-over run "
+                  "REPLICAOF NO ONE on it", markup=False)
+    if result.mode == "proxy":
+        err.print("kvmigrate: the target stays a replica of the proxy's address (its link is "
+                  "down once kvmigrate exits); at cut-over run REPLICAOF NO ONE on it",
+                  markup=False)
+    if not result.ok:
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sync")(sync_cmd)

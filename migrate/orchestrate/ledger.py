@@ -1,0 +1,207 @@
+"""The ``--state DIR`` ledger: one record that is both the status report and the resume point.
+
+pgcopydb's idea: each phase of a run is recorded with its start, end and counters; the same
+record prints the status and decides what a resumed run skips, so the two cannot disagree.
+Every path of the state folder is declared here; a pidfile keeps two runs out of one folder.
+
+Files in the folder:
+
+- ``ledger.json``: what the run is (source, target, mode), its phases, offsets and counters,
+  and the latest live status. Rewritten atomically (write, fsync, rename).
+- ``kvmigrate.pid``: the pid of the run that owns the folder, removed when it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from migrate.errors import KvmError, UsageError
+
+LEDGER_FILE = "ledger.json"
+PID_FILE = "kvmigrate.pid"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    root: Path
+
+    @property
+    def ledger(self) -> Path:
+        return self.root / LEDGER_FILE
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / PID_FILE
+
+    @property
+    def spool(self) -> Path:
+        return self.root / "spool"
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(payload, fh, indent=2, default=str)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Ledger:
+    """Phases, offsets, counters and live status of one run, kept in ``--state DIR``."""
+
+    def __init__(self, paths: StatePaths, data: dict[str, Any]):
+        self.paths = paths
+        self.data = data
+        self._locked = False
+        self._mutex = threading.RLock()  # the status thread saves while phases run
+
+    # --- opening and locking -------------------------------------------------------------
+    @classmethod
+    def open(cls, root: Path, *, run: dict[str, Any], resume: bool) -> Ledger:
+        """Lock ``root`` and load or start its ledger.
+
+        ``run`` names the run (source, target, mode); a resumed ledger must name the same.
+        """
+        paths = StatePaths(root)
+        root.mkdir(parents=True, exist_ok=True)
+        ledger = cls(paths, {})
+        ledger._lock()
+        try:
+            if paths.ledger.exists():
+                if not resume:
+                    raise UsageError(f"{root} already holds the ledger of a run",
+                                     "add --resume to continue it, or pick another --state DIR")
+                data = json.loads(paths.ledger.read_text())
+                if data.get("run") != run:
+                    raise UsageError(f"the ledger in {root} belongs to another run "
+                                     f"({_describe(data.get('run', {}))})",
+                                     "resume with the same source, target and mode, or pick "
+                                     "another --state DIR")
+                data["resumed"] = data.get("resumed", 0) + 1
+            elif resume:
+                raise UsageError(f"nothing to resume: {root} has no {LEDGER_FILE}",
+                                 "run without --resume to start")
+            else:
+                data = {"format": FORMAT, "run": run, "created": time.time(), "resumed": 0,
+                        "phases": [], "offsets": {}, "counters": {}, "status": {}}
+            ledger.data = data
+            ledger.save()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    def _lock(self) -> None:
+        pidfile = self.paths.pidfile
+        for _ in range(2):
+            try:
+                fd = os.open(pidfile, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                text = pidfile.read_text().strip()
+                pid = int(text) if text.isdigit() else 0
+                if pid and pid != os.getpid() and _pid_alive(pid):
+                    raise KvmError(f"another kvmigrate (pid {pid}) is using {self.paths.root}",
+                                   "wait for it to end, or pick another --state DIR") from None
+                pidfile.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            self._locked = True
+            return
+        raise KvmError(f"cannot lock {pidfile}")
+
+    def close(self) -> None:
+        if self._locked:
+            self.paths.pidfile.unlink(missing_ok=True)
+            self._locked = False
+
+    # --- phases ---------------------------------------------------------------------------
+    def phase_record(self, name: str) -> dict[str, Any] | None:
+        return next((p for p in self.data["phases"] if p["name"] == name), None)
+
+    def done(self, name: str) -> bool:
+        record = self.phase_record(name)
+        return bool(record and record["status"] == "done")
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[dict[str, Any]]:
+        """Record a phase's start, end and outcome; yields its counters to fill in."""
+        record = self.phase_record(name)
+        if record is None:
+            record = {"name": name, "status": "running", "started": time.time(), "ended": None,
+                      "counters": {}}
+            self.data["phases"].append(record)
+        else:
+            record.update(status="running", ended=None, restarted=time.time())
+        self.data["status"]["phase"] = name
+        self.save()
+        try:
+            yield record["counters"]
+        except BaseException as exc:
+            record.update(status="interrupted" if isinstance(exc, KeyboardInterrupt)
+                          else "failed", ended=time.time(), error=str(exc)[:300])
+            self.save()
+            raise
+        record.update(status="done", ended=time.time())
+        self.save()
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def offsets(self) -> dict[str, Any]:
+        return self.data["offsets"]
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        return self.data["counters"]
+
+    def update_status(self, **fields: Any) -> None:
+        with self._mutex:
+            self.data["status"].update(fields)
+            self.data["status"]["updated"] = time.time()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._mutex:
+            return json.loads(json.dumps(self.data, default=str))
+
+    def save(self) -> None:
+        with self._mutex:
+            self.data["updated"] = time.time()
+            write_json_atomic(self.paths.ledger, self.data)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.save()
+        self.close()
+
+
+def _describe(run: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in run.items())
+
+
+def default_state_dir(source: str, target: str) -> Path:
+    """``.kvmigrate/<source>-to-<target>`` from the endpoints' addresses (no passwords)."""
+    safe = lambda s: "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in s)  # noqa: E731
+    return Path(".kvmigrate") / f"{safe(source)}-to-{safe(target)}"

@@ -1,0 +1,326 @@
+"""``--mode proxy``: kvmigrate is a replica of the source and a primary for the target.
+
+start: the source is asked whether its RDB can pass through unparsed
+(:mod:`migrate.proxy.plan`); then PSYNC (:class:`migrate.sync.psync.ReplicationLink` spools
+the RDB and the stream; partial resync on a dropped link).
+
+* Pass-through (no field-TTL hash, no module value on the source): the proxy listens on
+  ``--listen``, sends the target ``REPLICAOF <listen host> <port>`` at once and streams the
+  RDB to it as it arrives (``$EOF:`` mark), header rewritten, checksum zeroed, the source's
+  checksum verified on the way (:func:`migrate.proxy.rewrite.pass_through_rdb`).
+* Otherwise every record is parsed (:func:`migrate.proxy.rewrite.rewrite_rdb`) into a spool
+  file first, so a value the target cannot hold is refused before the target is touched;
+  the target then gets the rewritten RDB length-prefixed, and the keys taken out of it as
+  commands.
+
+Then the translated command stream follows (:mod:`migrate.proxy.forward`,
+:mod:`migrate.proxy.primary`). The target's ACKs, mapped to source offsets, are what
+kvmigrate acknowledges to the source and what lag is measured against.
+
+close: the target is left a replica of the proxy's address (its data stays, read-only);
+``REPLICAOF NO ONE`` on the target (cut-over) ends the replication.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from migrate.apply.target import Target as ApplyTarget
+from migrate.errors import KvmError
+from migrate.orchestrate.ledger import Ledger
+from migrate.protocol.resp import encode_command
+from migrate.proxy.forward import Forwarder
+from migrate.proxy.plan import parse_reason
+from migrate.proxy.primary import ReplicaServer, parse_listen
+from migrate.proxy.rewrite import RewriteStats, pass_through_rdb, rewrite_rdb
+from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.options import SyncOptions
+from migrate.sync.psync import Generation, ReplicationLink
+from migrate.sync.replay import Translator
+from migrate.sync.replica import GrowingFile
+from migrate.sync.sides import Source, Target
+from migrate.sync.status import StatusPublisher
+
+WILDCARD = ("0.0.0.0", "::", "")
+
+
+def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
+    if opts.match:
+        return "proxy mode forwards the whole stream; --match needs --mode scan"
+    if opts.db_map:
+        return "proxy mode lets the target load the RDB itself; --db-map needs --mode replica"
+    if not source.has("PSYNC"):
+        return f"{source} does not offer PSYNC (renamed or disabled)"
+    if target.identity.flavor not in ("valkey", "dragonfly"):
+        return f"{target} is not a Valkey or Dragonfly server"
+    if not target.has("REPLICAOF"):
+        return f"{target} does not offer REPLICAOF (renamed or disabled)"
+    return None
+
+
+class ProxySync:
+    mode = "proxy"
+
+    def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
+                 status: StatusPublisher, listen: str | None = None):
+        self.source, self.target, self.opts = source, target, opts
+        self.ledger, self.status = ledger, status
+        self.listen = parse_listen(listen if listen is not None else
+                                   getattr(opts, "listen", None))
+        self.apply_target = ApplyTarget(target.identity)
+        self.spool: Path = ledger.paths.spool
+        self.link = ReplicationLink(source.endpoint, self.spool, self._applied_offset,
+                                    opts.observer.note)
+        self.heartbeat = Heartbeat(source.client, target.endpoint.client()) \
+            if opts.heartbeat else None
+        self.server: ReplicaServer | None = None
+        self.forwarder: Forwarder | None = None
+        self.rewrite: RewriteStats | None = None
+        self.generation: Generation | None = None
+        self.target_is_replica = False
+        self._last_getack = 0.0
+
+    def _applied_offset(self) -> int:
+        if self.forwarder is not None and self.server is not None:
+            return self.forwarder.source_offset(self.server.acked)
+        return self.generation.start_offset if self.generation else 0
+
+    # --- start ------------------------------------------------------------------------------
+    def _parse_reason(self) -> str | None:
+        return parse_reason(self.source.endpoint, self.source.identity, self.apply_target)
+
+    def start(self) -> None:
+        why_parse = self._parse_reason()
+        how, replid, offset = self.link.psync(None, -1)
+        if how != "full":
+            raise KvmError(f"the source answered {how} to a first PSYNC")
+        gen = self.generation = self.link.start_full(1, replid, offset)
+        self.ledger.offsets.update(replid=replid, generation=1, stream_start=offset)
+        self.opts.observer.note(f"replica link up: replid {replid}, offset {offset}")
+        self.link.run_in_background()
+        rdb_out, oob_out = self.spool / "proxy-rdb-1.rdb", self.spool / "proxy-out-1.bin"
+        try:
+            self._wait_for_rdb(gen)
+            if why_parse is None:
+                self._pass_through(gen, rdb_out, oob_out)
+            else:
+                self.opts.observer.note(f"parsing every record of the RDB: {why_parse}")
+                self._rewrite(gen, rdb_out, oob_out)
+                self._serve(gen, rdb_out, oob_out, None)
+        except BaseException:
+            self._undo()
+            raise
+        gen.rdb_path.unlink(missing_ok=True)  # type: ignore[union-attr]
+        assert self.rewrite is not None
+        self.status.update(rewrite=self.rewrite.to_dict())
+
+    def _undo(self) -> None:
+        """A start that failed: the target (if told) is a primary again, the links closed."""
+        if self.server is not None:
+            self.server.rdb_failed.set()
+            self.server.close()
+        if self.target_is_replica:
+            with contextlib.suppress(redis.RedisError):
+                self.target.client.execute_command("REPLICAOF", "NO", "ONE")
+            self.target_is_replica = False
+        self.link.close()
+
+    def _serve(self, gen: Generation, rdb_out: Path, oob_out: Path,
+               complete: threading.Event | None) -> None:
+        self.forwarder = Forwarder(gen.stream_path, gen.start_offset, oob_out,
+                                   oob_out.stat().st_size,
+                                   Translator(self.apply_target.field_ttl_mode, {}, 0))
+        self.server = ReplicaServer(self.listen, rdb_out, oob_out, lambda: self._out_size(),
+                                    self.opts.observer.note, complete)
+        self.server.start()
+        self._replicaof()
+
+    def _out_size(self) -> int:
+        return self.forwarder.size if self.forwarder is not None else 0
+
+    def _wait_for_rdb(self, gen: Generation) -> None:
+        assert gen.rdb_path is not None
+        while not gen.rdb_path.exists():
+            self.link.check()
+            if self.opts.stop.wait(0.02):
+                raise KeyboardInterrupt
+        self.status.update(sync_phase="rewriting")
+
+    def _pass_through(self, gen: Generation, rdb_out: Path, oob_out: Path) -> None:
+        """Every record loads on the target: it replicates from the proxy at once and gets
+        the RDB as it arrives (EOF-marked), only the header and checksum changed."""
+        assert gen.rdb_path is not None
+        oob_out.write_bytes(b"")
+        complete = threading.Event()
+        with open(gen.rdb_path, "rb") as raw, open(rdb_out, "wb") as out:
+            rdb_out.touch()
+            self._serve(gen, rdb_out, oob_out, complete)
+
+            def write(data: bytes) -> None:
+                out.write(data)
+                out.flush()
+
+            src = GrowingFile(raw, gen, self.link, self.opts.stop)
+            self.rewrite = pass_through_rdb(src, write, self.apply_target)  # type: ignore
+        complete.set()
+        r = self.rewrite
+        self.opts.observer.note(
+            f"RDB passed through for {self.target.identity}: {r.source_header} -> "
+            f"{r.target_header}, {r.bytes_out:,} bytes, records not parsed (every one loads "
+            "on the target)")
+
+    def _rewrite(self, gen: Generation, rdb_out: Path, oob_out: Path) -> None:
+        assert gen.rdb_path is not None
+        with open(gen.rdb_path, "rb") as raw, open(rdb_out, "wb") as out, \
+                open(oob_out, "wb") as oob:
+            src = GrowingFile(raw, gen, self.link, self.opts.stop)
+            self.rewrite = rewrite_rdb(src, out.write, self.apply_target,  # type: ignore
+                                       lambda cmd: oob.write(encode_command(cmd)))
+        r = self.rewrite
+        self.opts.observer.note(
+            f"RDB rewritten for {self.target.identity}: {r.source_header} -> "
+            f"{r.target_header}, {r.keys_passed:,} key(s) passed through, "
+            f"{r.keys_out_of_band:,} sent as commands after the RDB")
+
+    def _replicaof(self) -> None:
+        assert self.server is not None
+        host = self.server.host
+        client = self.target.client
+        if host in WILDCARD:  # the address the target reaches us at: our side of its socket
+            conn = client.connection_pool.get_connection("PING")
+            try:
+                conn.connect()
+                host = conn._sock.getsockname()[0]  # type: ignore[union-attr]
+            finally:
+                client.connection_pool.release(conn)
+        try:
+            client.execute_command("REPLICAOF", host, self.server.port)
+        except redis.RedisError as exc:
+            raise KvmError(f"the target refused REPLICAOF {host} {self.server.port}: {exc}",
+                           "REPLICAOF must be allowed on the target") from None
+        self.target_is_replica = True
+        self.opts.observer.note(f"the target replicates from the proxy at {host}:"
+                                f"{self.server.port}")
+
+    # --- running ----------------------------------------------------------------------------
+    def _check(self) -> None:
+        self.link.check()
+        assert self.server is not None
+        if self.server.error is not None:
+            raise KvmError(f"the proxy's primary side failed: {self.server.error}")
+        gen = self.link.generation
+        if gen is not None and self.generation is not None and gen.number != \
+                self.generation.number:
+            raise KvmError("the source refused a partial resync and started a full one; "
+                           "proxy mode cannot reload the target in place",
+                           "run the sync again (--flush-target)")
+
+    def advance(self) -> int:
+        self._check()
+        assert self.forwarder is not None
+        return self.forwarder.step()
+
+    def figures(self) -> dict[str, Any]:
+        source_offset = int(self.source.info("replication").get("master_repl_offset", 0))
+        applied = self._applied_offset()
+        server = self.server
+        return {"mode": self.mode, "source_offset": source_offset, "applied_offset": applied,
+                "received_offset": self.link.received,
+                "lag_bytes": max(0, source_offset - applied),
+                "commands": self.forwarder.commands if self.forwarder else 0,
+                "target_linked": bool(server and server.linked.is_set()),
+                "target_reconnects": max(0, (server.connections if server else 1) - 1),
+                "dropped_commands": dict(self.forwarder.translator.dropped)
+                if self.forwarder else {},
+                "reconnects": self.link.reconnects,
+                "partial_resyncs": self.link.partial_resyncs}
+
+    def catch_up(self) -> None:
+        with self.ledger.phase("catch-up") as counters:
+            wanted: int | None = None
+            stamp: int | None = None
+            seen = (-1, -1)
+            progress = time.monotonic()
+            while not self.opts.stop.is_set():
+                while self.advance():
+                    pass
+                figures = self.figures()
+                self.status.update(sync_phase="streaming", **figures)
+                if wanted is None and self.server is not None and self.server.linked.is_set():
+                    wanted = figures["source_offset"]
+                now_seen = (self.server.acked if self.server else 0, self.link.received)
+                if now_seen != seen:
+                    seen, progress = now_seen, time.monotonic()
+                elif time.monotonic() - progress > self.opts.stall_timeout_s:
+                    raise KvmError(f"no replication progress for {self.opts.stall_timeout_s:.0f}"
+                                   " s", "check the target's log: did it load the RDB?")
+                if wanted is not None and figures["applied_offset"] < wanted:
+                    self._ask_ack()
+                if wanted is not None and figures["applied_offset"] >= wanted:
+                    if not self.heartbeat:
+                        break
+                    if stamp is None:
+                        stamp = self.heartbeat.beat()
+                    elif (self.heartbeat.seen() or 0) >= stamp:
+                        break
+                time.sleep(0.01)
+            counters.update(applied=self._applied_offset(),
+                            rewrite=self.rewrite.to_dict() if self.rewrite else {})
+        if self.forwarder and self.forwarder.translator.dropped:
+            self.opts.observer.note(f"WARNING: commands the target cannot run were dropped: "
+                                    f"{dict(self.forwarder.translator.dropped)}")
+
+    def tick(self) -> None:
+        deadline = time.monotonic() + 1.0
+        if self.heartbeat:
+            self.heartbeat.beat()
+        while time.monotonic() < deadline and not self.opts.stop.is_set():
+            if not self.advance():
+                self.opts.stop.wait(0.01)
+        self.status.update(sync_phase="following", **self.figures(),
+                           lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
+
+    def _ask_ack(self) -> None:
+        """REPLCONF GETACK to the target (at most every 0.1 s): it answers at once instead
+        of at its next once-a-second ACK."""
+        now = time.monotonic()
+        if self.forwarder is None or self.server is None or not self.server.linked.is_set() \
+                or now - self._last_getack < 0.1:
+            return
+        self._last_getack = now
+        self.forwarder.inject("REPLCONF", "GETACK", "*")
+
+    def lag_window_s(self) -> float:
+        lag = self.heartbeat.lag_ms() if self.heartbeat else None
+        return max(1.0, 2 * (lag or 0) / 1000)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Forward everything received so far and wait for the target to apply it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while self.advance():
+                pass
+            if self.server is not None and self.forwarder is not None and \
+                    self.server.acked >= self.forwarder.size:
+                return True
+            self._ask_ack()
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        if self.heartbeat:
+            with contextlib.suppress(KvmError, OSError, redis.RedisError):
+                self.heartbeat.remove()
+                if self.server is not None:
+                    self.drain(5.0)
+        if self.server is not None:
+            self.server.close()
+        self.link.close()
+        if self.forwarder is not None:
+            self.forwarder.close()

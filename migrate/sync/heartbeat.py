@@ -1,0 +1,64 @@
+"""The heartbeat: a key kvmigrate writes on the source and awaits on the target to measure
+lag in milliseconds and to prove the target has caught up to a moment in time.
+
+This is a write to the source. The key is ``__kvmigrate:heartbeat`` in database 0, a string
+holding the Unix time in ms when it was written, with a one-hour expiry; verification ignores
+it and the run deletes it when it ends. ``--no-heartbeat`` turns it off (lag in ms is then
+unknown and catch-up is judged by replication offsets alone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+
+import redis
+
+from migrate.verify.model import HEARTBEAT_KEY
+
+EXPIRY_MS = 3_600_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Heartbeat:
+    def __init__(self, source: redis.Redis, target: redis.Redis):
+        self.source = source
+        self.target = target
+        self.sent: deque[int] = deque(maxlen=600)
+
+    def beat(self) -> int:
+        stamp = now_ms()
+        self.source.set(HEARTBEAT_KEY, stamp, px=EXPIRY_MS)
+        self.sent.append(stamp)
+        return stamp
+
+    def seen(self) -> int | None:
+        value = self.target.get(HEARTBEAT_KEY)
+        return int(value) if value and value.isdigit() else None
+
+    def lag_ms(self) -> int | None:
+        """How long the oldest beat the target has not shown yet has been waiting."""
+        shown = self.seen()
+        if not self.sent:
+            return None
+        waiting = [s for s in self.sent if shown is None or s > shown]
+        return max(0, now_ms() - waiting[0]) if waiting else 0
+
+    def await_beat(self, stamp: int, timeout: float, stop: object = None) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.seen()
+            if shown is not None and shown >= stamp:
+                return True
+            if stop is not None and getattr(stop, "is_set", lambda: False)():
+                return False
+            time.sleep(0.05)
+        return False
+
+    def remove(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self.source.delete(HEARTBEAT_KEY)

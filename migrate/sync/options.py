@@ -1,0 +1,50 @@
+"""What a sync run is asked to do, and how it reports progress (an observer, so only the CLI
+touches the terminal)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from migrate.endpoint import Endpoint
+
+MODES = ("auto", "native", "scan", "replica", "proxy")
+TARGETS = ("valkey", "dragonfly")
+
+
+class Observer(Protocol):
+    def note(self, message: str) -> None: ...
+
+    def status(self, status: dict[str, Any]) -> None: ...
+
+
+class QuietObserver:
+    def note(self, message: str) -> None:
+        pass
+
+    def status(self, status: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class SyncOptions:
+    source: Endpoint
+    target: Endpoint
+    to: str = "valkey"
+    mode: str = "auto"
+    follow: bool = False
+    verify_sample: int = 1000
+    state_dir: Path | None = None
+    resume: bool = False
+    status_json: Path | None = None
+    flush_target: bool = False
+    match: str | None = None
+    db_map: dict[int, int] = field(default_factory=dict)
+    heartbeat: bool = True
+    set_notify_keyspace_events: bool = False
+    stall_timeout_s: float = 300.0
+    listen: str | None = None  # proxy mode: HOST:PORT the target replicates from
+    observer: Observer = field(default_factory=QuietObserver)
+    stop: threading.Event = field(default_factory=threading.Event)

@@ -1,0 +1,304 @@
+"""``--mode replica``: kvmigrate itself is a replica of the source.
+
+The link (:mod:`migrate.sync.psync`) spools the RDB and the command stream to ``--state
+DIR/spool``; this engine loads the RDB into the target through the RDB reader and the
+writers (:mod:`migrate.rdb`, :mod:`migrate.apply`: RESTORE where the target reads the
+encoding, typed commands otherwise, so Redis 8 data reaches Valkey 9), then replays the
+stream (:mod:`migrate.sync.replay`). The applied offset and the stream's current database are
+written after every batch the target has answered (``applied.json`` in the state folder),
+so ``--resume`` asks the source for ``PSYNC <replid> <applied+1>`` and re-applies nothing it
+has seen answered; a full resync (the source refused) flushes the target and loads again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import redis
+
+from migrate.apply.commands import ApplyOptions
+from migrate.apply.target import Target as ApplyTarget
+from migrate.apply.writer import TargetWriter
+from migrate.errors import KvmError
+from migrate.orchestrate.ledger import Ledger, write_json_atomic
+from migrate.protocol.pipeline import PipelineWriter
+from migrate.rdb import Entry, Function, RdbReader
+from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.options import SyncOptions
+from migrate.sync.psync import Generation, ReplicationLink
+from migrate.sync.replay import StreamReplayer, Translator
+from migrate.sync.sides import Source, Target
+from migrate.sync.status import StatusPublisher
+
+
+class GrowingFile:
+    """A read-only view of the RDB spool file that waits for more bytes until the link has
+    received the whole RDB, so loading overlaps the transfer."""
+
+    def __init__(self, raw: BinaryIO, gen: Generation, link: ReplicationLink,
+                 stop: threading.Event):
+        self.raw, self.gen, self.link, self.stop = raw, gen, link, stop
+
+    def _wait_for(self, read: Callable[[int], bytes], n: int) -> bytes:
+        while True:
+            done = self.gen.rdb_done  # read before reading the file: no byte is missed
+            data = read(n)
+            if data or done:
+                return data
+            self.link.check()
+            if self.stop.wait(0.005):
+                raise KeyboardInterrupt
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            chunks = []
+            while chunk := self._wait_for(self.raw.read, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        out = b""
+        while len(out) < n:
+            chunk = self._wait_for(self.raw.read, n - len(out))
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    def read1(self, n: int = -1) -> bytes:
+        return self._wait_for(self.raw.read, n if n and n > 0 else 1 << 20)
+
+
+def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
+    if opts.match:
+        return "replica mode replays the command stream as it is; --match needs --mode scan"
+    if not source.has("PSYNC"):
+        return f"{source} does not offer PSYNC (renamed or disabled)"
+    return None
+
+
+class ReplicaSync:
+    mode = "replica"
+
+    def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
+                 status: StatusPublisher):
+        self.source, self.target, self.opts = source, target, opts
+        self.ledger, self.status = ledger, status
+        self.apply_target = ApplyTarget(target.identity)
+        self.applied_path = ledger.paths.root / "applied.json"
+        self.link = ReplicationLink(source.endpoint, ledger.paths.spool, self._applied_offset,
+                                    opts.observer.note)
+        self.heartbeat = Heartbeat(source.client, target.endpoint.client(
+            db=opts.db_map.get(0, 0))) if opts.heartbeat else None
+        self.replayer: StreamReplayer | None = None
+        self.writer: PipelineWriter | None = None
+        self.gen_number: int | None = None
+        self.resume_db = 0
+        self.keys_loaded = 0
+        self.load_stats: dict[str, Any] = {}
+        self._thread: threading.Thread | None = None
+        self._thread_stop = threading.Event()
+        self.thread_error: BaseException | None = None
+        self._last_progress = time.monotonic()
+
+    def _applied_offset(self) -> int:
+        if self.replayer is not None:
+            return self.replayer.applied()[0]
+        gen = self.link.generation
+        return gen.start_offset if gen else 0
+
+    # --- start ------------------------------------------------------------------------------
+    def start(self) -> None:
+        saved = json.loads(self.applied_path.read_text()) if self.applied_path.exists() else {}
+        if self.opts.resume and saved.get("replid"):
+            how, replid, offset = self.link.psync(saved["replid"], saved["offset"])
+            if how == "continue":
+                self.link.start_continue(saved["generation"] + 1, replid, saved["offset"])
+                self.resume_db = saved.get("db", 0)
+                self.opts.observer.note(f"resume: partial resync accepted at offset "
+                                        f"{saved['offset'] + 1}; nothing is loaded again")
+            else:
+                self.opts.observer.note("resume: the source refused a partial resync "
+                                        "(FULLRESYNC); flushing the target and loading again")
+                self.target.client.flushall()
+                self.link.start_full(saved.get("generation", 0) + 1, replid, offset)
+        else:
+            if self.opts.resume and any(self.target.keyspace().values()):
+                self.opts.observer.note("resume: no applied offset was recorded; flushing the "
+                                        "target and loading again")
+                self.target.client.flushall()
+            how, replid, offset = self.link.psync(None, -1)
+            if how != "full":
+                raise KvmError(f"the source answered {how} to a first PSYNC")
+            self.link.start_full(1, replid, offset)
+        gen = self.link.generation
+        assert gen is not None
+        self.ledger.offsets.update(replid=gen.replid, generation=gen.number,
+                                   stream_start=gen.start_offset)
+        self.opts.observer.note(f"replica link up: replid {gen.replid}, offset "
+                                f"{gen.start_offset}")
+        self.link.run_in_background()
+
+    # --- loading and replaying --------------------------------------------------------------
+    def _load_rdb(self, gen: Generation) -> None:
+        """Load the RDB while it is still arriving: the reader follows the spool file."""
+        assert gen.rdb_path is not None
+        while not gen.rdb_done and not gen.rdb_path.exists():
+            self.link.check()
+            self.status.update(sync_phase="full-sync", bytes_copied=gen.rdb_bytes,
+                               bytes_total=gen.rdb_total)
+            if self.opts.stop.wait(0.05):
+                raise KeyboardInterrupt
+        self.status.update(sync_phase="loading", bytes_copied=gen.rdb_bytes)
+        with open(gen.rdb_path, "rb") as raw:
+            fh = GrowingFile(raw, gen, self.link, self.opts.stop)
+            reader = RdbReader(fh)  # type: ignore[arg-type]
+            options = ApplyOptions(replace=True)
+            with TargetWriter(self.target.endpoint, self.apply_target, reader.producer.magic,
+                              options, self.opts.db_map) as writer:
+                for rec in reader.records():
+                    if isinstance(rec, Entry):
+                        writer.write(rec)
+                        if rec.final:
+                            self.keys_loaded += 1
+                            if self.keys_loaded % 5000 == 0:
+                                self.status.update(keys=self.keys_loaded)
+                    elif isinstance(rec, Function):
+                        writer.load_function(rec)
+                stats = writer.finish()
+        self.load_stats = stats.to_dict()
+        for reason, n in stats.failed.items():
+            self.opts.observer.note(f"WARNING: {n} key(s) not written: {reason}")
+        self.status.update(keys=self.keys_loaded, load=self.load_stats)
+        gen.rdb_path.unlink(missing_ok=True)  # loaded: the spool keeps only the stream
+
+    def _open_generation(self, gen: Generation) -> None:
+        if self.gen_number is not None and gen.rdb_path is not None:
+            self.opts.observer.note("full resync: flushing the target to load the new RDB")
+            if self.writer is not None:
+                self.writer.flush()
+            self.target.client.flushall()
+        if gen.rdb_path is not None:
+            self._load_rdb(gen)
+        if self.replayer is not None:
+            self.replayer.close()
+        if self.writer is None:
+            self.writer = PipelineWriter(self.target.endpoint, db=self.opts.db_map.get(
+                self.resume_db, self.resume_db))
+        elif gen.rdb_path is not None:
+            self.writer.send("SELECT", self.opts.db_map.get(0, 0))
+        db = self.resume_db if gen.rdb_path is None else 0
+        self.replayer = StreamReplayer(gen.stream_path, gen.start_offset, self.writer,
+                                       Translator(self.apply_target.field_ttl_mode,
+                                                  self.opts.db_map, db))
+        self.gen_number = gen.number
+        self.ledger.offsets.update(replid=gen.replid, generation=gen.number)
+
+    def advance(self) -> int:
+        """Replay what has arrived; returns bytes consumed."""
+        self.link.check()
+        gen = self.link.generation
+        assert gen is not None
+        if gen.number != self.gen_number:
+            self._open_generation(gen)
+        assert self.replayer is not None and self.writer is not None
+        consumed = self.replayer.step()
+        if consumed:
+            self.writer.flush()
+            self._save_applied(gen)
+            self._last_progress = time.monotonic()
+        return consumed
+
+    def _save_applied(self, gen: Generation) -> None:
+        assert self.replayer is not None
+        offset, db = self.replayer.applied()
+        write_json_atomic(self.applied_path, {"replid": gen.replid, "offset": offset, "db": db,
+                                              "generation": gen.number})
+        self.ledger.offsets.update(applied=offset, db=db)
+
+    def figures(self) -> dict[str, Any]:
+        source_offset = int(self.source.info("replication").get("master_repl_offset", 0))
+        applied = self._applied_offset()
+        dropped = dict(self.replayer.translator.dropped) if self.replayer else {}
+        pstats = self.writer.stats if self.writer else None
+        return {"mode": self.mode, "source_offset": source_offset, "applied_offset": applied,
+                "received_offset": self.link.received,
+                "lag_bytes": max(0, source_offset - applied),
+                "commands": self.replayer.commands if self.replayer else 0,
+                "target_errors": pstats.errors if pstats else 0,
+                "dropped_commands": dropped, "reconnects": self.link.reconnects,
+                "partial_resyncs": self.link.partial_resyncs}
+
+    def catch_up(self) -> None:
+        with self.ledger.phase("catch-up") as counters:
+            stamp: int | None = None
+            while not self.opts.stop.is_set():
+                target_offset = int(self.source.info("replication").get(
+                    "master_repl_offset", 0))
+                while self.advance():
+                    pass
+                figures = self.figures()
+                self.status.update(sync_phase="streaming", keys=self.keys_loaded, **figures)
+                if self._applied_offset() >= target_offset:
+                    if not self.heartbeat:
+                        break
+                    if stamp is None:
+                        stamp = self.heartbeat.beat()
+                    elif (self.heartbeat.seen() or 0) >= stamp:
+                        break
+                if time.monotonic() - self._last_progress > self.opts.stall_timeout_s:
+                    raise KvmError(f"no replication progress for {self.opts.stall_timeout_s:.0f}"
+                                   " s", "check the source and the target")
+                time.sleep(0.02)
+            counters.update(applied=self._applied_offset(), keys_loaded=self.keys_loaded,
+                            load=self.load_stats)
+        if self.writer is not None and self.writer.stats.errors:
+            self.opts.observer.note(f"WARNING: the target refused {self.writer.stats.errors} "
+                                    f"replayed command(s), first: "
+                                    f"{self.writer.stats.first_errors[:1]}")
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while not self._thread_stop.is_set():
+                if not self.advance():
+                    self._thread_stop.wait(0.01)
+        except BaseException as exc:
+            self.thread_error = exc
+
+    def tick(self) -> None:
+        if self.thread_error is not None:
+            raise KvmError(f"replaying the stream failed: {self.thread_error}")
+        if self.heartbeat:
+            self.heartbeat.beat()
+        self.opts.stop.wait(1.0)
+        self.status.update(sync_phase="following", **self.figures(),
+                           lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
+
+    def lag_window_s(self) -> float:
+        lag = self.heartbeat.lag_ms() if self.heartbeat else None
+        return max(1.0, 2 * (lag or 0) / 1000)
+
+    def close(self) -> None:
+        self._thread_stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        if self.heartbeat:
+            self.heartbeat.remove()
+            # the DEL travels the stream; give it a moment to be replayed
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and self.heartbeat.seen() is not None:
+                with contextlib.suppress(KvmError, OSError, redis.RedisError):
+                    self.advance()
+                time.sleep(0.02)
+        self.link.close()
+        if self.replayer is not None:
+            self.replayer.close()
+        if self.writer is not None:
+            with contextlib.suppress(KvmError, OSError):
+                self.writer.flush()
+            self.writer.close()

@@ -1,0 +1,166 @@
+"""A sync run as a straight script of phases (gh-ost's shape), recorded in the ledger:
+
+prepare (empty-target rule) -> start (mode-specific) -> catch-up -> verify -> follow (until
+SIGINT/SIGTERM) -> done. A resumed run skips what the ledger says is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from migrate.errors import KvmError, UsageError
+from migrate.orchestrate.ledger import Ledger, default_state_dir
+from migrate.sync import native
+from migrate.sync.options import MODES, TARGETS, SyncOptions
+from migrate.sync.sides import Source, Target
+from migrate.sync.status import StatusPublisher
+from migrate.verify.model import VerifyReport
+from migrate.verify.runner import VerifyOptions, verify
+
+
+class Engine(Protocol):
+    """What each mode provides to the run script."""
+
+    mode: str
+
+    def start(self) -> None: ...
+
+    def catch_up(self) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def lag_window_s(self) -> float: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SyncResult:
+    mode: str
+    reason: str
+    state_dir: Path
+    verification: VerifyReport | None
+
+    @property
+    def ok(self) -> bool:
+        return self.verification is None or self.verification.ok
+
+
+def choose_mode(source: Source, target: Target, opts: SyncOptions) -> tuple[str, str]:
+    """The mode to run and why; refuses a mode the facts say cannot work."""
+    from migrate.sync import replica, scan
+
+    if opts.mode not in MODES:
+        raise UsageError(f"unknown --mode {opts.mode!r}", f"modes: {', '.join(MODES)}")
+    why_not = {"native": native.refusal(source, target, opts),
+               "replica": replica.refusal(source, target, opts),
+               "scan": scan.refusal(source, target, opts)}
+    if opts.mode == "proxy":
+        from migrate.proxy.engine import refusal as proxy_refusal
+
+        why_not["proxy"] = proxy_refusal(source, target, opts)
+    if opts.mode != "auto":
+        if why_not[opts.mode]:
+            others = [m for m in ("replica", "scan") if m != opts.mode and not why_not[m]]
+            hint = f"use --mode {others[0]}" if others else \
+                "; ".join(f"{m}: {r}" for m, r in why_not.items() if m != opts.mode)
+            raise UsageError(f"--mode {opts.mode} cannot work: {why_not[opts.mode]}", hint)
+        return opts.mode, f"asked for with --mode {opts.mode}"
+    if not why_not["native"]:
+        return "native", "the target can load the source's RDB and replicate from it"
+    if not why_not["replica"]:
+        return "replica", f"native cannot work ({why_not['native']}); kvmigrate replicates " \
+                          "itself and converts what the target cannot load"
+    if not why_not["scan"]:
+        return "scan", f"native cannot work ({why_not['native']}); replica cannot work " \
+                       f"({why_not['replica']}); scan copies key by key"
+    raise UsageError("no mode can do this sync: " + "; ".join(f"{m}: {r}" for m, r in
+                                                              why_not.items()))
+
+
+def _check_target_flavor(target: Target, to: str) -> None:
+    if to not in TARGETS:
+        raise UsageError(f"unknown --to {to!r}", f"targets: {', '.join(TARGETS)}")
+    if target.identity.flavor != to:
+        raise UsageError(f"--to {to} but the target is {target.identity}",
+                         f"use --to {target.identity.flavor} if that is the intended target")
+
+
+def _prepare_target(target: Target, opts: SyncOptions) -> None:
+    keys = target.keyspace()
+    if not any(keys.values()):
+        return
+    held = ", ".join(f"db{db}: {n}" for db, n in sorted(keys.items()))
+    if not opts.flush_target:
+        raise UsageError(f"the target is not empty ({held})",
+                         "add --flush-target to delete its keys first (FLUSHALL on the target)")
+    target.client.flushall()
+    opts.observer.note(f"--flush-target: deleted every key on the target ({held})")
+
+
+def make_engine(mode: str, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
+                status: StatusPublisher) -> Engine:
+    if mode == "native":
+        return native.NativeSync(source, target, opts, ledger, status)
+    if mode == "proxy":
+        from migrate.proxy.engine import ProxySync
+
+        return ProxySync(source, target, opts, ledger, status)
+    if mode == "replica":
+        from migrate.sync.replica import ReplicaSync
+
+        return ReplicaSync(source, target, opts, ledger, status)
+    from migrate.sync.scan import ScanSync
+
+    return ScanSync(source, target, opts, ledger, status)
+
+
+def run_sync(opts: SyncOptions) -> SyncResult:
+    source = Source.connect(opts.source)
+    target = Target.connect(opts.target)
+    _check_target_flavor(target, opts.to)
+    mode, reason = choose_mode(source, target, opts)
+    opts.observer.note(f"mode {mode}: {reason}")
+    state_dir = opts.state_dir or default_state_dir(source.endpoint.address,
+                                                    target.endpoint.address)
+    run = {"source": source.endpoint.display(), "target": target.endpoint.display(),
+           "mode": mode, "match": opts.match, "db_map": {str(k): v for k, v in
+                                                        opts.db_map.items()}}
+    verification: VerifyReport | None = None
+    with Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
+            StatusPublisher(ledger, opts.observer, opts.status_json) as status:
+        status.update(mode=mode, reason=reason, source=str(source), target=str(target))
+        if not ledger.done("prepare"):
+            with ledger.phase("prepare"):
+                _prepare_target(target, opts)
+        engine = make_engine(mode, source, target, opts, ledger, status)
+        try:
+            engine.start()
+            engine.catch_up()
+            if opts.stop.is_set():
+                raise KeyboardInterrupt
+            if opts.verify_sample > 0:
+                with ledger.phase("verify") as counters:
+                    verification = verify(source.endpoint, target.endpoint, VerifyOptions(
+                        sample=opts.verify_sample, match=opts.match, db_map=opts.db_map,
+                        lag_window_s=engine.lag_window_s()))
+                    counters.update(keys=verification.keys_checked,
+                                    mismatches=verification.total_mismatches)
+                    status.update(verification=f"{verification.keys_checked} keys sampled, "
+                                               f"{verification.total_mismatches} mismatches")
+            if opts.follow:
+                with ledger.phase("follow"):
+                    opts.observer.note("following the source: Ctrl-C (SIGINT) or SIGTERM "
+                                       "stops")
+                    while not opts.stop.is_set():
+                        engine.tick()
+                    status.update(sync_phase="stopped")
+        except KvmError:
+            raise
+        finally:
+            engine.close()
+        status.update(phase="done" if verification is None or verification.ok
+                      else "verification-failed")
+    return SyncResult(mode, reason, state_dir, verification)

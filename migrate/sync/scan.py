@@ -1,0 +1,499 @@
+"""``--mode scan``: for sources that refuse SYNC/PSYNC (managed services).
+
+1. Check ``notify-keyspace-events`` on the source (CONFIG SET it only with
+   ``--set-notify-keyspace-events``, and put the old value back at the end).
+2. Subscribe to keyspace notifications BEFORE the scan starts, so no change is missed
+   between the two: every notified key is marked dirty.
+3. SCAN every database and copy each batch: DUMP + PEXPIRETIME, RESTORE ... REPLACE ABSTTL
+   when the target can load the source's RDB version, else typed commands
+   (:mod:`migrate.sync.typed`). Dirty keys are copied again (a key gone from the source is
+   deleted on the target) between batches and after the scan.
+4. Caught up: a heartbeat written on the source has come through the notifications and shows
+   on the target. ``--follow`` keeps copying dirty keys.
+
+What it cannot see (said in the run and in docs/sync.md): FLUSHALL/FLUSHDB and SWAPDB (no
+per-key notification), any change while the notification link is down, and changes to a
+key whose notification class is disabled. XREADGROUP, XACK and XCLAIM notify nothing either
+(seen here), so known streams are copied again every ``STREAM_REFRESH_S`` seconds.
+Resuming re-scans everything and removes target keys the source no longer has, because
+changes made while kvmigrate was stopped are unseen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import redis
+
+from migrate.compat.rdb import can_load_rdb_of
+from migrate.errors import KvmError
+from migrate.orchestrate.ledger import Ledger
+from migrate.protocol.pipeline import PipelineWriter
+from migrate.protocol.resp import Arg
+from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.options import SyncOptions
+from migrate.sync.sides import Source, Target
+from migrate.sync.status import StatusPublisher
+from migrate.sync.typed import TypedCaps, TypedStats, key_commands
+from migrate.verify.model import HEARTBEAT_KEY, is_internal
+from migrate.verify.rawconn import RawConn, is_error
+
+# Keyspace event classes scan mode needs: generic, string, list, set, hash, zset, expired,
+# evicted, stream (A is their alias).
+NEEDED_CLASSES = set("g$lshzxet")
+BATCH = 500
+STREAM_REFRESH_S = 2.0  # streams are copied again this often (group reads notify nothing)
+MAX_REFRESHED_STREAMS = 10_000
+_CHANNEL = re.compile(rb"^__key(space|event)@(\d+)__:(.*)$", re.S)
+
+
+def notify_flags(value: str) -> set[str]:
+    flags = set(value)
+    if "A" in flags:
+        flags |= NEEDED_CLASSES
+    return flags
+
+
+def notify_problem(value: str) -> str | None:
+    flags = notify_flags(value)
+    missing = "".join(sorted(NEEDED_CLASSES - flags))
+    if not flags & {"K", "E"}:
+        return f"notify-keyspace-events is {value!r} on the source (no K or E)"
+    if missing:
+        return f"notify-keyspace-events is {value!r} on the source (missing classes {missing})"
+    return None
+
+
+def _read_notify(source: Source) -> str | None:
+    try:
+        value = source.client.config_get("notify-keyspace-events")
+    except redis.ResponseError:
+        return None  # CONFIG refused (managed service): cannot check
+    got = value.get("notify-keyspace-events", value.get(b"notify-keyspace-events", ""))
+    return got.decode() if isinstance(got, bytes) else str(got)
+
+
+def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
+    value = _read_notify(source)
+    if value is None or opts.set_notify_keyspace_events:
+        return None
+    problem = notify_problem(value)
+    if problem:
+        return (f"{problem}, so changes during the copy would be missed; set it to KA on the "
+                "source or add --set-notify-keyspace-events")
+    return None
+
+
+class DirtyKeys:
+    """Keys changed on the source since they were last copied, in arrival order."""
+
+    def __init__(self) -> None:
+        self._keys: OrderedDict[tuple[int, bytes], None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.events = 0
+
+    def add(self, db: int, key: bytes) -> None:
+        with self._lock:
+            self._keys[(db, key)] = None
+            self._keys.move_to_end((db, key))
+            self.events += 1
+
+    def take(self, limit: int) -> list[tuple[int, bytes]]:
+        with self._lock:
+            out = []
+            while self._keys and len(out) < limit:
+                out.append(self._keys.popitem(last=False)[0])
+            return out
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class Notifications:
+    """A thread reading keyspace notifications from the source into :class:`DirtyKeys`."""
+
+    def __init__(self, source: Source, dirty: DirtyKeys, keyspace_channel: bool):
+        self.conn = RawConn(source.endpoint)
+        self.dirty = dirty
+        pattern = b"__keyspace@*__:*" if keyspace_channel else b"__keyevent@*__:*"
+        self.conn.send("PSUBSCRIBE", pattern)
+        reply = None
+        deadline = time.monotonic() + 10
+        while reply is None and time.monotonic() < deadline:
+            reply = self.conn.read(1.0)
+        if not (isinstance(reply, list) and reply and reply[0] == b"psubscribe"):
+            raise KvmError(f"the source did not confirm PSUBSCRIBE: {reply!r}")
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                msg = self.conn.read(0.5)
+                if not isinstance(msg, list) or len(msg) != 4 or msg[0] != b"pmessage":
+                    continue
+                match = _CHANNEL.match(msg[2])
+                if match is None:
+                    continue
+                db = int(match.group(2))
+                key = match.group(3) if match.group(1) == b"space" else msg[3]
+                self.dirty.add(db, key)
+        except BaseException as exc:
+            if not self._stop.is_set():
+                self.error = exc
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise KvmError(f"lost the keyspace notification link to the source ({self.error}); "
+                           "changes after this point are not seen",
+                           "re-run with --resume: it re-scans and removes what the source "
+                           "deleted")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(3)
+        self.conn.close()
+
+
+class TargetWriter:
+    """One pipelined writer, switching databases with SELECT as keys arrive."""
+
+    def __init__(self, target: Target):
+        self.writer: PipelineWriter = target.writer(0)
+        self.db = 0
+        self.checked_errors = 0
+
+    def send(self, db: int, *args: Arg) -> None:
+        if db != self.db:
+            self.writer.send("SELECT", db)
+            self.db = db
+        self.writer.send(*args)
+
+    def check(self) -> None:
+        stats = self.writer.stats
+        if stats.errors:
+            first = stats.first_errors[0] if stats.first_errors else "?"
+            hint = None
+            if "payload version" in first or "checksum" in first:
+                hint = "the target cannot RESTORE the source's DUMP format; report this"
+            raise KvmError(f"the target refused {stats.errors} write(s), first: {first}", hint)
+
+    def flush(self) -> None:
+        self.writer.flush()
+        self.check()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class ScanSync:
+    mode = "scan"
+
+    def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
+                 status: StatusPublisher):
+        self.source, self.target, self.opts = source, target, opts
+        self.ledger, self.status = ledger, status
+        self.use_dump = can_load_rdb_of(target.identity, source.identity).ok
+        self.caps = TypedCaps(source.has("PEXPIRETIME"), source.has("HPEXPIRETIME"),
+                              target.has("HPEXPIREAT"))
+        self.typed_stats = TypedStats()
+        self.match = re.compile(_glob_to_regex(opts.match)) if opts.match else None
+        self.reader = RawConn(source.endpoint)
+        self.writer = TargetWriter(target)
+        self.dirty = DirtyKeys()
+        self.notifications: Notifications | None = None
+        self.heartbeat = Heartbeat(source.client, target.endpoint.client(db=self.tdb(0))) \
+            if opts.heartbeat else None
+        self.keys_copied = 0
+        self.bytes_copied = 0
+        self._restore_notify: str | None = None
+        self._rate = (time.monotonic(), 0)
+        self._applier: threading.Thread | None = None
+        self.applier_error: BaseException | None = None
+        self.streams: set[tuple[int, bytes]] = set()
+        self._streams_refreshed = time.monotonic()
+
+    # --- setup ------------------------------------------------------------------------------
+    def start(self) -> None:
+        value = _read_notify(self.source)
+        if value is None:
+            self.opts.observer.note("cannot read notify-keyspace-events on the source (CONFIG "
+                                    "refused): assuming it is enabled for K and A")
+            value = "KA"
+        elif notify_problem(value):
+            wanted = "".join(sorted(notify_flags(value) | {"K"} | NEEDED_CLASSES))
+            self.source.client.config_set("notify-keyspace-events", wanted)
+            self._restore_notify = value
+            self.opts.observer.note(f"--set-notify-keyspace-events: set it to {wanted!r} on the "
+                                    f"source (was {value!r}; restored at the end)")
+            value = wanted
+        self.notifications = Notifications(self.source, self.dirty,
+                                           "K" in notify_flags(value))
+        how = "DUMP/RESTORE" if self.use_dump else "typed commands (the target cannot load " \
+                                                   "the source's DUMP format)"
+        self.opts.observer.note(f"scan: subscribed to keyspace notifications; copying with "
+                                f"{how}. Not seen: FLUSHALL/FLUSHDB, SWAPDB, changes while "
+                                "the notification link is down; streams are re-copied every "
+                                f"{STREAM_REFRESH_S:.0f} s for consumer-group changes")
+        self.status.update(copy_method="dump-restore" if self.use_dump else "typed")
+
+    # --- copying ------------------------------------------------------------------------------
+    def wanted(self, key: bytes) -> bool:
+        if is_internal(key):
+            return key == HEARTBEAT_KEY
+        return self.match is None or self.match.fullmatch(key) is not None
+
+    def tdb(self, db: int) -> int:
+        return self.opts.db_map.get(db, db)
+
+    def copy_keys(self, db: int, keys: list[bytes]) -> None:
+        keys = [k for k in keys if self.wanted(k)]
+        if not keys:
+            return
+        self.reader.select(db)
+        tdb = self.tdb(db)
+        self._note_streams(db, keys, self.reader.call_many([("TYPE", k) for k in keys]))
+        if self.use_dump:
+            ttl_cmd = "PEXPIRETIME" if self.caps.source_expiretime else "PTTL"
+            replies = self.reader.call_many([c for k in keys for c in
+                                             (("DUMP", k), (ttl_cmd, k))])
+            for i, key in enumerate(keys):
+                payload, ttl = replies[2 * i], replies[2 * i + 1]
+                if payload is None or is_error(payload):
+                    self.writer.send(tdb, "DEL", key)
+                    continue
+                self.bytes_copied += len(payload)
+                if isinstance(ttl, int) and ttl >= 0:
+                    if self.caps.source_expiretime:
+                        self.writer.send(tdb, "RESTORE", key, ttl, payload, "REPLACE", "ABSTTL")
+                    else:
+                        self.writer.send(tdb, "RESTORE", key, max(ttl, 1), payload, "REPLACE")
+                else:
+                    self.writer.send(tdb, "RESTORE", key, 0, payload, "REPLACE")
+        else:
+            now = int(time.time() * 1000)
+            for key in keys:
+                for cmd in key_commands(self.reader, key, self.caps, self.typed_stats, now):
+                    self.bytes_copied += sum(len(a) for a in cmd if isinstance(a, bytes))
+                    self.writer.send(tdb, *cmd)
+        self.keys_copied += len(keys)
+        self.writer.check()
+
+    def _note_streams(self, db: int, keys: list[bytes], types: list) -> None:
+        for key, kind in zip(keys, types, strict=True):
+            if kind == b"stream":
+                if len(self.streams) < MAX_REFRESHED_STREAMS:
+                    self.streams.add((db, key))
+            else:
+                self.streams.discard((db, key))
+
+    def refresh_streams(self, force: bool = False) -> None:
+        """Mark every known stream dirty again: consumer-group reads, acks and claims
+        (XREADGROUP, XACK, XCLAIM) change a stream without any keyspace notification."""
+        now = time.monotonic()
+        if force or now - self._streams_refreshed >= STREAM_REFRESH_S:
+            self._streams_refreshed = now
+            for db, key in list(self.streams):
+                self.dirty.add(db, key)
+
+    def drain(self, limit: int = 5000) -> int:
+        """Copy dirty keys again; returns how many."""
+        taken = self.dirty.take(limit)
+        by_db: dict[int, list[bytes]] = {}
+        for db, key in taken:
+            by_db.setdefault(db, []).append(key)
+        for db, keys in by_db.items():
+            for i in range(0, len(keys), BATCH):
+                self.copy_keys(db, keys[i:i + BATCH])
+        return len(taken)
+
+    def _scan_db(self, db: int, cursor: bytes) -> None:
+        while not self.opts.stop.is_set():
+            self.reader.select(db)
+            cursor, keys = self.reader.call("SCAN", cursor, "COUNT", BATCH)
+            self.copy_keys(db, keys)
+            self.drain()
+            self.writer.flush()
+            self.ledger.offsets[f"scan_db{db}"] = cursor.decode()
+            self.publish("initial-copy", db=db)
+            if cursor == b"0":
+                return
+
+    def initial_copy(self) -> None:
+        resumed = bool(self.ledger.phase_record("initial-copy"))
+        with self.ledger.phase("initial-copy") as counters:
+            for db in sorted(self.source.keyspace()):
+                if self.opts.stop.is_set():
+                    break
+                self._scan_db(db, b"0")
+            if resumed:
+                removed = self.sweep_target()
+                counters["removed_on_resume"] = removed
+                self.opts.observer.note(f"resume: removed {removed} target key(s) the source "
+                                        "no longer has")
+            counters.update(keys=self.keys_copied, bytes=self.bytes_copied)
+
+    def sweep_target(self) -> int:
+        """Delete target keys (in the copied scope) that the source does not have."""
+        inverse = {t: s for s, t in self.opts.db_map.items()}
+        removed = 0
+        tconn = RawConn(self.target.endpoint)
+        try:
+            for tdb in sorted(self.target.keyspace()):
+                sdb = inverse.get(tdb, tdb)
+                tconn.select(tdb)
+                cursor: bytes = b"0"
+                while True:
+                    cursor, keys = tconn.call("SCAN", cursor, "COUNT", BATCH)
+                    keys = [k for k in keys if self.wanted(k) and not is_internal(k)]
+                    self.reader.select(sdb)
+                    there = self.reader.call_many([("EXISTS", k) for k in keys])
+                    for key, n in zip(keys, there, strict=True):
+                        if n == 0:
+                            self.writer.send(tdb, "DEL", key)
+                            removed += 1
+                    if cursor == b"0":
+                        break
+            self.writer.flush()
+        finally:
+            tconn.close()
+        return removed
+
+    # --- the engine interface used by run.py --------------------------------------------------
+    def catch_up(self) -> None:
+        if not self.ledger.done("initial-copy") or self.opts.resume:
+            self.initial_copy()
+        with self.ledger.phase("catch-up") as counters:
+            self.refresh_streams(force=True)
+            stamp = self.heartbeat.beat() if self.heartbeat else None
+            deadline = time.monotonic() + self.opts.stall_timeout_s
+            while not self.opts.stop.is_set():
+                assert self.notifications is not None
+                self.notifications.check()
+                moved = self.drain()
+                self.writer.flush()
+                self.publish("catch-up")
+                if not moved and not len(self.dirty):
+                    seen = self.heartbeat.seen() if self.heartbeat else None
+                    if stamp is None or (seen or 0) >= stamp:
+                        break
+                    time.sleep(0.02)
+                if time.monotonic() > deadline:
+                    raise KvmError("the heartbeat written on the source did not come through "
+                                   "the keyspace notifications in time",
+                                   "check notify-keyspace-events on the source")
+            counters.update(keys=self.keys_copied, bytes=self.bytes_copied,
+                            events=self.dirty.events)
+        self.report_losses()
+        self._start_applier()
+
+    def report_losses(self) -> None:
+        stats = self.typed_stats
+        if stats.field_ttls_dropped:
+            self.opts.observer.note(f"WARNING: {stats.field_ttls_dropped} hash field TTL(s) "
+                                    f"could not be copied: {self.target} has no field TTLs "
+                                    "(those fields will never expire there)")
+        for kind, n in stats.skipped_types.items():
+            self.opts.observer.note(f"WARNING: {n} key(s) of type {kind} not copied (no typed "
+                                    "copy for it)")
+        self.status.update(field_ttls_dropped=stats.field_ttls_dropped,
+                           skipped_types=stats.skipped_types)
+
+    def publish(self, phase: str, **extra: Any) -> None:
+        now = time.monotonic()
+        then, before = self._rate
+        rate = (self.keys_copied - before) / (now - then) if now > then else 0.0
+        if now - then >= 1.0:
+            self._rate = (now, self.keys_copied)
+        self.status.update(sync_phase=phase, keys=self.keys_copied,
+                           bytes_copied=self.bytes_copied, dirty=len(self.dirty),
+                           ops_per_s=round(rate, 1), lag_bytes=None, **extra)
+
+    def _apply_loop(self) -> None:
+        """After catch-up: copy dirty keys as they come (verification and --follow run
+        meanwhile)."""
+        try:
+            while not self._applier_stop.is_set():
+                assert self.notifications is not None
+                self.notifications.check()
+                self.refresh_streams()
+                if not self.drain():
+                    self._applier_stop.wait(0.01)
+                self.writer.flush()
+        except BaseException as exc:
+            self.applier_error = exc
+
+    def _start_applier(self) -> None:
+        self._applier_stop = threading.Event()
+        self.applier_error: BaseException | None = None
+        self._applier = threading.Thread(target=self._apply_loop, daemon=True)
+        self._applier.start()
+
+    def tick(self) -> None:
+        """About a second of --follow: a heartbeat and the live figures."""
+        if self.applier_error is not None:
+            raise KvmError(f"copying changes failed: {self.applier_error}")
+        if self.heartbeat:
+            self.heartbeat.beat()
+        self.opts.stop.wait(1.0)
+        self.publish("following",
+                     lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
+
+    def lag_window_s(self) -> float:
+        lag = self.heartbeat.lag_ms() if self.heartbeat else None
+        return max(1.0, 2 * (lag or 0) / 1000)
+
+    def close(self) -> None:
+        if self._applier is not None:
+            self._applier_stop.set()
+            self._applier.join(10)
+        with contextlib.suppress(KvmError, OSError):
+            self.writer.flush()
+        if self.notifications is not None:
+            self.notifications.close()
+        if self.heartbeat:
+            self.heartbeat.remove()
+            with contextlib.suppress(redis.RedisError):
+                self.target.client.delete(HEARTBEAT_KEY)
+        if self._restore_notify is not None:
+            with contextlib.suppress(redis.RedisError):
+                self.source.client.config_set("notify-keyspace-events", self._restore_notify)
+        self.writer.close()
+        self.reader.close()
+
+
+def _glob_to_regex(pattern: str) -> bytes:
+    """Redis glob (``*``, ``?``, ``[...]``, ``\\x``) as a regular expression over bytes."""
+    out, i, raw = [], 0, pattern.encode()
+    while i < len(raw):
+        ch = raw[i:i + 1]
+        if ch == b"*":
+            out.append(b".*")
+        elif ch == b"?":
+            out.append(b".")
+        elif ch == b"\\" and i + 1 < len(raw):
+            i += 1
+            out.append(re.escape(raw[i:i + 1]))
+        elif ch == b"[":
+            end = raw.find(b"]", i + 1)
+            if end == -1:
+                out.append(re.escape(ch))
+            else:
+                body = raw[i + 1:end]
+                if body.startswith(b"^"):
+                    body = b"^" + body[1:].replace(b"\\", b"\\\\")
+                else:
+                    body = body.replace(b"\\", b"\\\\")
+                out.append(b"[" + body + b"]")
+                i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return b"".join(out)

@@ -1,0 +1,51 @@
+"""Live status: kept in the ledger, handed to the observer and rewritten into
+``--status-json FILE`` every second (atomically, so a reader never sees half a file)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from migrate.orchestrate.ledger import Ledger, write_json_atomic
+from migrate.sync.options import Observer
+
+
+class StatusPublisher:
+    def __init__(self, ledger: Ledger, observer: Observer, status_json: Path | None,
+                 interval: float = 1.0):
+        self.ledger = ledger
+        self.observer = observer
+        self.status_json = status_json
+        self.interval = interval
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def update(self, **fields: Any) -> None:
+        with self._lock:
+            self.ledger.update_status(**fields)
+
+    def publish(self) -> None:
+        with self._lock:
+            snapshot = self.ledger.snapshot()
+            self.ledger.save()
+        self.observer.status(snapshot["status"])
+        if self.status_json is not None:
+            with contextlib.suppress(OSError):
+                write_json_atomic(self.status_json, snapshot)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.publish()
+
+    def __enter__(self) -> StatusPublisher:
+        self.publish()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.publish()

@@ -1,0 +1,278 @@
+"""Verification runs: a sample or a full walk of both servers, counts per database, and a
+re-check of every suspect after the lag window so writes still in flight are not reported.
+
+Memory stays bounded: keys are walked in SCAN batches and compared in pipelined batches; only
+the suspects (at most ``max_suspects``) are kept between the walk and the re-checks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from migrate.endpoint import Endpoint, has_command
+from migrate.errors import UsageError
+from migrate.verify.compare import CompareOptions, Side, compare_batch
+from migrate.verify.model import (
+    HEARTBEAT_KEY,
+    DbCount,
+    Mismatch,
+    VerifyReport,
+    is_internal,
+)
+from migrate.verify.rawconn import RawConn
+
+
+@dataclass
+class VerifyOptions:
+    full: bool = False
+    sample: int = 1000
+    match: str | None = None
+    ttl_tolerance_ms: int = 2000
+    db_map: dict[int, int] = field(default_factory=dict)
+    lag_window_s: float = 1.0  # how long to wait before looking at a suspect again
+    rechecks: int = 3
+    batch: int = 256
+    max_listed: int = 1000
+    max_suspects: int = 20000
+    progress: Callable[[int], None] | None = None
+
+
+def parse_db_map(text: str | None) -> dict[int, int]:
+    """``"0:1,2:3"`` -> {0: 1, 2: 3}; databases not named keep their number."""
+    mapping: dict[int, int] = {}
+    if not text:
+        return mapping
+    for part in text.split(","):
+        src, sep, dst = part.strip().partition(":")
+        if not sep or not src.isdigit() or not dst.isdigit():
+            raise UsageError(f"bad --db-map entry {part.strip()!r}",
+                             "expected SRC:DST pairs such as 0:0,1:5")
+        if int(src) in mapping:
+            raise UsageError(f"--db-map names source database {src} twice")
+        mapping[int(src)] = int(dst)
+    if len(set(mapping.values())) != len(mapping):
+        raise UsageError("--db-map maps two source databases to one target database")
+    return mapping
+
+
+def keyspace(client_info: dict) -> dict[int, int]:
+    """INFO keyspace as {db: keys}."""
+    out = {}
+    for name, value in client_info.items():
+        if str(name).startswith("db"):
+            out[int(str(name)[2:])] = int(value["keys"] if isinstance(value, dict) else value)
+    return out
+
+
+class Verifier:
+    def __init__(self, source: Endpoint, target: Endpoint, opts: VerifyOptions):
+        self.source, self.target, self.opts = source, target, opts
+        scli, tcli = source.client(), target.client()
+        self._sdbs = keyspace(scli.info("keyspace"))
+        self._tdbs = keyspace(tcli.info("keyspace"))
+        self.src = Side(RawConn(source), has_command(scli, "PEXPIRETIME"),
+                        has_command(scli, "HPEXPIRETIME"))
+        self.tgt = Side(RawConn(target), has_command(tcli, "PEXPIRETIME"),
+                        has_command(tcli, "HPEXPIRETIME"))
+        scli.close()
+        tcli.close()
+        self.copts = CompareOptions(opts.ttl_tolerance_ms, 1000)
+        self.match = opts.match.encode() if opts.match else None
+
+    def close(self) -> None:
+        self.src.conn.close()
+        self.tgt.conn.close()
+
+    def tdb(self, db: int) -> int:
+        return self.opts.db_map.get(db, db)
+
+    def source_dbs(self) -> list[int]:
+        """Source databases to look at: those with keys, and the sources of target databases
+        with keys (so keys only on the target are found)."""
+        inverse = {t: s for s, t in self.opts.db_map.items()}
+        dbs = set(self._sdbs)
+        for t in self._tdbs:
+            dbs.add(inverse.get(t, t))
+        return sorted(dbs)
+
+    # --- walking ---------------------------------------------------------------------------
+    def _scan(self, conn: RawConn, db: int) -> Iterator[list[bytes]]:
+        conn.select(db)
+        cursor: bytes = b"0"
+        while True:
+            args: list = ["SCAN", cursor, "COUNT", self.opts.batch]
+            if self.match:
+                args += ["MATCH", self.match]
+            cursor, keys = conn.call(*args)
+            keys = [k for k in keys if not is_internal(k)]
+            if keys:
+                yield keys
+            if cursor == b"0":
+                return
+
+    def _sample_keys(self, db: int, wanted: int) -> list[bytes]:
+        conn = self.src.conn
+        conn.select(db)
+        if self.match or wanted >= self._sdbs.get(db, 0):  # a filter, or the whole database
+            found: list[bytes] = []
+            for batch in self._scan(conn, db):
+                found.extend(batch)
+                if len(found) >= wanted:
+                    break
+            return found[:wanted]
+        replies = conn.call_many([("RANDOMKEY",)] * wanted)
+        return list(dict.fromkeys(k for k in replies if isinstance(k, bytes)
+                                  and not is_internal(k)))
+
+    def walk(self, report: VerifyReport) -> list[Mismatch]:
+        suspects: list[Mismatch] = []
+        total = sum(self._sdbs.values()) or 1
+        for db in self.source_dbs():
+            if self.opts.full:
+                batches: Iterator[list[bytes]] = self._scan(self.src.conn, db)
+            else:
+                share = max(1, round(self.opts.sample * self._sdbs.get(db, 0) / total))
+                batches = _chunks(self._sample_keys(db, share) if db in self._sdbs else [],
+                                  self.opts.batch)
+            for keys in batches:
+                suspects.extend(compare_batch(self.src, self.tgt, db, self.tdb(db), keys,
+                                              self.copts))
+                report.keys_checked += len(keys)
+                if self.opts.progress:
+                    self.opts.progress(report.keys_checked)
+                if len(suspects) >= self.opts.max_suspects:
+                    return suspects
+            if self.opts.full:
+                suspects.extend(self._extra_keys(db))
+        return suspects
+
+    def _extra_keys(self, db: int) -> list[Mismatch]:
+        """Keys in the target database that the source database lacks."""
+        found: list[Mismatch] = []
+        for keys in self._scan(self.tgt.conn, self.tdb(db)):
+            self.src.conn.select(db)
+            there = self.src.conn.call_many([("EXISTS", k) for k in keys])
+            absent = [k for k, n in zip(keys, there, strict=True) if n == 0]
+            found.extend(compare_batch(self.src, self.tgt, db, self.tdb(db), absent,
+                                       self.copts))
+        return found
+
+    def _fingerprints(self, keys: set[tuple[int, bytes]]) -> dict[tuple[int, bytes], int]:
+        """A hash of each key's serialized value on the source (DUMP), to tell whether it
+        was written between two looks."""
+        out: dict[tuple[int, bytes], int] = {}
+        by_db: dict[int, list[bytes]] = {}
+        for db, key in keys:
+            by_db.setdefault(db, []).append(key)
+        for db, ks in by_db.items():
+            self.src.conn.select(db)
+            for key, payload in zip(ks, self.src.conn.call_many([("DUMP", k) for k in ks]),
+                                    strict=True):
+                out[(db, key)] = hash(payload) if isinstance(payload, bytes) else 0
+        return out
+
+    def recheck(self, suspects: list[Mismatch], report: VerifyReport) -> list[Mismatch]:
+        """Look at each suspect again after the lag window. A key still different whose
+        source value changed between every two looks is *unsettled* (written faster than the
+        copy can show it), listed in the report but not counted as a mismatch."""
+        rounds = 0
+        changed: dict[tuple[int, bytes], int] = {}
+        prints = self._fingerprints({(m.db, m.key) for m in suspects}) if suspects else {}
+        for _ in range(self.opts.rechecks):
+            if not suspects:
+                break
+            rounds += 1
+            time.sleep(self.opts.lag_window_s)
+            report.rechecked += len(suspects)
+            by_db: dict[int, list[bytes]] = {}
+            for m in suspects:
+                by_db.setdefault(m.db, []).append(m.key)
+            still: list[Mismatch] = []
+            for db, keys in by_db.items():
+                for chunk in _chunks(list(dict.fromkeys(keys)), self.opts.batch):
+                    still.extend(compare_batch(self.src, self.tgt, db, self.tdb(db), chunk,
+                                               self.copts))
+            report.cleared_on_recheck += len({(m.db, m.key) for m in suspects}) - \
+                len({(m.db, m.key) for m in still})
+            now = self._fingerprints({(m.db, m.key) for m in still}) if still else {}
+            for ident, value in now.items():
+                if prints.get(ident) != value:
+                    changed[ident] = changed.get(ident, 0) + 1
+            prints = now
+            suspects = still
+        if rounds == 0:
+            return suspects
+        unsettled = {(m.db, m.key) for m in suspects if changed.get((m.db, m.key)) == rounds
+                     and m.kind not in ("missing", "extra", "type")}
+        report.unsettled = [m for m in suspects if (m.db, m.key) in unsettled]
+        return [m for m in suspects if (m.db, m.key) not in unsettled]
+
+    # --- counts ------------------------------------------------------------------------------
+    def counts(self) -> list[DbCount]:
+        out = []
+        for db in self.source_dbs():
+            out.append(DbCount(db, self.tdb(db), self._dbsize(self.src.conn, db),
+                               self._dbsize(self.tgt.conn, self.tdb(db))))
+        return out
+
+    @staticmethod
+    def _dbsize(conn: RawConn, db: int) -> int:
+        conn.select(db)
+        size, internal = conn.call_many([("DBSIZE",), ("EXISTS", HEARTBEAT_KEY)])
+        return int(size) - int(internal)
+
+    def stable_counts(self) -> list[DbCount]:
+        """Counts per database; when they differ, looked at again after the lag window (a
+        write load moves both sides)."""
+        counts = self.counts()
+        for _ in range(self.opts.rechecks):
+            if all(c.ok for c in counts):
+                break
+            time.sleep(self.opts.lag_window_s)
+            counts = self.counts()
+        return counts
+
+
+def _chunks(items: list[bytes], size: int) -> Iterator[list[bytes]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def verify(source: Endpoint, target: Endpoint, opts: VerifyOptions) -> VerifyReport:
+    """Compare ``target`` with ``source``; the report lists what differs and why."""
+    if not opts.full and opts.sample < 1:
+        raise UsageError("--sample must be 1 or more")
+    if opts.ttl_tolerance_ms < 0:
+        raise UsageError("--ttl-tolerance must be 0 or more")
+    started = time.monotonic()
+    report = VerifyReport(mode="full" if opts.full else "sample")
+    verifier = Verifier(source, target, opts)
+    try:
+        suspects = verifier.walk(report)
+        if len(suspects) >= opts.max_suspects:
+            report.notes.append(f"stopped after {len(suspects)} suspect keys")
+        final = verifier.recheck(suspects, report)
+        if not opts.match:
+            report.counts = verifier.stable_counts()
+            for c in report.counts:
+                if not c.ok:
+                    final.append(Mismatch(c.source_db, b"", "count",
+                                          f"{c.source_keys} keys in source db {c.source_db}, "
+                                          f"{c.target_keys} in target db {c.target_db}"))
+        else:
+            report.notes.append("--match given: key counts per database are not compared")
+        if report.unsettled:
+            report.notes.append(f"{len(report.unsettled)} key(s) were written between every "
+                                "two looks and could not be compared (not counted as "
+                                "mismatches); compare again when writes stop")
+        if verifier.src.field_ttl and not verifier.tgt.field_ttl:
+            report.notes.append("the target has no HPEXPIRETIME: a hash field TTL on the "
+                                "source is reported as a field-ttl mismatch")
+    finally:
+        verifier.close()
+    report.mismatches = final[:opts.max_listed]
+    report.unlisted_mismatches = max(0, len(final) - opts.max_listed)
+    report.elapsed_s = time.monotonic() - started
+    return report

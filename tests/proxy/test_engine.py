@@ -1,0 +1,169 @@
+"""The proxy engine on real servers: kvmigrate a replica of the source and the primary of
+the target, under a writer process during and after the initial copy; refusals leave the
+target untouched; a dropped link on either side is continued."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from migrate.errors import KvmError
+from migrate.lab.fleet import Fleet
+from migrate.lab.seed import seed
+from migrate.lab.server import ServerProcess
+from migrate.orchestrate.ledger import Ledger
+from migrate.proxy.engine import ProxySync
+from migrate.sync.options import QuietObserver, SyncOptions
+from migrate.sync.sides import Source, Target
+from migrate.sync.status import StatusPublisher
+from migrate.verify.runner import VerifyOptions, verify
+
+WRITER = Path(__file__).resolve().parents[1] / "sync" / "writer.py"
+
+
+@contextmanager
+def _proxy(source: ServerProcess, target: ServerProcess, state: Path) -> Iterator[ProxySync]:
+    opts = SyncOptions(source=source.endpoint, target=target.endpoint, to="valkey",
+                       mode="proxy")
+    src, tgt = Source.connect(source.endpoint), Target.connect(target.endpoint)
+    with Ledger.open(state, run={"mode": "proxy"}, resume=False) as ledger, \
+            StatusPublisher(ledger, QuietObserver(), None) as status:
+        engine = ProxySync(src, tgt, opts, ledger, status)
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+
+@contextmanager
+def _writer(source: ServerProcess, tmp_path: Path) -> Iterator[Path]:
+    stop, count = tmp_path / "stop", tmp_path / "count"
+    proc = subprocess.Popen([sys.executable, str(WRITER), source.url, str(stop), str(count),
+                             "--no-flush"])
+    try:
+        yield count
+    finally:
+        stop.touch()
+        proc.wait(30)
+    assert proc.returncode == 0
+
+
+def _writes(count: Path) -> int:
+    return int(count.read_text()) if count.exists() and count.read_text() else 0
+
+
+def _in_sync(engine: ProxySync, source: ServerProcess, target: ServerProcess) -> None:
+    deadline = time.monotonic() + 60
+    report = None
+    while time.monotonic() < deadline:
+        engine.tick()
+        report = verify(source.endpoint, target.endpoint, VerifyOptions(full=True))
+        if report.ok:
+            assert report.keys_checked > 1000
+            return
+    raise AssertionError(report.to_dict() if report else "no report")
+
+
+def _sync_under_writes(source: ServerProcess, target: ServerProcess, tmp_path: Path) -> None:
+    with _writer(source, tmp_path) as count, _proxy(source, target, tmp_path / "state") as eng:
+        deadline = time.monotonic() + 30
+        while _writes(count) < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        eng.start()  # writes go on during the RDB transfer and the load
+        eng.catch_up()
+        before = _writes(count)
+        while _writes(count) < before + 200 and time.monotonic() < deadline + 60:
+            eng.tick()  # and after the initial copy
+        info = target.client().info("replication")
+        assert info["role"] == "slave" and info["master_link_status"] == "up"
+        (tmp_path / "stop").touch()
+        time.sleep(0.3)
+        _in_sync(eng, source, target)
+        assert eng.figures()["applied_offset"] > eng.generation.start_offset  # type: ignore
+
+
+def test_redis70_to_valkey80_proxy(lab: Fleet, tmp_path: Path) -> None:
+    source = lab.start("redis-7.0", password="pw-src")
+    target = lab.start("valkey-8.0")
+    seed(source.endpoint, keys=4000, seed_value=11)
+    _sync_under_writes(source, target, tmp_path)
+
+
+def test_redis8_to_valkey80_proxy(lab: Fleet, tmp_path: Path) -> None:
+    source = lab.start("redis-8")
+    target = lab.start("valkey-8.0")
+    seed(source.endpoint, keys=4000, seed_value=12)
+    source.client().delete("seed:hash:field-ttl")
+    _sync_under_writes(source, target, tmp_path)
+
+
+def test_redis8_to_valkey9_field_ttl_hashes(lab: Fleet, tmp_path: Path) -> None:
+    source = lab.start("redis-8")
+    target = lab.start("valkey-9")
+    seed(source.endpoint, keys=4000, seed_value=13)
+    client = source.client()
+    for i in range(50):
+        client.hset(f"fttl:{i}", mapping={"a": i, "b": i, "c": i})
+        client.execute_command("HPEXPIRE", f"fttl:{i}", 3_600_000 + i, "FIELDS", 2, "a", "b")
+    _sync_under_writes(source, target, tmp_path)
+    tclient = target.client()
+    ttl = tclient.execute_command("HPTTL", "fttl:7", "FIELDS", 3, "a", "b", "c")
+    assert ttl[0] > 3_000_000 and ttl[1] > 3_000_000 and ttl[2] == -1
+
+
+def test_vector_set_refused_before_the_target_is_touched(lab: Fleet, tmp_path: Path) -> None:
+    source = lab.start("redis-8")
+    target = lab.start("valkey-9")
+    seed(source.endpoint, keys=500, seed_value=14, profile="strings")
+    source.client().execute_command("VADD", "vec", "VALUES", 3, 0.1, 0.2, 0.3, "item1")
+    with _proxy(source, target, tmp_path / "state") as eng, \
+            pytest.raises(KvmError, match="module value"):
+        eng.start()
+    info = target.client().info("replication")
+    assert info["role"] == "master" and target.client().dbsize() == 0
+
+
+def test_target_link_dropped_resumes_from_the_proxy(lab: Fleet, tmp_path: Path) -> None:
+    source = lab.start("redis-7.0")
+    target = lab.start("valkey-8.0")
+    seed(source.endpoint, keys=2000, seed_value=15, profile="strings")
+    with _writer(source, tmp_path) as count, _proxy(source, target, tmp_path / "state") as eng:
+        eng.start()
+        eng.catch_up()
+        assert eng.server is not None
+        target.client().execute_command("CLIENT", "KILL", "TYPE", "master")
+        before = _writes(count)
+        deadline = time.monotonic() + 60
+        while (eng.server.continued < 1 or _writes(count) < before + 200) and \
+                time.monotonic() < deadline:
+            eng.tick()
+        assert eng.server.continued == 1 and eng.server.connections == 2
+        (tmp_path / "stop").touch()
+        time.sleep(0.3)
+        _in_sync(eng, source, target)
+
+
+def test_source_link_dropped_partial_resync(lab: Fleet, tmp_path: Path) -> None:
+    source = lab.start("redis-8")
+    target = lab.start("valkey-8.0")
+    seed(source.endpoint, keys=2000, seed_value=16, profile="strings")
+    with _writer(source, tmp_path) as count, _proxy(source, target, tmp_path / "state") as eng:
+        eng.start()
+        eng.catch_up()
+        source.client().execute_command("CLIENT", "KILL", "TYPE", "replica")
+        before = _writes(count)
+        deadline = time.monotonic() + 60
+        while (eng.link.partial_resyncs < 1 or _writes(count) < before + 200) and \
+                time.monotonic() < deadline:
+            eng.tick()
+        assert eng.link.partial_resyncs == 1 and eng.generation is not None
+        assert eng.link.generation is eng.generation  # no full resync
+        (tmp_path / "stop").touch()
+        time.sleep(0.3)
+        _in_sync(eng, source, target)

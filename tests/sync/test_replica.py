@@ -1,0 +1,144 @@
+"""``sync --mode replica`` on real servers: kvmigrate as a replica of the source, through the
+RDB reader and the writers, a dropped link continued by partial resync, and --resume after
+kvmigrate was killed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from migrate.lab.fleet import Fleet
+from migrate.lab.seed import seed
+from migrate.lab.server import ServerProcess
+from migrate.verify.runner import VerifyOptions, verify
+from tests.helpers import run_cli
+
+
+def _follow(source: ServerProcess, target: ServerProcess, state: Path,
+            *extra: str) -> subprocess.Popen[str]:
+    status = state.parent / f"{state.name}.json"
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
+                             "--target", target.url, "--mode", "replica", "--follow",
+                             "--state", str(state), "--status-json", str(status), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if status.exists() and json.loads(status.read_text())["status"].get("phase") == \
+                "follow":
+            return proc
+        if proc.poll() is not None:
+            raise AssertionError(proc.communicate()[1])
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("the sync did not reach the follow phase")
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stdout, stderr
+
+
+def _in_sync(source: ServerProcess, target: ServerProcess) -> None:
+    deadline = time.monotonic() + 30
+    report = None
+    while time.monotonic() < deadline:
+        report = verify(source.endpoint, target.endpoint, VerifyOptions(full=True))
+        if report.ok:
+            return
+        time.sleep(0.5)
+    raise AssertionError(report.to_dict() if report else "no report")
+
+
+@pytest.mark.parametrize("diskless", ["yes", "no"])  # EOF-marked or $<len> RDB transfer
+def test_redis70_to_valkey80_replica(lab: Fleet, tmp_path: Path, diskless: str) -> None:
+    source = lab.start("redis-7.0", password="pw-src",
+                       extra_args=["--repl-diskless-sync", diskless])
+    target = lab.start("valkey-8.0")
+    seed(source.endpoint, keys=4000)
+    result = run_cli("sync", "--source", source.url, "--target", target.url, "--mode",
+                     "replica", "--state", str(tmp_path / "s"))
+    assert result.code == 0, result.output
+    assert "MATCH" in result.stdout and "pw-src" not in result.output
+    slaves = source.client().info("replication")
+    assert slaves["connected_slaves"] == 0  # the link is closed at the end of the run
+    _in_sync(source, target)
+
+
+def test_redis8_to_valkey9_field_ttl_hashes(lab: Fleet, tmp_path: Path) -> None:
+    source, target = lab.start("redis-8"), lab.start("valkey-9")
+    seed(source.endpoint, keys=1500)
+    proc = _follow(source, target, tmp_path / "s")
+    try:
+        c = source.client()
+        c.hset("live:fttl", mapping={"a": "1", "b": "2"})
+        c.execute_command("HPEXPIRE", "live:fttl", 9_000_000, "FIELDS", 1, "a")
+        c.execute_command("HPEXPIRE", "seed:hash:field-ttl", 8_000_000, "FIELDS", 1, "f4")
+        _in_sync(source, target)
+        assert target.client().execute_command("HPEXPIRETIME", "live:fttl", "FIELDS", 1,
+                                               "a")[0] > 0
+    finally:
+        code, _stdout, stderr = _stop(proc)
+    assert code == 0, stderr
+
+
+def test_redis8_to_valkey80_field_ttls_are_reported(lab: Fleet, tmp_path: Path) -> None:
+    source, target = lab.start("redis-8"), lab.start("valkey-8.0")
+    seed(source.endpoint, keys=300)
+    result = run_cli("sync", "--source", source.url, "--target", target.url, "--mode",
+                     "replica", "--state", str(tmp_path / "s"))
+    assert result.code == 1, result.output
+    assert "1 key(s) not written: hash field TTLs" in result.stderr
+    assert "seed:hash:field-ttl: missing" in result.stdout
+
+
+def test_dropped_link_continues_by_partial_resync(lab: Fleet, tmp_path: Path) -> None:
+    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    seed(source.endpoint, keys=2000)
+    proc = _follow(source, target, tmp_path / "s")
+    try:
+        c = source.client()
+        for i in range(200):
+            c.incr("counter")
+            c.rpush("log", i)
+        killed = c.execute_command("CLIENT", "KILL", "TYPE", "replica")
+        assert killed == 1
+        for i in range(200):
+            c.incr("counter")
+            c.rpush("log", i)
+        _in_sync(source, target)
+        assert target.client().get("counter") == b"400"
+        assert source.client().info("stats")["sync_partial_ok"] >= 1
+    finally:
+        code, _stdout, stderr = _stop(proc)
+    assert code == 0, stderr
+    assert "partial resync accepted" in stderr
+
+
+def test_killed_and_resumed_catches_up_with_nothing_lost(lab: Fleet, tmp_path: Path) -> None:
+    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    seed(source.endpoint, keys=2000)
+    state = tmp_path / "s"
+    proc = _follow(source, target, state)
+    c = source.client()
+    for _ in range(100):
+        c.incr("counter")
+    time.sleep(0.5)
+    proc.kill()
+    proc.wait(10)
+    for i in range(300):  # written while kvmigrate is down
+        c.incr("counter")
+        c.lpush("while-down", i)
+    c.delete("seed:string:raw")
+    resumed = run_cli("sync", "--source", source.url, "--target", target.url, "--mode",
+                      "replica", "--state", str(state), "--resume")
+    assert resumed.code == 0, resumed.output
+    assert "partial resync accepted" in resumed.stderr
+    _in_sync(source, target)
+    assert target.client().get("counter") == b"400"
