@@ -26,7 +26,7 @@ import redis
 
 from migrate.cutover.fence import FENCE_MODES, FenceRecord, fence, fence_commands, unfence
 from migrate.cutover.link import ReplicationLink
-from migrate.endpoint import Endpoint
+from migrate.endpoint import CLIENT_NAME, Endpoint
 from migrate.errors import KvmError, UsageError
 
 # Keep this much of the pause bound for promotion and unpausing.
@@ -110,9 +110,14 @@ class Cutover:
     # --- the script ------------------------------------------------------------------
     def run(self) -> CutoverResult:
         src = self.source_ep.client()
-        self._precheck()
         if self.options.dry_run:
+            try:
+                self._precheck()
+            except CutoverFailed as exc:  # a plan is still useful before the sync has run
+                self.result.plan.append(f"note: if run now, the cut-over would refuse: "
+                                        f"{exc.one_line()}")
             return self._plan_only()
+        self._precheck()
         self._wait_postponed()
         paused_at = None
         fenced: FenceRecord | None = None
@@ -196,7 +201,7 @@ class Cutover:
             plan.append("source and target: final verification sample")
         plan += [f"target: {c}" for c in self.link.promote_commands()]
         plan.append("source: CLIENT UNPAUSE (writes now fail with NOREPLICAS)")
-        self.result.plan = plan
+        self.result.plan = plan + self.result.plan
         now = time.time()
         self.result.steps += [StepRecord(p.split(":")[0], "planned", now, now, {"command": p})
                               for p in plan]
@@ -275,12 +280,11 @@ class _Step:
 
 
 def clients_left(client: redis.Redis) -> list[dict[str, str]]:
-    """Clients still connected to the old primary (not kvmigrate itself, not replicas)."""
-    own = client.client_id()
+    """Clients still connected to the old primary (not kvmigrate's own, not replicas)."""
     left = []
     for c in client.client_list():
         flags = str(c.get("flags", ""))
-        if int(c.get("id", -1)) == own or "S" in flags or "M" in flags:
+        if c.get("name") == CLIENT_NAME or "S" in flags or "M" in flags:
             continue
         left.append({k: str(c.get(k, "")) for k in ("addr", "name", "lib-name", "lib-ver",
                                                     "age", "cmd", "user")})

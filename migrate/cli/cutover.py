@@ -1,0 +1,163 @@
+"""``kvmigrate cutover`` and ``kvmigrate rollback``: the guarded switch and the way back."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from migrate.cli.console import err, out, print_json
+from migrate.cutover.fence import FenceRecord
+from migrate.cutover.link import NativeLink
+from migrate.cutover.rollback import rollback_native
+from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
+from migrate.cutover.state import CUTOVER_FILE, ROLLBACK_FILE, SyncState
+from migrate.endpoint import Endpoint
+from migrate.errors import UsageError
+
+StateOpt = Annotated[Path, typer.Option(
+    "--state", metavar="DIR", help="The sync's state folder (--state DIR).")]
+SourceOpt = Annotated[str | None, typer.Option(
+    "--source", metavar="URL",
+    help="Source URL, when it needs a password (or KVMIGRATE_SOURCE_URL).")]
+TargetOpt = Annotated[str | None, typer.Option(
+    "--target", metavar="URL",
+    help="Target URL, when it needs a password (or KVMIGRATE_TARGET_URL).")]
+PauseOpt = Annotated[int, typer.Option("--max-pause-ms",
+                                       help="Upper bound of the write pause on the source.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run",
+                                         help="Show each step and command; change nothing.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+FormatOpt = Annotated[str, typer.Option("--format", metavar="table|json",
+                                              help="table or json.")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown --format {fmt!r}", "use table or json")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"confirmation needed: {question}", "add --yes to proceed without "
+                         "a prompt, or --dry-run to see the plan")
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Exit(1)
+
+
+def _final_check(source: Endpoint, target: Endpoint, sample: int) -> FinalCheck | None:
+    """A verification sample taken during the pause (writes are held, so no lag window)."""
+    if sample <= 0:
+        return None
+    from migrate.verify.runner import VerifyOptions, verify
+
+    def check() -> tuple[bool, str]:
+        report = verify(source, target, VerifyOptions(sample=sample, lag_window_s=0.05,
+                                                      rechecks=1))
+        return report.ok, (f"{report.keys_checked} keys sampled, "
+                           f"{report.total_mismatches} mismatches")
+    return check
+
+
+def _show(result: CutoverResult, fmt: str, what: str) -> None:
+    if fmt == "json":
+        print_json(result.to_dict())
+        return
+    if result.dry_run:
+        out.print(f"{what} plan (dry run, nothing changed):", markup=False)
+        for i, line in enumerate(result.plan, 1):
+            out.print(f"  {i}. {line}", markup=False)
+        return
+    out.print(f"{what} done: writes paused {result.paused_ms} ms; {result.target} is the "
+              f"primary now", markup=False)
+    if result.fence:
+        out.print(f"old primary {result.source} fenced: its writes fail with NOREPLICAS",
+                  markup=False)
+    if result.clients_left:
+        out.print(f"{len(result.clients_left)} client(s) still connected to the old primary:",
+                  markup=False)
+        for c in result.clients_left:
+            out.print(f"  {c['addr']} name={c['name'] or '-'} lib={c['lib-name'] or '-'} "
+                      f"last={c['cmd']}", markup=False)
+    out.print(f"clients must now use {result.target}", markup=False)
+
+
+def cutover(
+    state_dir: StateOpt,
+    source: SourceOpt = None,
+    target: TargetOpt = None,
+    max_pause_ms: PauseOpt = 2000,
+    max_lag_bytes: Annotated[int, typer.Option(help="Refuse when the target is further "
+                                                    "behind than this.")] = 10 * 1024 * 1024,
+    postpone_file: Annotated[Path | None, typer.Option(
+        help="While this file exists, the cut-over waits.")] = None,
+    fence: Annotated[str, typer.Option(metavar="noreplicas|none",
+                                        help="How to fence the old primary.")] = "noreplicas",
+    verify_sample: Annotated[int, typer.Option(help="Keys in the final verification sample "
+                                                    "(0: none).")] = 200,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Switch writes from the source to the target: bounded pause, catch-up, promote, fence."""
+    _check_format(fmt)
+    state = SyncState.load(state_dir, planning=dry_run)
+    if state.mode != "native":
+        raise UsageError(f"cut-over of a {state.mode or 'unknown'}-mode sync is not supported "
+                         "yet", "sync with --mode native, or switch clients by hand after "
+                         "`kvmigrate verify --full` passes")
+    src, tgt = state.endpoint("source", source), state.endpoint("target", target)
+    options = CutoverOptions(max_pause_ms=max_pause_ms, max_lag_bytes=max_lag_bytes,
+                             postpone_file=postpone_file, fence=fence, dry_run=dry_run,
+                             last_verification_ok=state.last_verification_ok())
+    if not dry_run:
+        _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
+    link = NativeLink(src.client(), tgt.client())
+    runner = Cutover(src, tgt, link, options, final_check=_final_check(src, tgt, verify_sample),
+                     notify=lambda m: err.print(m, markup=False))
+    try:
+        result = runner.run()
+    finally:
+        if not dry_run:
+            state.write(CUTOVER_FILE, runner.result.to_dict())
+    _show(result, fmt, "cut-over")
+
+
+def rollback(
+    state_dir: StateOpt,
+    source: SourceOpt = None,
+    target: TargetOpt = None,
+    max_pause_ms: PauseOpt = 2000,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    fmt: FormatOpt = "table",
+) -> None:
+    """After a cut-over: bring the old source back in sync and cut over back to it."""
+    _check_format(fmt)
+    state = SyncState.load(state_dir, planning=dry_run)
+    record = state.cutover_record() or {}
+    if not record.get("ok") and not dry_run:
+        raise UsageError(f"no completed cut-over recorded in {state_dir}",
+                         "rollback follows `kvmigrate cutover`")
+    old, new = state.endpoint("source", source), state.endpoint("target", target)
+    fence = record.get("fence")
+    fence_record = FenceRecord(**fence) if fence else None
+    if not dry_run:
+        _confirm(f"Roll back from {new.display()} to {old.display()}? The old primary's "
+                 "stale data is replaced by the new primary's", yes)
+    runner_result = rollback_native(old, new, CutoverOptions(max_pause_ms=max_pause_ms,
+                                                             dry_run=dry_run),
+                                    fence_record=fence_record,
+                                    notify=lambda m: err.print(m, markup=False))
+    if not dry_run:
+        state.write(ROLLBACK_FILE, runner_result.to_dict())
+    _show(runner_result, fmt, "rollback")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cutover")(cutover)
+    app.command("rollback")(rollback)

@@ -1,0 +1,1 @@
+"""Reports for people: one model, rendered as Markdown (change review) and JSON."""
