@@ -57,10 +57,12 @@ def choose_mode(source: Source, target: Target, opts: SyncOptions) -> tuple[str,
     why_not = {"native": native.refusal(source, target, opts),
                "replica": replica.refusal(source, target, opts),
                "scan": scan.refusal(source, target, opts)}
-    if opts.mode == "proxy":
+    if opts.mode in ("proxy", "auto"):
         from migrate.proxy.engine import refusal as proxy_refusal
 
         why_not["proxy"] = proxy_refusal(source, target, opts)
+        if opts.resume and opts.mode == "auto":
+            why_not["proxy"] = "proxy mode cannot --resume"
     if opts.mode != "auto":
         if why_not[opts.mode]:
             others = [m for m in ("replica", "scan") if m != opts.mode and not why_not[m]]
@@ -70,6 +72,9 @@ def choose_mode(source: Source, target: Target, opts: SyncOptions) -> tuple[str,
         return opts.mode, f"asked for with --mode {opts.mode}"
     if not why_not["native"]:
         return "native", "the target can load the source's RDB and replicate from it"
+    if not why_not["proxy"]:
+        return "proxy", f"native cannot work ({why_not['native']}); the target loads the " \
+                        "source's RDB through kvmigrate, which rewrites what it cannot read"
     if not why_not["replica"]:
         return "replica", f"native cannot work ({why_not['native']}); kvmigrate replicates " \
                           "itself and converts what the target cannot load"

@@ -1,5 +1,6 @@
-"""``--mode auto`` picks native when the target can load the source's RDB, else replica,
-else scan, and says which and why; bad options are refused before anything is touched."""
+"""``--mode auto`` picks native when the target can load the source's RDB, else proxy, else
+replica, else scan, and says which and why; bad options are refused before anything is
+touched."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from migrate.lab.fleet import Fleet
 from tests.helpers import run_cli
 
 
-def test_auto_picks_native_then_replica_then_scan(lab: Fleet, tmp_path: Path) -> None:
+def test_auto_picks_native_then_proxy_then_replica_then_scan(lab: Fleet, tmp_path: Path) -> None:
     r70, v80 = lab.start("redis-7.0"), lab.start("valkey-8.0")
     r70.client().set("k", 1)
     native = run_cli("sync", "--source", r70.url, "--target", v80.url, "--state",
@@ -19,10 +20,17 @@ def test_auto_picks_native_then_replica_then_scan(lab: Fleet, tmp_path: Path) ->
 
     r8, v9 = lab.start("redis-8"), lab.start("valkey-9")
     r8.client().set("k", 1)
-    replica = run_cli("sync", "--source", r8.url, "--target", v9.url, "--state",
-                      str(tmp_path / "b"))
+    proxy = run_cli("sync", "--source", r8.url, "--target", v9.url, "--state",
+                    str(tmp_path / "b"))
+    assert proxy.code == 0, proxy.output
+    assert "mode proxy: native cannot work (redis 8.0.6 writes RDB 12" in proxy.stderr
+
+    # proxy cannot map databases: auto takes replica
+    v9b = lab.start("valkey-9")
+    replica = run_cli("sync", "--source", r8.url, "--target", v9b.url, "--db-map", "0:1",
+                      "--state", str(tmp_path / "b2"))
     assert replica.code == 0, replica.output
-    assert "mode replica: native cannot work (redis 8.0.6 writes RDB 12" in replica.stderr
+    assert "mode replica: native cannot work" in replica.stderr
 
     locked = lab.start("redis-7.0", extra_args=["--rename-command", "SYNC", "",
                                                 "--rename-command", "PSYNC", "",
