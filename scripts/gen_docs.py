@@ -49,6 +49,24 @@ def cli_reference() -> str:
 GENERATED = {"docs/cli.md": cli_reference}
 
 
+def checks_reference() -> str:
+    from migrate.preflight.docs import checks_reference as make
+
+    return make()
+
+
+GENERATED["docs/checks.md"] = checks_reference
+
+
+def config_conversion_reference() -> str:
+    from migrate.convert.docs import config_conversion_reference as make
+
+    return make()
+
+
+GENERATED["docs/config-conversion.md"] = config_conversion_reference
+
+
 def main() -> None:
     for rel, make in GENERATED.items():
         (REPO / rel).write_text(make())
