@@ -10,7 +10,7 @@ import typer
 
 from migrate.cli.console import err, out, print_json
 from migrate.cutover.fence import FenceRecord
-from migrate.cutover.link import NativeLink
+from migrate.cutover.link import NativeLink, ReplicaModeLink, ReplicationLink
 from migrate.cutover.rollback import rollback_native
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
 from migrate.cutover.state import CUTOVER_FILE, ROLLBACK_FILE, SyncState
@@ -58,8 +58,10 @@ def _final_check(source: Endpoint, target: Endpoint, sample: int) -> FinalCheck 
     def check() -> tuple[bool, str]:
         report = verify(source, target, VerifyOptions(sample=sample, lag_window_s=0.05,
                                                       rechecks=1))
+        first = "; first: " + ", ".join(f"{m.kind} {m.key!r} ({m.detail})" for m in
+                                       report.mismatches[:3]) if report.mismatches else ""
         return report.ok, (f"{report.keys_checked} keys sampled, "
-                           f"{report.total_mismatches} mismatches")
+                           f"{report.total_mismatches} mismatches{first}")
     return check
 
 
@@ -106,17 +108,25 @@ def cutover(
     """Switch writes from the source to the target: bounded pause, catch-up, promote, fence."""
     _check_format(fmt)
     state = SyncState.load(state_dir, planning=dry_run)
-    if state.mode != "native":
+    if state.mode not in ("native", "replica"):
         raise UsageError(f"cut-over of a {state.mode or 'unknown'}-mode sync is not supported "
-                         "yet", "sync with --mode native, or switch clients by hand after "
-                         "`kvmigrate verify --full` passes")
+                         "yet", "sync with --mode native or replica, or switch clients by hand "
+                         "after `kvmigrate verify --full` passes")
     src, tgt = state.endpoint("source", source), state.endpoint("target", target)
     options = CutoverOptions(max_pause_ms=max_pause_ms, max_lag_bytes=max_lag_bytes,
                              postpone_file=postpone_file, fence=fence, dry_run=dry_run,
                              last_verification_ok=state.last_verification_ok())
     if not dry_run:
         _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
-    link = NativeLink(src.client(), tgt.client())
+    link: ReplicationLink
+    if state.mode == "replica":
+        link = ReplicaModeLink(src.client(), state_dir)
+        if not dry_run and not link.running():
+            raise UsageError(f"the replica-mode sync of {state_dir} is not running",
+                             "start it again with `kvmigrate sync ... --mode replica --follow "
+                             "--resume`, then cut over while it runs")
+    else:
+        link = NativeLink(src.client(), tgt.client())
     runner = Cutover(src, tgt, link, options, final_check=_final_check(src, tgt, verify_sample),
                      notify=lambda m: err.print(m, markup=False))
     try:

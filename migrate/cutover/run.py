@@ -1,17 +1,21 @@
 """The cut-over as a straight script of phases (gh-ost's shape): any failure before promotion
-unfences and unpauses the source, which keeps serving; the pause always ends.
+unpauses the source, which keeps serving; the pause always ends.
 
 Order, and why:
 1. pre-checks: the link is up, the lag is under a bound, the last verification passed;
 2. wait while the postpone file exists (the operator holds the cut-over);
-3. ``CLIENT PAUSE <max-pause-ms> WRITE`` on the source: writers block, the server's own
-   timeout ends the pause even if kvmigrate dies;
-4. fence the source (writes after the pause will fail loudly); from here its replication
-   offset cannot move, so it is final;
-5. wait until the target has applied that final offset, within the pause bound;
-6. a final verification sample;
-7. promote the target;
-8. ``CLIENT UNPAUSE``: blocked writers now get NOREPLICAS and fail over to the new primary.
+3. ``CLIENT PAUSE <max-pause-ms> WRITE`` on the source: writes are held (not refused), and
+   with them expiry, eviction and replication pings, so its replication offset is final; the
+   server's own timeout ends the pause even if kvmigrate dies;
+4. wait until the target has applied that final offset, within the pause bound;
+5. a final verification sample;
+6. promote the target;
+7. fence the source (``min-replicas-to-write``). Not earlier: a fenced server answers a write
+   with NOREPLICAS at once, even while paused, and a client that fails over on that error
+   would write to a target that is not yet promoted (seen here with a replica-mode sync);
+8. ``CLIENT UNPAUSE``: the held writes now fail with NOREPLICAS and clients move over. The
+   source's offset is read again: had the pause ended early, the writes it let through are
+   reported.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import redis
 
-from migrate.cutover.fence import FENCE_MODES, FenceRecord, fence, fence_commands, unfence
+from migrate.cutover.fence import FENCE_MODES, FenceRecord, fence, fence_commands
 from migrate.cutover.link import ReplicationLink
 from migrate.endpoint import CLIENT_NAME, Endpoint
 from migrate.errors import KvmError, UsageError
@@ -120,20 +124,12 @@ class Cutover:
         self._precheck()
         self._wait_postponed()
         paused_at = None
-        fenced: FenceRecord | None = None
         promoted = False
         try:
             with self._step("pause", max_pause_ms=self.options.max_pause_ms):
                 src.execute_command("CLIENT", "PAUSE", self.options.max_pause_ms, "WRITE")
                 paused_at = time.monotonic()
             deadline = paused_at + (self.options.max_pause_ms - PAUSE_MARGIN_MS) / 1000
-            if self.options.fence != "none":
-                with self._step("fence", commands=fence_commands()):
-                    fenced = fence(src)
-                    self.result.fence = fenced
-            else:
-                self.notify("warning: --fence none: the old primary will accept writes after "
-                            "the cut-over; clients that have not switched will write there")
             with self._step("final-offset") as detail:
                 final = self.link.source_offset()
                 detail["offset"] = self.result.final_offset = final
@@ -152,9 +148,21 @@ class Cutover:
                 self.link.promote()
                 promoted = True
                 self.result.promoted_at = time.time()
+            if self.options.fence != "none":
+                with self._step("fence", commands=fence_commands()):
+                    self.result.fence = fence(src)
+            else:
+                self.notify("warning: --fence none: the old primary will accept writes after "
+                            "the cut-over; clients that have not switched will write there")
+            with self._step("offset-check") as detail:
+                after = self.link.source_offset()
+                detail.update(offset=after, moved=after - final)
+                if after != final:
+                    self.notify(f"warning: the source's offset moved by {after - final} bytes "
+                                "after the final offset (the pause ended early?): run "
+                                "`kvmigrate verify --full` and check the keys written then")
         except BaseException as exc:
             if not promoted:
-                self._abort(src, fenced, paused_at is not None)
                 if isinstance(exc, KvmError):
                     raise CutoverFailed(f"cut-over aborted before promotion: {exc.message}",
                                         "the source was unpaused and keeps serving"
@@ -191,16 +199,17 @@ class Cutover:
 
     def _plan_only(self) -> CutoverResult:
         pause = self.options.max_pause_ms
-        plan = [f"source: CLIENT PAUSE {pause} WRITE"]
-        if self.options.fence != "none":
-            plan += [f"source: {c}" for c in fence_commands()]
-        plan += ["source: INFO replication (final master_repl_offset)",
+        plan = [f"source: CLIENT PAUSE {pause} WRITE",
+                "source: INFO replication (final master_repl_offset)",
                  "target: wait until the applied offset reaches it "
                  f"(within {pause - PAUSE_MARGIN_MS} ms)"]
         if self.final_check is not None:
             plan.append("source and target: final verification sample")
         plan += [f"target: {c}" for c in self.link.promote_commands()]
-        plan.append("source: CLIENT UNPAUSE (writes now fail with NOREPLICAS)")
+        if self.options.fence != "none":
+            plan += [f"source: {c}" for c in fence_commands()]
+        plan.append("source: CLIENT UNPAUSE (writes held by the pause now fail with "
+                    "NOREPLICAS)")
         self.result.plan = plan + self.result.plan
         now = time.time()
         self.result.steps += [StepRecord(p.split(":")[0], "planned", now, now, {"command": p})
@@ -232,16 +241,6 @@ class Cutover:
                                     f"{final} within the pause bound (applied {applied})",
                                     "raise --max-pause-ms or retry when the lag is lower")
             time.sleep(0.002)
-
-    def _abort(self, src: redis.Redis, fenced: FenceRecord | None, paused: bool) -> None:
-        if fenced is not None:
-            try:
-                unfence(src, fenced)
-                self._record("unfence", "done", {})
-            except redis.RedisError as exc:
-                self._record("unfence", "failed", {"error": str(exc)})
-                self.notify(f"could not unfence the source: {exc}; restore min-replicas-to-"
-                            f"write {fenced.previous_min_replicas_to_write} by hand")
 
     def _unpause(self, src: redis.Redis, paused_at: float) -> None:
         try:

@@ -89,7 +89,8 @@ def test_cutover_under_writes_loses_nothing_and_fences_the_old_primary(lab: Flee
     assert result.ok and result.promoted_at is not None
     assert result.paused_ms is not None and 0 < result.paused_ms < 2000
     assert [s.name for s in result.steps if s.status == "done"] == [
-        "precheck", "pause", "fence", "final-offset", "catch-up", "promote", "unpause"]
+        "precheck", "pause", "final-offset", "catch-up", "promote", "fence", "offset-check",
+        "unpause"]
     # the target is a primary now, the old primary refuses writes loudly
     assert target.client().info("replication")["role"] == "master"
     assert is_fenced(source.client())

@@ -1,0 +1,86 @@
+"""Cut-over of a running `sync --mode replica --follow` (redis-8 -> valkey-9, where native
+replication cannot work), under a writer that fails over on NOREPLICAS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from migrate.lab.fleet import Fleet
+from migrate.lab.seed import seed
+from tests.cutover.test_cutover_native import FailoverWriter
+from tests.helpers import run_cli
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_cutover_of_a_replica_mode_sync(lab: Fleet, tmp_path: Path) -> None:
+    source, target = lab.start("redis-8"), lab.start("valkey-9")
+    seed(source.endpoint, keys=2000)
+    state = tmp_path / "state"
+    env = {**os.environ, "NO_COLOR": "1"}
+    sync = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
+                             "--target", target.url, "--to", "valkey", "--mode", "replica",
+                             "--follow", "--state", str(state)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    writer = FailoverWriter(source, target)
+    try:
+        def following() -> bool:
+            assert sync.poll() is None, sync.communicate()[1][-2000:]
+            try:
+                ledger = json.loads((state / "ledger.json").read_text())
+            except (OSError, ValueError):
+                return False
+            return ledger.get("status", {}).get("phase") == "follow"
+
+        wait_for(following, 120, "the sync to follow the source")
+        thread = writer.start()
+        time.sleep(0.5)
+        result = run_cli("cutover", "--state", str(state), "--yes", "--format", "json")
+        time.sleep(0.3)
+        writer.stop.set()
+        thread.join(10)
+        assert result.code == 0, result.output[-3000:]
+        record = json.loads(result.stdout)
+        assert record["ok"] and 0 < record["paused_ms"] < 2000
+        # the sync was told to stop and does
+        sync.wait(30)
+    finally:
+        if sync.poll() is None:
+            sync.kill()
+            sync.wait()
+    old = [a for a in writer.acks if a.server == "old"]
+    new = [a for a in writer.acks if a.server == "new"]
+    assert old and new, writer.errors[:3]
+    values = target.client().mget([a.key for a in writer.acks])
+    lost = [a.key for a, v in zip(writer.acks, values, strict=True) if v != str(a.value).encode()]
+    assert not lost, lost[:10]
+    assert max(a.at for a in old) < record["promoted_at"]
+    with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+        source.client().set("late", 1)
+    assert target.client().get("seed:string:int") == b"1234567"
+
+
+def test_cutover_refuses_when_the_replica_sync_is_not_running(lab: Fleet,
+                                                              tmp_path: Path) -> None:
+    source, target = lab.start("redis-8"), lab.start("valkey-9")
+    source.client().set("k", 1)
+    state = tmp_path / "state"
+    done = run_cli("sync", "--source", source.url, "--target", target.url, "--to", "valkey",
+                   "--mode", "replica", "--state", str(state))
+    assert done.code == 0, done.output
+    result = run_cli("cutover", "--state", str(state), "--yes")
+    assert result.code == 2 and "is not running" in result.stderr and "--follow" in result.stderr
+    assert source.client().set("still-writable", 1)
