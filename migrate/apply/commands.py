@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from migrate.apply.target import Target
 from migrate.protocol.resp import Arg
-from migrate.rdb.dump import make_payload
+from migrate.rdb.crc64 import crc64
 from migrate.rdb.records import Entry, StreamValue
 
 Command = tuple[Arg, ...]
@@ -73,9 +73,19 @@ class CommandBuilder:
         self.opt = options or ApplyOptions()
         self.stats = ApplyStats()
         self._skip_key: tuple[int, bytes] | None = None
+        # per type byte: does the target's RESTORE read it (asked once, not once per key)
+        self._restorable = [target.restores(t, producer_magic) for t in range(256)]
+        self._dump_footer = target.dump_version.to_bytes(2, "little")
+        self._lru = target.flavor != "dragonfly"
 
     # --- entry point -----------------------------------------------------------------------
     def commands(self, e: Entry) -> list[Command]:
+        if e.skimmed and self._skip_key is None:  # hot path: a whole key's bytes, RESTORE
+            raw = e.raw
+            if raw is not None and len(raw) + 10 <= self.opt.max_bytes and \
+                    self._restorable[e.type_code] and \
+                    (e.expire_ms is None or e.expire_ms > self.opt.now_ms()):
+                return self._restore(e)
         ident = (e.db, e.key)
         if e.part > 0 and self._skip_key == ident:
             if e.final:
@@ -117,7 +127,7 @@ class CommandBuilder:
 
     def _fast(self, e: Entry) -> bool:
         return (e.whole and e.raw is not None and len(e.raw) + 10 <= self.opt.max_bytes
-                and self.target.restores(e.type_code, self.magic)
+                and self._restorable[e.type_code]
                 and not (e.field_expires and self._has_expired_field(e)))
 
     def _has_expired_field(self, e: Entry) -> bool:
@@ -125,21 +135,25 @@ class CommandBuilder:
         return any(t <= now for t in (e.field_expires or {}).values())
 
     def _restore(self, e: Entry) -> list[Command]:
-        payload = make_payload(e.raw or b"", self.target.dump_version)
-        cmd: list[Arg] = ["RESTORE", e.key, e.expire_ms or 0, payload]
+        body = (e.raw or b"") + self._dump_footer  # make_payload, without the lookups
+        payload = body + crc64(body).to_bytes(8, "little")
+        cmd: tuple[Arg, ...]
         if e.expire_ms:
-            cmd.append("ABSTTL")
+            cmd = ("RESTORE", e.key, e.expire_ms, payload, "ABSTTL")
+        else:
+            cmd = ("RESTORE", e.key, 0, payload)
         if self.opt.replace:
-            cmd.append("REPLACE")
-        if self.target.flavor != "dragonfly":  # LRU idle time / LFU counter, as saved
+            cmd += ("REPLACE",)
+        if self._lru:  # LRU idle time / LFU counter, as saved (Dragonfly has neither)
             if e.idle_s is not None:
-                cmd += ["IDLETIME", e.idle_s]
+                cmd += ("IDLETIME", e.idle_s)
             elif e.freq is not None:
-                cmd += ["FREQ", e.freq]
-        self.stats.restored += 1
-        self.stats.keys[e.kind] += 1
-        self.stats.commands += 1
-        return [tuple(cmd)]
+                cmd += ("FREQ", e.freq)
+        stats = self.stats
+        stats.restored += 1
+        stats.keys[e.kind] += 1
+        stats.commands += 1
+        return [cmd]
 
     # --- typed path ------------------------------------------------------------------------
     def _bounded(self, head: list[Arg], items: list[tuple[Arg, ...]],

@@ -19,7 +19,10 @@ from migrate.apply.commands import ApplyOptions, ApplyStats, CommandBuilder
 from migrate.apply.target import Target
 from migrate.endpoint import Endpoint
 from migrate.protocol.pipeline import PipelineWriter
+from migrate.protocol.resp import encode_command
 from migrate.rdb.records import Entry, Function
+
+BATCH_BYTES = 256 * 1024  # commands are encoded here and handed over in batches this big
 
 
 class TargetWriter:
@@ -29,6 +32,8 @@ class TargetWriter:
         self.db_map = db_map or {}
         self.pipe = PipelineWriter(endpoint, db=0)
         self._db = 0
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
 
     @property
     def stats(self) -> ApplyStats:
@@ -42,21 +47,36 @@ class TargetWriter:
         cmds = self.builder.commands(entry)
         if not cmds:
             return 0
-        db = self.target_db(entry.db)
+        db = self.db_map.get(entry.db, entry.db)
+        batch = self._batch
         if db != self._db:
-            self.pipe.send("SELECT", db)
+            batch.append(encode_command(("SELECT", db)))
             self._db = db
+        size = 0
         for cmd in cmds:
-            self.pipe.send(*cmd)
+            data = encode_command(cmd)
+            batch.append(data)
+            size += len(data)
+        self._batch_bytes += size
+        if self._batch_bytes >= BATCH_BYTES:
+            self._hand_over()
         return len(cmds)
+
+    def _hand_over(self) -> None:
+        if self._batch:
+            self.pipe.send_encoded(b"".join(self._batch), len(self._batch))
+            self._batch = []
+            self._batch_bytes = 0
 
     def load_function(self, function: Function) -> None:
         if self.builder.target.loads_functions:
+            self._hand_over()
             self.pipe.send("FUNCTION", "LOAD", "REPLACE", function.code)
             self.stats.functions += 1
 
     def finish(self) -> ApplyStats:
         """Wait for every reply; command errors are counted in ``stats.failed``."""
+        self._hand_over()
         pstats = self.pipe.flush()
         if pstats.errors:
             first = pstats.first_errors[0] if pstats.first_errors else "?"

@@ -79,6 +79,20 @@ class PipelineWriter:
         if self._buf_len >= CHUNK:
             self._write_buffer()
 
+    def send_encoded(self, data: bytes, commands: int) -> None:
+        """Send ``commands`` commands already encoded as RESP in ``data`` (e.g. joined
+        ``hiredis.pack_command`` outputs): the batch form of :meth:`send`."""
+        if commands <= 0:
+            return
+        self._buf.append(data)
+        self._buf_len += len(data)
+        with self._cond:  # the bytes count as acknowledged with the batch's last reply
+            self._pending_sizes.extend([0] * (commands - 1))
+            self._pending_sizes.append(len(data))
+            self.stats.sent += commands
+        if self._buf_len >= CHUNK:
+            self._write_buffer()
+
     def _write_buffer(self) -> None:
         if not self._buf:
             return

@@ -39,6 +39,9 @@ def read_length(inp: RdbInput) -> int:
 
 
 def read_string(inp: RdbInput) -> bytes:
+    fast = inp.try_plain_string()
+    if fast is not None:
+        return fast
     b = inp.read_byte()
     kind = b >> 6
     if kind == 0:

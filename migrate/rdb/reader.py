@@ -31,7 +31,7 @@ from migrate.rdb.types import stream as stream_type
 from migrate.rdb.types import string as string_type
 from migrate.rdb.types import zset as zset_type
 from migrate.rdb.types.base import Chunks, ValueContext
-from migrate.rdb.types.skim import SKIMMABLE
+from migrate.rdb.types.skim import SINGLE_STRING, SKIMMABLE
 from migrate.rdb.types.skim import skim as skim_value
 
 OP_KEY_META = 243  # Redis 8.6+ (RDB 13); Valkey 9 uses 243 for slot import: refused
@@ -129,6 +129,7 @@ class RdbReader:
     def records(self) -> Iterator[Record]:
         """Every record in file order, ending with :class:`End` (CRC64 verified)."""
         inp = self.input
+        skim = self.skim
         db = 0
         expire_ms: int | None = None
         idle: int | None = None
@@ -136,6 +137,13 @@ class RdbReader:
         while True:
             at = inp.offset
             op = inp.read_byte()
+            if op < 64:  # a key (the common case first); unknown type bytes are refused there
+                if skim is not None and op in SKIMMABLE and skim(op, at):
+                    yield self._skimmed(op, at, db, expire_ms, idle, freq)
+                else:
+                    yield from self._entry(op, at, db, expire_ms, idle, freq)
+                expire_ms = idle = freq = None
+                continue
             if op == OP_EOF:
                 yield self._end(at)
                 return
@@ -174,9 +182,6 @@ class RdbReader:
             elif op == OP_FUNCTION_PRE_GA:
                 raise inp.error("function library in the Redis 7.0 release-candidate format "
                                 "(opcode 246) is not supported", at)
-            elif op < 64 or op in TYPE_NAMES:
-                yield from self._entry(op, at, db, expire_ms, idle, freq)
-                expire_ms = idle = freq = None
             else:
                 raise inp.error(f"unknown opcode {op}", at)
 
@@ -185,14 +190,18 @@ class RdbReader:
         kind, encoding = self._type_name(type_code, at)
         inp = self.input
         key = read_string(inp)
-        if self.skim is not None and type_code in SKIMMABLE and self.skim(type_code, at):
-            inp.start_capture(1 << 62)
-            count = skim_value(inp, type_code)
-            raw = bytes((type_code,)) + (inp.end_capture() or b"")
-            yield Entry(db=db, key=key, type_code=type_code, kind=kind, encoding=encoding,
-                        value=None, expire_ms=expire_ms, idle_s=idle, freq=freq, raw=raw,
-                        offset=at, size=len(raw), elements=count, skimmed=True)
-            return
+        if type_code == 0:  # fast path: a small plain string, whole in the buffer
+            value_at = inp.offset
+            value = inp.try_plain_string()
+            if value is not None and len(value) <= self.ctx.chunk_bytes:
+                n = inp.offset - value_at
+                raw = b"\x00" + inp.just_read(n) if self.keep_raw and n <= self.raw_limit \
+                    else None
+                yield Entry(db, key, 0, kind, encoding, value, expire_ms, None, idle, freq, raw,
+                            0, True, at, n + 1, 1)
+                return
+            if value is not None:  # bigger than a chunk: step back, the reader splits it
+                inp.unread(inp.offset - value_at)
         capture = self.keep_raw
         if capture:
             inp.start_capture(self.raw_limit)
@@ -212,6 +221,22 @@ class RdbReader:
         raw = bytes((type_code,)) + captured if captured is not None else None
         yield self._make(db, key, type_code, kind, encoding, current, expire_ms, idle, freq, raw,
                          part, True, at, inp.offset - value_at + 1)
+
+    def _skimmed(self, type_code: int, at: int, db: int, expire_ms: int | None,
+                 idle: int | None, freq: int | None) -> Entry:
+        """A value stepped over, not decoded (``skim``): only its bytes, whatever its size."""
+        kind, encoding = self._type_name(type_code, at)
+        inp = self.input
+        key = read_string(inp)
+        inp.start_capture(1 << 62)
+        if type_code in SINGLE_STRING:
+            inp.skip_string()
+            count = 1 if type_code == 0 else 0
+        else:
+            count = skim_value(inp, type_code)
+        raw = bytes((type_code,)) + (inp.end_capture() or b"")
+        return Entry(db, key, type_code, kind, encoding, None, expire_ms, None, idle, freq, raw,
+                     0, True, at, len(raw), count, True)
 
     @staticmethod
     def _make(db: int, key: bytes, type_code: int, kind: str, encoding: str,

@@ -86,6 +86,99 @@ class RdbInput:
         self._pos = p + 1
         return self._buf[p]
 
+    def try_plain_string(self) -> bytes | None:
+        """A plain RDB string of under 16 KiB read straight from the buffer (the common case:
+        keys, small values), or None (nothing consumed) for any other case."""
+        buf = self._buf
+        p = self._pos
+        if p + 2 > len(buf):
+            return None
+        b = buf[p]
+        if b < 0x40:
+            end = p + 1 + b
+            start = p + 1
+        elif b < 0x80:
+            start = p + 2
+            end = start + (((b & 0x3F) << 8) | buf[p + 1])
+        else:
+            return None
+        if end > len(buf):
+            return None
+        self._pos = end
+        return buf[start:end]
+
+    def just_read(self, n: int) -> bytes:
+        """The last ``n`` bytes consumed, when they came from the current buffer (right after
+        :meth:`try_plain_string` returned a value, which never refills it)."""
+        assert n <= self._pos
+        return self._buf[self._pos - n:self._pos]
+
+    def skip_string(self) -> None:
+        """Step over one RDB string (any encoding) without building it; the fast path works
+        on the buffer, the slow one (lengths split across reads) byte by byte."""
+        buf = self._buf
+        p = self._pos
+        if p + 9 > len(buf):
+            self._skip_string_slow()
+            return
+        b = buf[p]
+        kind = b >> 6
+        if kind == 0:
+            p += 1 + (b & 0x3F)
+        elif kind == 1:
+            p += 2 + (((b & 0x3F) << 8) | buf[p + 1])
+        elif b == 0x80:
+            p += 5 + int.from_bytes(buf[p + 1:p + 5], "big")
+        elif b == 0x81:
+            p += 9 + int.from_bytes(buf[p + 1:p + 9], "big")
+        else:
+            self._skip_string_slow()
+            return
+        if p <= len(buf):
+            self._pos = p
+        else:
+            self._skip_string_slow()
+
+    def _skip_string_slow(self) -> None:
+        b = self.read_byte()
+        kind = b >> 6
+        if kind == 0:
+            self.read(b & 0x3F)
+        elif kind == 1:
+            self.read(((b & 0x3F) << 8) | self.read_byte())
+        elif b == 0x80:
+            self.read(int.from_bytes(self.read(4), "big"))
+        elif b == 0x81:
+            self.read(int.from_bytes(self.read(8), "big"))
+        else:
+            enc = b & 0x3F
+            if enc == 3:  # LZF: compressed length, then uncompressed length
+                clen = self._length()
+                self._length()
+                self.read(clen)
+            elif enc < 3:
+                self.read((1, 2, 4)[enc])
+            else:
+                raise self.error(f"invalid string encoding 0x{b:02x}", self.offset - 1)
+
+    def _length(self) -> int:
+        b = self.read_byte()
+        kind = b >> 6
+        if kind == 0:
+            return b & 0x3F
+        if kind == 1:
+            return ((b & 0x3F) << 8) | self.read_byte()
+        if b == 0x80:
+            return int.from_bytes(self.read(4), "big")
+        if b == 0x81:
+            return int.from_bytes(self.read(8), "big")
+        raise self.error(f"invalid length encoding 0x{b:02x}", self.offset - 1)
+
+    def unread(self, n: int) -> None:
+        """Step back over the ``n`` bytes just read by :meth:`try_plain_string`."""
+        assert n <= self._pos
+        self._pos -= n
+
     def unread_byte(self) -> None:
         """Step back over the byte just read by :meth:`read_byte` (always still buffered)."""
         self._pos -= 1

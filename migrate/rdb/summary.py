@@ -89,49 +89,56 @@ def summarize(stream: BinaryIO, *, now_ms: int | None = None,
     reader = RdbReader(stream, keep_raw=False)
     s = RdbSummary(reader.producer)
     heap: list[tuple[int, int, KeyInfo]] = []
+    floor = -1  # size a key must pass to enter the top list (once it is full)
     seq = 0
     elements = 0
     field_ttl_fields = 0
     count = 0
+    # keys counted per (db, type byte, kind, encoding): the Counters are derived at the end
+    groups: Counter[tuple[int, int, str, str]] = Counter()
+    with_ttl = expired = 0
+    earliest = latest = None
     for rec in reader.records():
         count += 1
         if progress is not None and count % 2048 == 0:
             progress(reader.input.offset)
-        if isinstance(rec, Entry):
+        if type(rec) is Entry:
             elements += rec.elements
             if rec.field_expires:
                 field_ttl_fields += len(rec.field_expires)
             if not rec.final:
                 continue
-            if not rec.whole or rec.empty or field_ttl_fields or rec.size > raw_limit:
-                s.irregular.add(rec.offset)
+            if rec.part or rec.empty or field_ttl_fields or rec.size > raw_limit:
+                s.irregular.add(rec.offset)  # chunked, empty, with field TTLs or too big
             if rec.empty:
                 s.empty_keys += 1
                 elements = field_ttl_fields = 0
                 continue
-            s.keys += 1
-            s.by_db[rec.db] += 1
-            s.by_type[rec.kind] += 1
-            s.by_encoding[(rec.kind, rec.encoding)] += 1
-            s.type_codes[rec.type_code] += 1
-            if rec.expire_ms is not None:
-                s.with_ttl += 1
-                if rec.expire_ms <= now:
-                    s.expired += 1
-                s.earliest_expiry_ms = min(rec.expire_ms, s.earliest_expiry_ms or rec.expire_ms)
-                s.latest_expiry_ms = max(rec.expire_ms, s.latest_expiry_ms or rec.expire_ms)
+            groups[(rec.db, rec.type_code, rec.kind, rec.encoding)] += 1
+            exp = rec.expire_ms
+            if exp is not None:
+                with_ttl += 1
+                if exp <= now:
+                    expired += 1
+                if earliest is None or exp < earliest:
+                    earliest = exp
+                if latest is None or exp > latest:
+                    latest = exp
             if field_ttl_fields:
                 s.field_ttl_hashes += 1
                 s.fields_with_ttl += field_ttl_fields
             if rec.kind == "module":
                 s.modules[rec.value.name] += 1
-            info = KeyInfo(rec.db, rec.key, rec.kind, rec.encoding, rec.size, elements)
             seq += 1
-            item = (rec.size, -seq, info)
-            if len(heap) < TOP:
-                heapq.heappush(heap, item)
-            elif item > heap[0]:
-                heapq.heapreplace(heap, item)
+            if rec.size >= floor:
+                info = KeyInfo(rec.db, rec.key, rec.kind, rec.encoding, rec.size, elements)
+                item = (rec.size, -seq, info)
+                if len(heap) < TOP:
+                    heapq.heappush(heap, item)
+                elif item > heap[0]:
+                    heapq.heapreplace(heap, item)
+                if len(heap) == TOP:
+                    floor = heap[0][0]
             elements = field_ttl_fields = 0
         elif isinstance(rec, Aux):
             name = rec.name.decode(errors="backslashreplace")
@@ -148,6 +155,14 @@ def summarize(stream: BinaryIO, *, now_ms: int | None = None,
         elif isinstance(rec, End):
             s.checksum = "verified" if rec.verified else (
                 "absent" if reader.producer.rdb_version >= 5 else "none")
+    for (db, type_code, kind, encoding), n in groups.items():
+        s.keys += n
+        s.by_db[db] += n
+        s.by_type[kind] += n
+        s.by_encoding[(kind, encoding)] += n
+        s.type_codes[type_code] += n
+    s.with_ttl, s.expired = with_ttl, expired
+    s.earliest_expiry_ms, s.latest_expiry_ms = earliest, latest
     s.seconds_expiry = reader.seconds_expiry
     s.file_bytes = reader.input.offset
     s.biggest = [i for _, _, i in sorted(heap, reverse=True)]

@@ -34,6 +34,18 @@ class Batch:
         self.bytes += size
         return len(self.items) >= self._max_items or self.bytes >= self._max_bytes
 
+    def extend(self, items: list[bytes]) -> bool:
+        """Add many byte strings at once when they fit without reaching a bound (then the
+        chunks are the same as adding them one by one); False (nothing added) otherwise."""
+        if len(self.items) + len(items) >= self._max_items:
+            return False
+        size = sum(map(len, items))
+        if self.bytes + size >= self._max_bytes:
+            return False
+        self.items.extend(items)
+        self.bytes += size
+        return True
+
     def take(self) -> list[Any]:
         items = self.items
         self.items = []

@@ -41,8 +41,10 @@ def read(ctx: ValueContext, type_code: int) -> Chunks:
             values = parse_ziplist(data, at)
         else:
             raise inp.error(f"not a list type: {type_code}")
-        for v in values:
-            item = to_bytes(v)
+        items = [v if type(v) is bytes else b"%d" % v for v in values]
+        if batch.extend(items):
+            continue
+        for item in items:
             if batch.add(item, len(item)):
                 chunk = batch.take()
                 yield chunk, len(chunk)

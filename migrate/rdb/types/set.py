@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migrate.rdb.encodings import parse_intset, parse_listpack, read_length, read_string, to_bytes
+from migrate.rdb.encodings import parse_intset, parse_listpack, read_length, read_string
 from migrate.rdb.types.base import Batch, Chunks, ValueContext, split
 
 
@@ -14,7 +14,8 @@ def read(ctx: ValueContext, type_code: int) -> Chunks:
         return
     if type_code == 20:
         at = inp.offset
-        items = [to_bytes(v) for v in parse_listpack(read_string(inp), at)]
+        items = [v if type(v) is bytes else b"%d" % v
+                 for v in parse_listpack(read_string(inp), at)]
         if len(set(items)) != len(items):
             raise inp.error("set listpack has duplicate members", at)
         yield from split(items, ctx)

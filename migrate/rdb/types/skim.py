@@ -8,28 +8,6 @@ from migrate.rdb.encodings import read_length
 from migrate.rdb.source import RdbInput
 from migrate.rdb.types.module import skip_module_data
 
-
-def skip_string(inp: RdbInput) -> None:
-    b = inp.read_byte()
-    kind = b >> 6
-    if kind == 0:
-        inp.read(b & 0x3F)
-    elif kind == 1:
-        inp.read(((b & 0x3F) << 8) | inp.read_byte())
-    elif b == 0x80:
-        inp.read(int.from_bytes(inp.read(4), "big"))
-    elif b == 0x81:
-        inp.read(int.from_bytes(inp.read(8), "big"))
-    else:
-        enc = b & 0x3F
-        if enc == 3:
-            clen = read_length(inp)
-            read_length(inp)
-            inp.read(clen)
-        else:
-            inp.read((1, 2, 4)[enc])
-
-
 SINGLE_STRING = frozenset({0, 9, 10, 11, 12, 13, 16, 17, 20})
 SKIMMABLE = SINGLE_STRING | {1, 2, 3, 4, 5, 7, 14, 15, 18, 19, 21}
 
@@ -38,7 +16,7 @@ def skim(inp: RdbInput, type_code: int) -> int:
     """Step over one value of a type in :data:`SKIMMABLE`; returns its element count when
     known without decoding (0 otherwise)."""
     if type_code in SINGLE_STRING:
-        skip_string(inp)
+        inp.skip_string()
         return 1 if type_code == 0 else 0
     if type_code == 7:
         read_length(inp)
@@ -51,9 +29,9 @@ def skim(inp: RdbInput, type_code: int) -> int:
     for _ in range(n):
         if type_code == 18:
             read_length(inp)
-        skip_string(inp)
+        inp.skip_string()
         if type_code == 4:
-            skip_string(inp)
+            inp.skip_string()
         elif type_code == 5:
             inp.read(8)
         elif type_code == 3:
@@ -65,12 +43,12 @@ def skim(inp: RdbInput, type_code: int) -> int:
 
 def _skim_stream(inp: RdbInput, type_code: int) -> None:
     for _ in range(read_length(inp)):
-        skip_string(inp)
-        skip_string(inp)
+        inp.skip_string()
+        inp.skip_string()
     for _ in range(3 + (5 if type_code >= 19 else 0)):
         read_length(inp)
     for _ in range(read_length(inp)):
-        skip_string(inp)
+        inp.skip_string()
         read_length(inp)
         read_length(inp)
         if type_code >= 19:
@@ -79,6 +57,6 @@ def _skim_stream(inp: RdbInput, type_code: int) -> None:
             inp.read(24)
             read_length(inp)
         for _ in range(read_length(inp)):
-            skip_string(inp)
+            inp.skip_string()
             inp.read(16 if type_code >= 21 else 8)
             inp.read(16 * read_length(inp))

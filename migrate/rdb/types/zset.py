@@ -10,7 +10,6 @@ from migrate.rdb.encodings import (
     read_length,
     read_old_double,
     read_string,
-    to_bytes,
     to_float,
 )
 from migrate.rdb.types.base import Batch, Chunks, ValueContext, split
@@ -24,7 +23,12 @@ def read(ctx: ValueContext, type_code: int) -> Chunks:
         flat = parse_ziplist(data, at) if type_code == 12 else parse_listpack(data, at)
         if len(flat) % 2:
             raise inp.error("sorted set container has an odd number of entries", at)
-        pairs = [(to_bytes(flat[i]), to_float(flat[i + 1], at)) for i in range(0, len(flat), 2)]
+        members = [v if type(v) is bytes else b"%d" % v for v in flat[::2]]
+        try:
+            scores = [float(v) for v in flat[1::2]]
+        except ValueError:  # name the bad score
+            scores = [to_float(v, at) for v in flat[1::2]]
+        pairs = list(zip(members, scores, strict=True))
         yield from split(pairs, ctx)
         return
     n = read_length(inp)
