@@ -6,6 +6,7 @@ so an endpoint can be logged or put in a report as it is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -14,6 +15,7 @@ import redis
 from migrate.errors import ConnectError, UsageError
 
 DEFAULT_PORT = 6379
+CLIENT_NAME = "kvmigrate"  # CLIENT SETNAME of every connection kvmigrate opens
 SCHEMES = ("redis", "rediss")
 
 
@@ -80,11 +82,15 @@ class Endpoint:
             host=self.host, port=self.port, db=self.db if db is None else db,
             username=self.username, password=self.password, ssl=self.tls,
             socket_timeout=timeout, socket_connect_timeout=timeout,
-            decode_responses=decode_responses,
+            decode_responses=decode_responses, client_name=CLIENT_NAME,
         )
         try:
             client.ping()
         except redis.AuthenticationError as exc:
+            if self.password is None:  # the server's own words vary (NOAUTH, HELLO ...)
+                raise ConnectError(f"cannot authenticate to {self.display()}: the server "
+                                   "requires a password",
+                                   "put it in the URL: redis://:PASSWORD@host:port") from None
             raise ConnectError(f"cannot authenticate to {self.display()}: {exc}",
                                "check the user and password in the URL") from None
         except redis.ResponseError as exc:
@@ -112,7 +118,9 @@ def mask_url(url: str) -> str:
         return url
     auth, _, hostpart = rest.rpartition("@")
     user, colon, _ = auth.partition(":")
-    masked = f"{user}:***" if colon else "***"
+    # redis://secret@host: a lone part is a password (as in Endpoint.parse), in ssh:// a user
+    lone = "***" if scheme in SCHEMES else user
+    masked = f"{user}:***" if colon else lone
     return f"{scheme}://{masked}@{hostpart}"
 
 
@@ -134,3 +142,11 @@ def has_command(client: redis.Redis, name: str) -> bool:
     """Whether the server knows a command (``COMMAND INFO`` answers nil for unknown ones)."""
     reply = raw_command(client, "COMMAND", "INFO", name)
     return bool(isinstance(reply, list) and reply and reply[0])
+
+
+_URL_IN_TEXT = re.compile(r"\b(?:rediss?|ssh)://[^\s'\"`]+")
+
+
+def mask_urls_in_text(text: str) -> str:
+    """Mask the password of every URL inside free text (messages, reports)."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)

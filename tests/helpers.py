@@ -20,9 +20,9 @@ class Result:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
-            input_text: str | None = None) -> Result:
+            input_text: str | None = None, cwd: str | os.PathLike[str] | None = None) -> Result:
     """Run ``kvmigrate ARGS`` as a user would (a new process, real exit code)."""
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout, input=input_text)
+                          text=True, env=full_env, timeout=timeout, input=input_text, cwd=cwd)
     return Result(proc.returncode, proc.stdout, proc.stderr)

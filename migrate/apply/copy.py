@@ -91,6 +91,15 @@ def _nonempty_dbs(endpoint: Endpoint) -> dict[int, int]:
     return {int(name[2:]): int(v["keys"]) for name, v in info.items() if int(v["keys"])}
 
 
+def refuse_busy_target(endpoint: Endpoint) -> None:
+    """Raise the refusal for a target that holds keys (the caller did not ask to flush)."""
+    busy = _nonempty_dbs(endpoint)
+    if busy:
+        where = ", ".join(f"db{d}: {n} keys" for d, n in sorted(busy.items()))
+        raise UsageError(f"target {endpoint.display()} is not empty ({where})",
+                         "pass --flush-target to empty it first with FLUSHALL")
+
+
 class CopyJob:
     def __init__(self, path: Path, endpoint: Endpoint | None, options: CopyOptions,
                  target_hint: Target | None = None,
@@ -119,10 +128,18 @@ class CopyJob:
                              f"is {ident}")
         return Target(ident)
 
+    def _refuse_busy(self) -> None:
+        assert self.endpoint is not None
+        refuse_busy_target(self.endpoint)
+
     def run(self) -> CopyResult:
         started = time.monotonic()
         if self.out_path is not None and self.out_path.exists() and not self.overwrite:
             raise UsageError(f"{self.out_path} exists", "pass --overwrite to replace it")
+        # connect first: an unreachable, wrong or busy target fails before a long validation
+        target = self._identify()
+        if self.endpoint is not None and not self.opt.flush_target:
+            self._refuse_busy()
         check = Progress(bytes_total=self.path.stat().st_size)
 
         def validating(offset: int) -> None:
@@ -133,7 +150,6 @@ class CopyJob:
             summary = summarize(fh, progress=validating,  # written
                                 raw_limit=self.opt.apply.max_bytes - 16)
 
-        target = self._identify()
         findings = assess(summary, target)
         blockers = [f for f in findings if f.severity == Severity.BLOCKER]
         if blockers and not self.opt.skip_unsupported:
@@ -145,9 +161,7 @@ class CopyJob:
         busy = _nonempty_dbs(self.endpoint)
         flushed = False
         if busy and not self.opt.flush_target:
-            where = ", ".join(f"db{d}: {n} keys" for d, n in sorted(busy.items()))
-            raise UsageError(f"target {self.endpoint.display()} is not empty ({where})",
-                             "pass --flush-target to empty it first with FLUSHALL")
+            self._refuse_busy()  # checked again: keys may have arrived during validation
         if busy and not self.opt.dry_run:
             self.endpoint.client().flushall()
             flushed = True
@@ -176,8 +190,10 @@ class CopyJob:
             magic = summary.producer.magic
             irregular = summary.irregular
 
+            restorable = frozenset(t for t in range(256) if target.restores(t, magic))
+
             def skim(type_code: int, offset: int) -> bool:  # validated: only bytes needed
-                return offset not in irregular and target.restores(type_code, magic)
+                return type_code in restorable and offset not in irregular
 
             reader = RdbReader(fh, raw_limit=self.opt.apply.max_bytes - 16,
                                chunk_elements=self.opt.apply.max_elements,

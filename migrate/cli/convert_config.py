@@ -15,7 +15,7 @@ from migrate.cli.console import err, print_json
 from migrate.convert import TARGETS, convert, load
 from migrate.convert.redis_rules import is_sensitive
 from migrate.convert.result import Conversion
-from migrate.errors import KvmError, UsageError
+from migrate.errors import UsageError
 from migrate.model import Severity
 
 FORMATS = ("text", "json")
@@ -24,7 +24,8 @@ FORMATS = ("text", "json")
 def register(app: typer.Typer) -> None:
     @app.command("convert-config")
     def convert_config(
-        to: Annotated[str, typer.Option("--to", help="Target: valkey or dragonfly.",
+        to: Annotated[str, typer.Option("--to", metavar="valkey|dragonfly",
+                                        help="Target: valkey or dragonfly.",
                                         show_default=False)],
         file: Annotated[Path | None, typer.Argument(help="The redis.conf to convert.",
                                                     show_default=False)] = None,
@@ -32,14 +33,17 @@ def register(app: typer.Typer) -> None:
             "-o", "--output", help="Write the converted file here (default: stdout; with "
                                    "--format json: not written).")] = None,
         fmt: Annotated[str, typer.Option(
-            "--format", help="text: the converted file, summary on stderr; json: every "
-                             "directive's fate on stdout.")] = "text",
+            "--format", metavar="text|json",
+            help="text: the converted file, summary on stderr; json: every directive's fate "
+                 "on stdout.")] = "text",
         target_version: Annotated[str | None, typer.Option(
-            "--target-version", help="Target server version (Valkey: 8.0, 8.1, 9.0 ...; "
-                                     "default: the newest kvmigrate knows).")] = None,
+            "--target-version", metavar="VERSION",
+            help="Target server version (Valkey: 8.0, 8.1, 9.0 ...; default: the newest "
+                 "kvmigrate knows).")] = None,
         from_server: Annotated[str | None, typer.Option(
-            "--from-server", help="Read the live settings of a running Redis (CONFIG GET *) "
-                                  "instead of a FILE.")] = None,
+            "--from-server", metavar="URL",
+            help="Read the live settings of a running Redis (CONFIG GET *) instead of a "
+                 "FILE.")] = None,
         include_base: Annotated[Path | None, typer.Option(
             "--include-base", help="Directory relative 'include' paths are resolved from "
                                    "(Redis: the server's working directory; default: the "
@@ -88,7 +92,8 @@ def _write_atomic(path: Path, text: str, private: bool) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     except OSError as exc:
-        raise KvmError(f"cannot write {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot write {path}: {exc.strerror}",
+                         "give -o a path in an existing, writable directory") from None
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)

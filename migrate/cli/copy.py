@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +20,13 @@ from rich.progress import (
 from rich.table import Table
 
 from migrate.apply.commands import ApplyOptions
-from migrate.apply.copy import CopyJob, CopyOptions, CopyResult, parse_db_map
+from migrate.apply.copy import (
+    CopyJob,
+    CopyOptions,
+    CopyResult,
+    parse_db_map,
+    refuse_busy_target,
+)
 from migrate.apply.copy import Progress as CopyProgress
 from migrate.apply.snapshot import fetch_snapshot
 from migrate.apply.target import Target
@@ -62,12 +69,16 @@ def copy_cmd(
         "--via-ssh", metavar="ssh://USER@HOST[:PORT]/PATH",
         help="With --from-server: run BGSAVE and fetch the file at PATH over SFTP instead "
              "of SYNC.")] = None,
-    ssh_key: Annotated[str | None, typer.Option(help="SSH private key for --via-ssh.")]
+    ssh_key: Annotated[str | None, typer.Option(
+        metavar="FILE", help="SSH private key for --via-ssh.")]
     = None,
     known_hosts: Annotated[str | None, typer.Option(
+        metavar="FILE",
         help="known_hosts file for --via-ssh (default ~/.ssh/known_hosts).")] = None,
     target: Annotated[str | None, typer.Option(
-        help="Target URL, redis://[user:pw@]host:port.")] = None,
+        metavar="URL",
+        help="Target URL: redis://user:password@host:port/db (user, password and db "
+             "optional), rediss:// for TLS.")] = None,
     to_rdb: Annotated[Path | None, typer.Option(
         "--to-rdb", metavar="OUT", help="Write an RDB file that the --to target (and "
                                         "--target-version) loads at startup.")] = None,
@@ -77,7 +88,7 @@ def copy_cmd(
         "--to", help="Target kind (checked against the server when --target is given).")]
     = None,
     target_version: Annotated[str | None, typer.Option(
-        help="Target version when there is no live target.")] = None,
+        metavar="VERSION", help="Target version when there is no live target.")] = None,
     db_map: Annotated[str | None, typer.Option(
         "--db-map", metavar="SRC:DST,...", help="Write source database SRC to DST.")] = None,
     match: Annotated[str | None, typer.Option(
@@ -95,7 +106,8 @@ def copy_cmd(
     max_bytes: Annotated[int, typer.Option(
         help="Bytes per command for big keys (and the RESTORE payload limit).")]
     = 4 * 1024 * 1024,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", metavar="table|json",
+                                      help="table or json.")] = "table",
 ) -> None:
     """Copy keys into a target: from an RDB file, or from a fresh snapshot of a live server
     (--from-server), validated completely (structure and checksum) before any key is
@@ -117,8 +129,14 @@ def copy_cmd(
         raise UsageError("--max-elements must be >= 1 and --max-bytes >= 1024")
     if from_rdb is not None and not from_rdb.is_file():
         raise UsageError(f"cannot read {from_rdb}: no such file")
+    if to_rdb is not None:
+        _check_writable(to_rdb, overwrite)
     endpoint = Endpoint.parse(target) if target else None
     source = Endpoint.parse(from_server) if from_server else None
+    if endpoint is not None and source is not None:  # fail before the snapshot is taken
+        endpoint.client().close()
+        if not flush_target:
+            refuse_busy_target(endpoint)
     with tempfile.TemporaryDirectory(prefix="kvmigrate-copy-") as work:
         if source is not None:
             from_rdb = Path(work) / "snapshot.rdb"
@@ -129,6 +147,20 @@ def copy_cmd(
         assert from_rdb is not None
         _run(from_rdb, endpoint, to_rdb, overwrite, to, target_version, db_map, match,
              flush_target, dry_run, skip_unsupported, max_elements, max_bytes, fmt)
+
+
+def _check_writable(path: Path, overwrite: bool) -> None:
+    """Refuse an --to-rdb path that cannot be written before any work is done."""
+    parent = path.resolve().parent
+    if path.is_dir():
+        raise UsageError(f"--to-rdb {path} is a directory", "give a file name, e.g. out.rdb")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: no such directory {parent}",
+                         "create it first or give another --to-rdb path")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write {path}: directory {parent} is not writable")
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} exists", "pass --overwrite to replace it")
 
 
 def _fetch(source: Endpoint, dest: Path) -> None:
@@ -170,7 +202,8 @@ def _run(from_rdb: Path, endpoint: Endpoint | None, to_rdb: Path | None, overwri
                   TextColumn("{task.fields[keys]}"), TextColumn("{task.fields[rate]}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                   transient=False) as bar:
-        task = bar.add_task("validating", total=None, keys="", rate="")
+        first = "connecting" if endpoint is not None else "validating"
+        task = bar.add_task(first, total=None, keys="", rate="")
         phase = ["validating"]
 
         def observe(p: CopyProgress) -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from migrate.cli.console import err, out, print_json
+from migrate.errors import UsageError
 from migrate.lab import install, registry
 from migrate.lab.seed import PROFILES, census, seed
 from migrate.lab.specs import SPECS, resolve_specs
@@ -129,6 +130,10 @@ def seed_cmd(
     """Fill a lab server with deterministic data of every type and encoding."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    if profile not in PROFILES:  # checked before the progress bar, which would leave a line
+        raise UsageError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
+    if keys < 0:
+        raise UsageError("--keys must be 0 or more")
     proc = registry.get_running(name)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err,

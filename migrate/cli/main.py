@@ -7,14 +7,22 @@ fixes where they appear in ``--help``.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
+from typing import NoReturn
 
 import typer
+
+try:  # Typer vendors Click from 0.2x on; older Typer releases use Click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException  # type: ignore[no-redef]
 
 import migrate.cli as cli_package
 from migrate import __version__
 from migrate.cli.console import err
+from migrate.endpoint import mask_urls_in_text
 from migrate.errors import ExitCode, KvmError
 
 ORDER = ["preflight", "convert_config", "rdb", "copy", "sync", "verify", "cutover", "rollback",
@@ -59,13 +67,35 @@ def _root(
 _register_commands()
 
 
+def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
+    """One line; URLs in the message are masked (hints hold placeholders, not secrets)."""
+    text = mask_urls_in_text(message) + (f" ({hint})" if hint else "")
+    err.print(f"kvmigrate: error: {text}", markup=False)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; Typer turns usage errors into exit 2, this turns ours into their codes."""
+    """Run the CLI: every error, ours or the argument parser's, becomes one line
+    ``kvmigrate: error: ...`` and its exit code; never a traceback (KVMIGRATE_DEBUG=1 shows
+    one for an unexpected error)."""
     try:
-        app(args=argv, prog_name="kvmigrate")
+        code = app(args=argv, prog_name="kvmigrate", standalone_mode=False)
     except KvmError as exc:
-        err.print(f"kvmigrate: error: {exc.one_line()}", markup=False)
-        sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
+        _fail(exc.message, int(exc.exit_code), exc.hint)
+    except (KeyboardInterrupt, typer.Abort):
         err.print("kvmigrate: interrupted", markup=False)
         sys.exit(ExitCode.INTERRUPTED)
+    except ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as before
+            exc.show()
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "kvmigrate"
+        _fail(f"{exc.format_message().replace('Value error, ', '')} (see `{where} --help`)",
+              exc.exit_code)
+    except Exception as exc:  # a bug: one line, and the traceback only when asked for
+        if os.environ.get("KVMIGRATE_DEBUG"):
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {exc} (a kvmigrate bug: please report it; "
+              "KVMIGRATE_DEBUG=1 shows the traceback)", ExitCode.FAILED)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -93,15 +93,18 @@ def register(app: typer.Typer) -> None:
     @app.command("preflight")
     def preflight_cmd(
         source: Annotated[str, typer.Option(
-            "--source", help="Source URL: redis://user:password@host:port/db "
-                             "(user, password and db optional), rediss:// for TLS.")],
+            "--source", metavar="URL",
+            help="Source URL: redis://user:password@host:port/db (user, password and db "
+                 "optional), rediss:// for TLS.")],
         to: Annotated[Target, typer.Option("--to", help="Target server kind.")],
         target: Annotated[str | None, typer.Option(
-            "--target", help="Live target URL: its version, config, modules and commands "
-                             "are read.")] = None,
+            "--target", metavar="URL",
+            help="Live target URL: its version, config, modules and commands are "
+                 "read.")] = None,
         target_version: Annotated[str | None, typer.Option(
-            "--target-version", help="Target version when no --target is given "
-                                     "(default: the newest the catalogue knows).")] = None,
+            "--target-version", metavar="VERSION",
+            help="Target version when no --target is given (default: the newest the "
+                 "catalogue knows).")] = None,
         scripts: Annotated[list[Path] | None, typer.Option(
             "--scripts", help="A Lua script or a folder of .lua files to analyse; "
                               "repeat for more.")] = None,
@@ -110,7 +113,7 @@ def register(app: typer.Typer) -> None:
         = DEFAULT_SAMPLE,
         fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
         output: Annotated[Path | None, typer.Option(
-            "--output", help="Write the report to this file instead of stdout.")] = None,
+            "-o", "--output", help="Write the report to this file instead of stdout.")] = None,
         fail_on: Annotated[FailOn, typer.Option(
             "--fail-on", help="Exit 1 when a finding is at or above this severity.")]
         = FailOn.blocker,

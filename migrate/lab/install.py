@@ -7,6 +7,7 @@ result is the same on Debian 12 and 13 (see docs/decisions/0002-lab-servers-from
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -220,8 +221,12 @@ def install(spec: ServerSpec, progress: Progress = lambda _msg: None,
 
 def server_version(record: Installed, argv0: str) -> str:
     """Run ``server --version`` and return the version it prints."""
-    proc = subprocess.run([*record.argv(argv0), "--version"], capture_output=True, text=True,
-                          timeout=30)
+    try:
+        proc = subprocess.run([*record.argv(argv0), "--version"], capture_output=True,
+                              text=True, timeout=30)
+    except OSError as exc:  # not a program this machine can run
+        raise LabError(f"{record.spec}: the server binary does not run: "
+                       f"{exc.strerror or exc}") from None
     out = proc.stdout.strip()
     # "Redis server v=7.0.15 sha=..." / "Valkey server v=9.1.2 sha=..."
     for word in out.split():
@@ -233,9 +238,12 @@ def server_version(record: Installed, argv0: str) -> str:
 
 def from_binary(path: str) -> tuple[Installed, str]:
     """Wrap a server binary the user already has; returns it and its flavor."""
-    binary = Path(path).expanduser()
+    binary = Path(path).expanduser().absolute()  # no symlink resolved: argv0 matters
     if not binary.is_file():
         raise UsageError(f"--binary {path}: no such file")
+    if not os.access(binary, os.X_OK):
+        raise UsageError(f"--binary {path}: not an executable file",
+                         "give the path of a redis-server or valkey-server binary")
     # Keep the name the user gave: a redis-server link to redis-check-rdb needs its argv0.
     record = Installed(spec="custom", version="", root=str(binary.parent), loader=None,
                        library_path=None, binary=str(binary))

@@ -24,8 +24,8 @@ def get(name: str) -> ServerProcess:
     directory = _dir(name)
     if not (directory / "instance.json").exists():
         known = ", ".join(p.name for p in all_instances()) or "none"
-        raise LabError(f"no lab server named {name!r} (known: {known})",
-                       "start one with: kvmigrate lab up NAME --server SPEC")
+        raise UsageError(f"no lab server named {name!r} (known: {known})",
+                         "start one with: kvmigrate lab up NAME --server SPEC")
     return ServerProcess.load(directory)
 
 

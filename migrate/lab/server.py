@@ -168,9 +168,11 @@ def _wait_ready(proc: ServerProcess, popen: subprocess.Popen[bytes]) -> None:
         if popen.poll() is not None:
             detail = proc.log_tail() or (Path(proc.directory) / "stdout.log").read_text(
                 errors="replace").strip().replace("\n", " | ")[-400:]
+            # a config error is printed before the log file opens: point at what exists
+            log = proc.log_path if proc.log_path.exists() \
+                else Path(proc.directory) / "stdout.log"
             raise LabError(f"{proc.name} ({proc.spec}) exited at start with code "
-                           f"{popen.returncode}: {detail or 'no log output'}",
-                           f"see {proc.log_path}")
+                           f"{popen.returncode}: {detail or 'no log output'}", f"see {log}")
         try:
             # Ready once it answers and any startup RDB load has finished.
             if client.ping() and client.info("persistence").get("loading", 0) == 0:

@@ -127,7 +127,10 @@ class RemoteHost:
                                "check the user, the key (--ssh-key) or the SSH agent") from None
         except (OSError, paramiko.SSHException) as exc:
             client.close()
-            raise ConnectError(f"cannot connect to {where}: {exc}") from None
+            reason = str(exc).replace("[Errno None] ", "").strip() or type(exc).__name__
+            raise ConnectError(f"cannot connect to {where}: {reason}",
+                               "check the host, the port and that sshd is running there") \
+                from None
         except BaseException:
             client.close()
             raise

@@ -131,7 +131,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("None (or no preflight step).")
     for f in report["findings"]:
         lines += [f"### {f.get('severity', '?').upper()}: {f.get('title', '')} (`{f.get('id')}`)",
-                  "", str(f.get("detail", "")), ""]
+                  ""] + ([str(f["detail"]), ""] if f.get("detail") else [])
         if f.get("remediation"):  # info findings often have none: no empty "Remedy:" line
             lines += [f"Remedy: {f['remediation']}", ""]
     lines += ["", "## Rollback plan", ""]

@@ -59,9 +59,9 @@ def test_port_in_use_is_one_clear_line(isolated_lab_dir: Path) -> None:
 
 
 def test_unknown_name_is_one_clear_line(isolated_lab_dir: Path) -> None:
-    for args in (("down", "ghost"), ("seed", "ghost")):
+    for args in (("down", "ghost"), ("seed", "ghost"), ("url", "ghost")):
         result = run_cli("lab", *args)
-        assert result.code != 0
+        assert result.code == 2  # a usage error, as the README's exit codes say
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and "no lab server named 'ghost'" in lines[0]
 
