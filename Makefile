@@ -21,7 +21,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 test: lab lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 demo: lab
 	PATH="$(abspath $(BIN)):$$PATH" ./scripts/demo.sh

@@ -49,6 +49,21 @@ def parse_listen(text: str | None) -> tuple[str, int]:
     return host, int(port)
 
 
+def check_listen(text: str | None) -> None:
+    """Refuse a --listen address that cannot be bound, before anything is changed anywhere."""
+    host, port = parse_listen(text)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {text!r}: {exc.strerror or exc}",
+                         "give --listen HOST:PORT of this machine, e.g. 127.0.0.1:7390") \
+            from None
+
+
 class ReplicaServer:
     """Serves one target at a time (a reconnecting target replaces the previous link)."""
 

@@ -137,6 +137,10 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     with Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
             StatusPublisher(ledger, opts.observer, opts.status_json) as status:
         status.update(mode=mode, reason=reason, source=str(source), target=str(target))
+        if mode == "proxy":  # a bad --listen must fail before the target is flushed
+            from migrate.proxy.primary import check_listen
+
+            check_listen(opts.listen)
         if not ledger.done("prepare"):
             with ledger.phase("prepare"):
                 _prepare_target(target, opts)
