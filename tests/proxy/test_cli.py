@@ -86,3 +86,14 @@ def test_cli_proxy_follow_until_sigint(lab: Fleet, tmp_path: Path) -> None:
     assert "sync proxy:" in stdout and "REPLICAOF NO ONE" in stderr
     report = verify(source.endpoint, target.endpoint, VerifyOptions(full=True))
     assert report.ok and report.keys_checked == 1600, report.to_dict()
+
+
+def test_bad_listen_is_refused_before_the_target_is_flushed(lab: Fleet, tmp_path: Path) -> None:
+    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    source.client().set("k", 1)
+    target.client().set("precious", 1)
+    result = run_cli("sync", "--source", source.url, "--target", target.url, "--to", "valkey",
+                     "--mode", "proxy", "--listen", "no-such-host.invalid:7390",
+                     "--flush-target", "--state", str(tmp_path / "st"))
+    assert result.code == 2 and "cannot listen on" in result.stderr
+    assert target.client().get("precious") == b"1"
