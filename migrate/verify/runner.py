@@ -122,9 +122,19 @@ class Verifier:
                 if len(found) >= wanted:
                     break
             return found[:wanted]
-        replies = conn.call_many([("RANDOMKEY",)] * wanted)
-        return list(dict.fromkeys(k for k in replies if isinstance(k, bytes)
-                                  and not is_internal(k)))
+        # RANDOMKEY repeats itself: draw again for what is missing, a few rounds at most.
+        seen: dict[bytes, None] = {}
+        for _ in range(6):
+            missing = wanted - len(seen)
+            if missing <= 0:
+                break
+            before = len(seen)
+            for key in conn.call_many([("RANDOMKEY",)] * missing):
+                if isinstance(key, bytes) and not is_internal(key):
+                    seen.setdefault(key)
+            if len(seen) == before:
+                break
+        return list(seen)[:wanted]
 
     def walk(self, report: VerifyReport) -> list[Mismatch]:
         suspects: list[Mismatch] = []
