@@ -51,8 +51,10 @@ class CliObserver:
         phase = f"{status.get('phase')}/{status.get('sync_phase')}"
         if phase != self._last_phase or now - self._last_line >= 5:
             self._last_phase, self._last_line = phase, now
-            err.print("  ".join(f"{k}={_fmt(status.get(k))}" for k in SHOWN
-                                if status.get(k) is not None), markup=False)
+            line = "  ".join(f"{k}={_fmt(status.get(k))}" for k in SHOWN
+                             if status.get(k) is not None)
+            if line:  # nothing known yet: no empty line
+                err.print(line, markup=False)
 
     @staticmethod
     def _table(status: dict[str, Any]) -> Table:

@@ -21,6 +21,7 @@ def synced(lab: Fleet, tmp_path: Path) -> tuple[ServerProcess, ServerProcess, Pa
     result = run_cli("sync", "--source", source.url, "--target", target.url, "--to", "valkey",
                      "--mode", "native", "--state", str(state))
     assert result.code == 0, result.output
+    assert all(line.strip() for line in result.stderr.splitlines()), result.stderr
     return source, target, state
 
 
