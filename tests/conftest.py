@@ -58,16 +58,20 @@ def session_lab(installed_specs: dict[str, install.Installed],
 
 @pytest.fixture
 def isolated_lab_dir(tmp_path: Path, installed_specs: dict[str, install.Installed],
-                     monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private KVMIGRATE_LAB_DIR for tests of named servers, sharing the installed binaries."""
-    from migrate.lab import paths
+                     monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private KVMIGRATE_LAB_DIR for tests of named servers, sharing the installed binaries;
+    every server a test started there (through the CLI too) is stopped afterwards."""
+    from migrate.lab import paths, registry
 
     real_servers = paths.servers_dir()
     lab_dir = tmp_path / "labdir"
     lab_dir.mkdir()
     (lab_dir / "servers").symlink_to(real_servers)
     monkeypatch.setenv("KVMIGRATE_LAB_DIR", str(lab_dir))
-    return lab_dir
+    try:
+        yield lab_dir
+    finally:
+        registry.down_all()
 
 
 @dataclass
