@@ -10,7 +10,13 @@ import typer
 
 from migrate.cli.console import err, out, print_json
 from migrate.cutover.fence import FenceRecord
-from migrate.cutover.link import NativeLink, ReplicaModeLink, ReplicationLink
+from migrate.cutover.link import (
+    NativeLink,
+    ProxyModeLink,
+    ReplicaModeLink,
+    ReplicationLink,
+    ScanModeLink,
+)
 from migrate.cutover.rollback import rollback_native
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
 from migrate.cutover.state import CUTOVER_FILE, ROLLBACK_FILE, SyncState
@@ -88,6 +94,21 @@ def _show(result: CutoverResult, fmt: str, what: str) -> None:
     out.print(f"clients must now use {result.target}", markup=False)
 
 
+LINKS = ("native", "replica", "proxy", "scan")
+
+
+def _link(mode: str, src: Endpoint, tgt: Endpoint, state_dir: Path) -> ReplicationLink:
+    """How the cut-over sees the sync: a running ``--follow`` run for every mode but native,
+    where the target itself replicates."""
+    if mode == "replica":
+        return ReplicaModeLink(src.client(), state_dir)
+    if mode == "proxy":
+        return ProxyModeLink(src.client(), tgt.client(), state_dir)
+    if mode == "scan":
+        return ScanModeLink(src.client(), state_dir)
+    return NativeLink(src.client(), tgt.client())
+
+
 def cutover(
     state_dir: StateOpt,
     source: SourceOpt = None,
@@ -108,25 +129,23 @@ def cutover(
     """Switch writes from the source to the target: bounded pause, catch-up, promote, fence."""
     _check_format(fmt)
     state = SyncState.load(state_dir, planning=dry_run)
-    if state.mode not in ("native", "replica"):
-        raise UsageError(f"cut-over of a {state.mode or 'unknown'}-mode sync is not supported "
-                         "yet", "sync with --mode native or replica, or switch clients by hand "
-                         "after `kvmigrate verify --full` passes")
+    if state.mode not in LINKS:
+        raise UsageError(f"cut-over of a {state.mode or 'unknown'}-mode sync is not possible",
+                         "the --state DIR must hold a `kvmigrate sync` run in native, replica, "
+                         "proxy or scan mode")
     src, tgt = state.endpoint("source", source), state.endpoint("target", target)
     options = CutoverOptions(max_pause_ms=max_pause_ms, max_lag_bytes=max_lag_bytes,
                              postpone_file=postpone_file, fence=fence, dry_run=dry_run,
                              last_verification_ok=state.last_verification_ok())
     if not dry_run:
         _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
-    link: ReplicationLink
-    if state.mode == "replica":
-        link = ReplicaModeLink(src.client(), state_dir)
-        if not dry_run and not link.running():
-            raise UsageError(f"the replica-mode sync of {state_dir} is not running",
-                             "start it again with `kvmigrate sync ... --mode replica --follow "
-                             "--resume`, then cut over while it runs")
-    else:
-        link = NativeLink(src.client(), tgt.client())
+    link = _link(state.mode, src, tgt, state_dir)
+    if not dry_run and isinstance(link, ReplicaModeLink) and not link.running():
+        again = "--follow --resume" if state.mode in ("replica", "scan") else \
+            "--follow --flush-target` (proxy mode cannot resume)"
+        raise UsageError(f"the {state.mode}-mode sync of {state_dir} is not running",
+                         f"start it again with `kvmigrate sync ... --mode {state.mode} {again}"
+                         ", then cut over while it runs")
     runner = Cutover(src, tgt, link, options, final_check=_final_check(src, tgt, verify_sample),
                      notify=lambda m: err.print(m, markup=False))
     try:

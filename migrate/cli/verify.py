@@ -24,7 +24,7 @@ def render_table(report: VerifyReport) -> None:
                    title="Keys per database")
     for c in report.counts:
         counts.add_row(str(c.source_db), str(c.target_db), f"{c.source_keys:,}",
-                       f"{c.target_keys:,}", "yes" if c.ok else "NO")
+                       f"{c.target_keys:,}", "moving" if c.moving else "yes" if c.ok else "NO")
     if report.counts:
         out.print(counts)
     for note in report.notes:

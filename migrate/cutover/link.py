@@ -1,8 +1,11 @@
 """How the target follows the source, seen from the cut-over: offsets and promotion.
 
 ``NativeLink`` is the target replicating with REPLICAOF; ``ReplicaModeLink`` a running
-``sync --mode replica --follow``. Each provides the same three things: the source's offset,
-the offset the target has applied, and promotion."""
+``sync --mode replica --follow``; ``ProxyModeLink`` a running ``sync --mode proxy --follow``
+(the target replicates from kvmigrate); ``ScanModeLink`` a running ``sync --mode scan
+--follow`` (no offsets: a barrier through its notification connection,
+:mod:`migrate.sync.barrier`). Each provides the same things: a final mark taken under the
+pause, what the target has applied (comparable with it), and promotion."""
 
 from __future__ import annotations
 
@@ -10,11 +13,15 @@ import contextlib
 import json
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import redis
+
+from migrate.errors import KvmError
+from migrate.sync.barrier import BarrierClient
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,7 @@ class LinkState:
     up: bool
     source_offset: int
     applied_offset: int
+    why_down: str | None = None
 
     @property
     def lag_bytes(self) -> int:
@@ -34,6 +42,10 @@ class ReplicationLink(Protocol):
     def state(self) -> LinkState: ...
 
     def source_offset(self) -> int: ...
+
+    def mark_final(self) -> int:
+        """Under the pause: the mark ``applied_offset`` must reach (an offset, or a token)."""
+        ...
 
     def applied_offset(self) -> int: ...
 
@@ -57,6 +69,9 @@ class NativeLink:
 
     def source_offset(self) -> int:
         return int(_info(self.source)["master_repl_offset"])
+
+    def mark_final(self) -> int:
+        return self.source_offset()
 
     def applied_offset(self) -> int:
         info = _info(self.target)
@@ -113,6 +128,9 @@ class ReplicaModeLink:
     def source_offset(self) -> int:
         return int(_info(self.source)["master_repl_offset"])
 
+    def mark_final(self) -> int:
+        return self.source_offset()
+
     def applied_offset(self) -> int:
         try:
             return int(json.loads((self.root / "applied.json").read_text())["offset"])
@@ -131,3 +149,86 @@ class ReplicaModeLink:
     def promote_commands(self) -> list[str]:
         return [f"stop the replica-mode sync (SIGTERM to pid {self._pid()}); the target is "
                 "already a primary"]
+
+
+class ProxyModeLink(ReplicaModeLink):
+    """A ``sync --mode proxy --follow`` run: the target is a replica of kvmigrate.
+
+    The applied offset is the source offset of the last command the target has acknowledged
+    (``applied.json``, rewritten by the run as ACKs come). Promotion: ``REPLICAOF NO ONE`` on
+    the target (it stops taking the proxy's stream at once), then the run is stopped."""
+
+    mode = "proxy"
+
+    def __init__(self, source: redis.Redis, target: redis.Redis, state_root: Path):
+        super().__init__(source, state_root)
+        self.target = target
+
+    def state(self) -> LinkState:
+        info = _info(self.target)
+        linked = info.get("role") in ("slave", "replica") and \
+            info.get("master_link_status") == "up"
+        running = self.running()
+        why = None if running and linked else (
+            "the proxy-mode sync is not running" if not running
+            else "the target is not linked to the proxy (master_link_status not up)")
+        return LinkState(running and bool(linked), self.source_offset(),
+                         self.applied_offset(), why)
+
+    def promote(self) -> None:
+        self.target.execute_command("REPLICAOF", "NO", "ONE")
+        super().promote()
+
+    def promote_commands(self) -> list[str]:
+        return ["REPLICAOF NO ONE (on the target: it stops taking the proxy's stream)",
+                f"stop the proxy-mode sync (SIGTERM to pid {self._pid()})"]
+
+
+class ScanModeLink(ReplicaModeLink):
+    """A ``sync --mode scan --follow`` run. Scan mode has no replication offset: the final
+    mark is a barrier token (see :mod:`migrate.sync.barrier`), and "applied" is the last
+    token the run has answered after copying everything notified before it."""
+
+    mode = "scan"
+    PROBE_TIMEOUT_S = 5.0
+    STOP_TIMEOUT_S = 3.0
+
+    def __init__(self, source: redis.Redis, state_root: Path):
+        super().__init__(source, state_root)
+        self.barrier = BarrierClient(state_root)
+
+    def state(self) -> LinkState:
+        """Up when the run answers a barrier within a few seconds (before any pause: this
+        also shows the backlog of changes to copy is small)."""
+        if not self.running():
+            return LinkState(False, 0, 0, "the scan-mode sync is not running")
+        started = time.monotonic()
+        token = self.barrier.request()
+        if not self.barrier.wait(token, self.PROBE_TIMEOUT_S):
+            return LinkState(False, 0, 0, f"the scan-mode sync did not answer a barrier within "
+                             f"{self.PROBE_TIMEOUT_S:.0f} s (still copying a backlog?)")
+        self.probe_ms = round((time.monotonic() - started) * 1000, 1)
+        return LinkState(True, 0, 0)
+
+    def mark_final(self) -> int:
+        return self.barrier.request()
+
+    def applied_offset(self) -> int:
+        return self.barrier.applied()
+
+    def promote(self) -> None:
+        """Stop the run's applier first and wait until it says so: a key it copied after
+        this could overwrite a client's write on the new primary."""
+        self.barrier.request_stop()
+        deadline = time.monotonic() + self.STOP_TIMEOUT_S
+        while not self.barrier.stopped():
+            if time.monotonic() > deadline:
+                raise KvmError("the scan-mode sync did not stop copying within "
+                               f"{self.STOP_TIMEOUT_S:.0f} s", "check that it is running")
+            time.sleep(0.002)
+        super().promote()
+
+    def promote_commands(self) -> list[str]:
+        return ["ask the scan-mode sync to stop copying and wait until it has "
+                f"({self.barrier.request_path.name}); then SIGTERM to pid {self._pid()}; "
+                "the target is already a primary"]

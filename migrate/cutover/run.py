@@ -20,6 +20,7 @@ Order, and why:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from migrate.cutover.fence import FENCE_MODES, FenceRecord, fence, fence_command
 from migrate.cutover.link import ReplicationLink
 from migrate.endpoint import CLIENT_NAME, Endpoint
 from migrate.errors import KvmError, UsageError
+from migrate.verify.model import HEARTBEAT_KEY
 
 # Keep this much of the pause bound for promotion and unpausing.
 PAUSE_MARGIN_MS = 150
@@ -131,8 +133,11 @@ class Cutover:
                 paused_at = time.monotonic()
             deadline = paused_at + (self.options.max_pause_ms - PAUSE_MARGIN_MS) / 1000
             with self._step("final-offset") as detail:
-                final = self.link.source_offset()
+                source_final = self.link.source_offset()
+                final = self.link.mark_final()
                 detail["offset"] = self.result.final_offset = final
+                if final != source_final:
+                    detail["source_offset"] = source_final
             with self._step("catch-up") as detail:
                 detail["applied"] = self._wait_applied(final, deadline)
             if self.final_check is not None:
@@ -148,6 +153,7 @@ class Cutover:
                 self.link.promote()
                 promoted = True
                 self.result.promoted_at = time.time()
+                _drop_heartbeat(self.target_ep)
             if self.options.fence != "none":
                 with self._step("fence", commands=fence_commands()):
                     self.result.fence = fence(src)
@@ -156,10 +162,10 @@ class Cutover:
                             "the cut-over; clients that have not switched will write there")
             with self._step("offset-check") as detail:
                 after = self.link.source_offset()
-                detail.update(offset=after, moved=after - final)
-                if after != final:
-                    self.notify(f"warning: the source's offset moved by {after - final} bytes "
-                                "after the final offset (the pause ended early?): run "
+                detail.update(offset=after, moved=after - source_final)
+                if after != source_final:
+                    self.notify(f"warning: the source's offset moved by {after - source_final} "
+                                "bytes after the final offset (the pause ended early?): run "
                                 "`kvmigrate verify --full` and check the keys written then")
         except BaseException as exc:
             if not promoted:
@@ -187,7 +193,8 @@ class Cutover:
                           applied_offset=state.applied_offset,
                           last_verification_ok=self.options.last_verification_ok)
             if not state.up:
-                raise CutoverFailed("the target is not replicating from the source (link down)",
+                raise CutoverFailed(state.why_down or "the target is not replicating from the "
+                                    "source (link down)",
                                     "check `kvmigrate sync` and the target's log")
             if state.lag_bytes > self.options.max_lag_bytes:
                 raise CutoverFailed(f"the target is {state.lag_bytes:,} bytes behind (bound "
@@ -206,6 +213,7 @@ class Cutover:
         if self.final_check is not None:
             plan.append("source and target: final verification sample")
         plan += [f"target: {c}" for c in self.link.promote_commands()]
+        plan.append(f"target: DEL {HEARTBEAT_KEY} (kvmigrate's own heartbeat key)")
         if self.options.fence != "none":
             plan += [f"source: {c}" for c in fence_commands()]
         plan.append("source: CLIENT UNPAUSE (writes held by the pause now fail with "
@@ -276,6 +284,12 @@ class _Step:
             self.detail["error"] = getattr(exc, "message", None) or str(exc)
         self.owner.result.steps.append(StepRecord(self.name, status, self.started, time.time(),
                                                   self.detail))
+
+
+def _drop_heartbeat(target: Endpoint) -> None:
+    """kvmigrate's heartbeat key came over with the data; it is not the clients'."""
+    with contextlib.suppress(redis.RedisError, KvmError):
+        target.client().delete(HEARTBEAT_KEY)
 
 
 def clients_left(client: redis.Redis) -> list[dict[str, str]]:

@@ -8,6 +8,10 @@ A step is one of:
   (``ssh://user@host[:port]``), over SSH with host keys checked;
 - ``gate: approval`` (an operator says yes) or ``gate: postpone`` (wait while a file exists).
 
+``background: true`` on a ``run: sync`` step starts ``sync --follow`` and goes on once it
+follows the source (caught up and verified); the sync keeps running through the later steps
+(a cut-over stops it) and is stopped when the playbook ends. It needs ``state:``.
+
 ``${name}`` in any string is a variable, from ``--var name=value``, ``--vars FILE`` or the
 playbook's defaults; a step with ``when: name`` runs only when that variable is set.
 """
@@ -50,6 +54,7 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     when: str | None = None
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,8 +140,17 @@ def _step(path: Path, index: int, raw: Any) -> Step:
         if not isinstance(key, str):  # YAML reads a bare yes/no/on/off key as a boolean
             raise UsageError(f"{where} ({raw['name']}): parameter name {key!r} is not text",
                              'quote it, e.g. "yes": true')
+    background = raw.get("background", False)
+    if background not in (True, False):
+        raise UsageError(f"{where} ({raw['name']}): `background` is true or false")
+    if background and (kind, op) != ("run", "sync"):
+        raise UsageError(f"{where} ({raw['name']}): only a `run: sync` step can run in the "
+                         "background")
+    if background and not params.get("state"):
+        raise UsageError(f"{where} ({raw['name']}): a background sync needs `state:` in "
+                         "`with`, so later steps can find it")
     return Step(str(raw["name"]), kind, op, params, str(raw.get("description", "")),
-                raw.get("when"))
+                raw.get("when"), bool(background))
 
 
 def _vars_in(value: Any) -> set[str]:

@@ -6,11 +6,17 @@ exactly what the operator would type, and its exit code decides), stderr passing
 progress. In dry-run, read-only commands (preflight, verify, rdb inspect, convert-config to
 stdout) run for real since they change nothing, commands that have a dry-run form run with
 ``--dry-run``, and the rest (sync) are only listed.
+
+A ``background: true`` sync is started with ``--follow`` (its output in ``STATE/<step>.log``);
+the run goes on once the sync's ledger says it follows the source, and every background sync
+still running when the playbook ends (done or failed) gets SIGTERM and is waited for.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +33,8 @@ from migrate.remote.ssh import RemoteHost, SshTarget
 
 READ_ONLY = {"preflight", "verify", "rdb inspect", "convert-config"}
 HAS_DRY_RUN = {"cutover", "rollback", "copy"}
+BACKGROUND_READY_S = 24 * 3600.0  # how long a background sync may take to catch up
+BACKGROUND_STOP_S = 60.0
 
 Notify = Callable[[str], None]
 Approve = Callable[[str], bool]
@@ -98,6 +106,7 @@ class PlaybookRunner:
         self.notify = notify
         self.approve = approve
         self.result = RunResult(playbook.name, dry_run, masked(values, playbook))
+        self._background: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def run(self) -> RunResult:
         if self.dry_run:
@@ -107,26 +116,39 @@ class PlaybookRunner:
             return self.result
         run = {"playbook": self.playbook.name, "vars": self.result.vars}
         with Ledger.open(self.state_dir, run=run, resume=self.resume) as ledger:
-            for step in self.playbook.steps:
-                if ledger.done(step.name):
-                    self.notify(f"[{step.name}] done in an earlier run: skipped")
-                    self.result.steps.append(StepOutcome(step.name, step.kind, step.op,
-                                                         "already-done"))
-                    continue
-                with ledger.phase(step.name) as counters:
-                    outcome = self._execute(step)
-                    self.result.steps.append(outcome)
-                    counters.update(status=outcome.status, commands=outcome.commands,
-                                    exit_code=outcome.exit_code)
-                    if outcome.output.strip() and step.kind == "run":
-                        tail = outcome.output.strip().splitlines()[-15:]
-                        self.notify("\n".join(f"  {line}" for line in tail))
-                    if outcome.status == "failed":
-                        self.result.error = f"step {step.name!r} failed: {outcome.note}"
-                        raise KvmError(self.result.error, "fix the cause, then rerun with "
-                                       "--resume to continue from this step")
+            try:
+                self._steps(ledger)
+            finally:
+                self._stop_background()
         self.result.ok = True
         return self.result
+
+    def _steps(self, ledger: Ledger) -> None:
+        for step in self.playbook.steps:
+            if ledger.done(step.name) and not (step.background and self._later_undone(
+                    ledger, step)):
+                self.notify(f"[{step.name}] done in an earlier run: skipped")
+                self.result.steps.append(StepOutcome(step.name, step.kind, step.op,
+                                                     "already-done"))
+                continue
+            with ledger.phase(step.name) as counters:
+                outcome = self._execute(step)
+                self.result.steps.append(outcome)
+                counters.update(status=outcome.status, commands=outcome.commands,
+                                exit_code=outcome.exit_code)
+                if outcome.output.strip() and step.kind == "run":
+                    tail = outcome.output.strip().splitlines()[-15:]
+                    self.notify("\n".join(f"  {line}" for line in tail))
+                if outcome.status == "failed":
+                    self.result.error = f"step {step.name!r} failed: {outcome.note}"
+                    raise KvmError(self.result.error, "fix the cause, then rerun with "
+                                   "--resume to continue from this step")
+
+    def _later_undone(self, ledger: Ledger, step: Step) -> bool:
+        """A background sync done in an earlier run is started again (``--resume``) when a
+        later step still has to run: that step (a cut-over) needs it running."""
+        later = self.playbook.steps[self.playbook.steps.index(step) + 1:]
+        return any(not ledger.done(s.name) for s in later)
 
     # --- steps -------------------------------------------------------------------------
     def _execute(self, step: Step) -> StepOutcome:
@@ -149,7 +171,12 @@ class PlaybookRunner:
 
     def _run_command(self, step: Step, params: dict[str, Any], outcome: StepOutcome) -> None:
         argv = [*step.op.split(), *to_args(params)]
+        if step.background and "--follow" not in argv:
+            argv.append("--follow")
         outcome.commands.append(shown(argv))
+        if step.background:
+            outcome.note = "runs in the background until the cut-over; the next step starts " \
+                           "once it follows the source"
         if self.dry_run:
             if step.op in HAS_DRY_RUN:
                 argv.append("--dry-run")
@@ -158,6 +185,9 @@ class PlaybookRunner:
             elif step.op not in READ_ONLY:
                 outcome.status = "planned"
                 return
+        if step.background:
+            self._start_background(step, params, argv, outcome)
+            return
         proc = subprocess.run([sys.executable, "-m", "migrate", *argv], stdout=subprocess.PIPE,
                               stderr=None if not self.dry_run else subprocess.PIPE, text=True,
                               stdin=subprocess.DEVNULL)
@@ -170,6 +200,54 @@ class PlaybookRunner:
         if proc.returncode != 0:
             outcome.status = "failed"
             outcome.note = f"kvmigrate {step.op} exited {proc.returncode}"
+
+    # --- background syncs ----------------------------------------------------------------
+    def _start_background(self, step: Step, params: dict[str, Any], argv: list[str],
+                          outcome: StepOutcome) -> None:
+        state = Path(str(params["state"]))
+        if self.resume and (state / "ledger.json").exists():
+            argv.append("--resume")
+        outcome.commands[-1] = shown(argv)
+        if self.dry_run:
+            outcome.status = "planned"
+            return
+        log = self.state_dir / f"{step.name}.log"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "migrate", *argv],
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        self._background.append((step.name, proc))
+        self.notify(f"[{step.name}] started in the background (pid {proc.pid}, output in "
+                    f"{log}); waiting until it follows the source")
+        deadline = time.monotonic() + BACKGROUND_READY_S
+        while True:
+            if proc.poll() is not None:
+                outcome.exit_code = proc.returncode
+                outcome.status = "failed"
+                outcome.output = _tail(log)
+                outcome.note = f"kvmigrate sync exited {proc.returncode} before following " \
+                               f"the source (see {log})"
+                return
+            if _ledger_phase(state) == "follow":
+                outcome.note = f"following the source in the background (pid {proc.pid})"
+                return
+            if time.monotonic() > deadline:
+                outcome.status = "failed"
+                outcome.note = "the background sync did not catch up in time"
+                return
+            time.sleep(0.2)
+
+    def _stop_background(self) -> None:
+        for name, proc in self._background:
+            if proc.poll() is None:
+                self.notify(f"[{name}] stopping the background sync (pid {proc.pid})")
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(BACKGROUND_STOP_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self._background.clear()
 
     def _remote(self, step: Step, params: dict[str, Any], outcome: StepOutcome) -> None:
         if "host" not in params:
@@ -247,3 +325,18 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
             continue
         out.append(arg)
     return out
+
+
+def _ledger_phase(state: Path) -> str | None:
+    try:
+        return json.loads((state / "ledger.json").read_text()).get("status", {}).get("phase")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return mask_urls_in_text("\n".join(text.splitlines()[-lines:]))

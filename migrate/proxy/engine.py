@@ -39,6 +39,7 @@ from migrate.proxy.forward import Forwarder
 from migrate.proxy.plan import parse_reason
 from migrate.proxy.primary import ReplicaServer, parse_listen
 from migrate.proxy.rewrite import RewriteStats, pass_through_rdb, rewrite_rdb
+from migrate.sync.barrier import AppliedFile
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink
@@ -85,6 +86,10 @@ class ProxySync:
         self.generation: Generation | None = None
         self.target_is_replica = False
         self._last_getack = 0.0
+        self.applied_file = AppliedFile(ledger.paths.root)
+        self._thread: threading.Thread | None = None
+        self._thread_stop = threading.Event()
+        self.thread_error: BaseException | None = None
 
     def _applied_offset(self) -> int:
         if self.forwarder is not None and self.server is not None:
@@ -275,23 +280,56 @@ class ProxySync:
         if self.forwarder and self.forwarder.translator.dropped:
             self.opts.observer.note(f"WARNING: commands the target cannot run were dropped: "
                                     f"{dict(self.forwarder.translator.dropped)}")
+        if not self.opts.stop.is_set():
+            self._start_thread()
+
+    def _pump(self) -> bool:
+        """Forward what the source sent, record what the target has applied, and ask for its
+        ACK while anything forwarded is unacknowledged; whether anything moved."""
+        moved = self.advance()
+        applied = self._applied_offset()
+        self.applied_file.update(applied, mode=self.mode)
+        if self.forwarder is not None and applied < self.forwarder.source_parsed:
+            self._ask_ack(every_s=0.01)
+        return bool(moved)
+
+    def _loop(self) -> None:
+        """After catch-up, in a thread: the stream keeps flowing while the sync verifies and
+        follows. ``applied.json`` follows the target's ACKs, so a cut-over sees the final
+        offset applied within milliseconds."""
+        try:
+            while not self._thread_stop.is_set():
+                if not self._pump():
+                    self._thread_stop.wait(0.005)
+        except BaseException as exc:
+            self.thread_error = exc
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _stop_thread(self) -> None:
+        self._thread_stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
 
     def tick(self) -> None:
-        deadline = time.monotonic() + 1.0
+        """About a second of --follow: a heartbeat and the live figures."""
+        if self.thread_error is not None:
+            raise KvmError(f"forwarding the stream failed: {self.thread_error}")
         if self.heartbeat:
             self.heartbeat.beat()
-        while time.monotonic() < deadline and not self.opts.stop.is_set():
-            if not self.advance():
-                self.opts.stop.wait(0.01)
+        self.opts.stop.wait(1.0)
         self.status.update(sync_phase="following", **self.figures(),
                            lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
 
-    def _ask_ack(self) -> None:
-        """REPLCONF GETACK to the target (at most every 0.1 s): it answers at once instead
-        of at its next once-a-second ACK."""
+    def _ask_ack(self, every_s: float = 0.1) -> None:
+        """REPLCONF GETACK to the target (at most every ``every_s``): it answers at once
+        instead of at its next once-a-second ACK."""
         now = time.monotonic()
         if self.forwarder is None or self.server is None or not self.server.linked.is_set() \
-                or now - self._last_getack < 0.1:
+                or now - self._last_getack < every_s:
             return
         self._last_getack = now
         self.forwarder.inject("REPLCONF", "GETACK", "*")
@@ -314,6 +352,7 @@ class ProxySync:
         return False
 
     def close(self) -> None:
+        self._stop_thread()
         if self.heartbeat:
             with contextlib.suppress(KvmError, OSError, redis.RedisError):
                 self.heartbeat.remove()

@@ -32,7 +32,7 @@ def server_facts(url: str | None) -> dict[str, Any] | None:
     except KvmError as exc:
         return {"url": ep.display(), "error": exc.message}
     keys = sum(int(v["keys"]) for k, v in info.items() if k.startswith("db") and
-               isinstance(v, dict))
+               k[2:].isdigit() and isinstance(v, dict))  # Redis 8 adds db0_distrib_... dicts
     ident = identify(info)
     return {"url": ep.display(), "server": str(ident), "flavor": ident.flavor,
             "version": ident.version_text, "keys": keys,
@@ -120,8 +120,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Steps", ""]
     for i, step in enumerate(report["steps"], 1):
         lines.append(f"{i}. **{step['name']}** ({step['kind']} {step['op']}): {step['status']}"
-                     + (f"; {step['note']}" if step.get("note") and step["status"] == "skipped"
-                        else ""))
+                     + (f"; {step['note']}" if step.get("note") and (
+                         step["status"] == "skipped" or "background" in step["note"]) else ""))
         for cmd in step["commands"]:
             lines.append(f"   - `{cmd}`")
     lines += ["", "## Risks", ""]

@@ -104,7 +104,7 @@ class NativeSync:
         ops = (commands - before) / (now - then) if before and now > then else 0.0
         self._ops = (now, commands)
         keys = sum(v.get("keys", 0) for k, v in info.items()
-                   if k.startswith("db") and isinstance(v, dict))
+                   if k.startswith("db") and k[2:].isdigit() and isinstance(v, dict))
         return {
             "mode": self.mode, "link": link, "sync_phase": phase, "keys": keys,
             "bytes_copied": _int(info, "master_sync_read_bytes"),

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import redis
+
 from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.ledger import Ledger, default_state_dir
 from migrate.sync import native
@@ -164,7 +166,16 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                     opts.observer.note("following the source: Ctrl-C (SIGINT) or SIGTERM "
                                        "stops")
                     while not opts.stop.is_set():
-                        engine.tick()
+                        try:
+                            engine.tick()
+                        except (KvmError, redis.RedisError) as exc:
+                            if opts.stop.is_set():  # stopped by a cut-over: the source is
+                                break  # paused or fenced, so the last heartbeat failed
+                            if "NOREPLICAS" in str(exc):
+                                opts.observer.note("the source refuses writes (fenced by a "
+                                                   "cut-over): following ends")
+                                break
+                            raise
                     status.update(sync_phase="stopped")
         except KvmError:
             raise

@@ -35,6 +35,7 @@ from migrate.errors import KvmError
 from migrate.orchestrate.ledger import Ledger
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import Arg
+from migrate.sync.barrier import STOP, BarrierRequests
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
 from migrate.sync.sides import Source, Target
@@ -90,18 +91,24 @@ def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
 
 
 class DirtyKeys:
-    """Keys changed on the source since they were last copied, in arrival order."""
+    """Keys changed on the source since they were last copied, in arrival order; each with
+    the number of its latest event, so a barrier knows when everything before it is copied."""
 
     def __init__(self) -> None:
-        self._keys: OrderedDict[tuple[int, bytes], None] = OrderedDict()
+        self._keys: OrderedDict[tuple[int, bytes], int] = OrderedDict()
         self._lock = threading.Lock()
         self.events = 0
 
     def add(self, db: int, key: bytes) -> None:
         with self._lock:
-            self._keys[(db, key)] = None
-            self._keys.move_to_end((db, key))
             self.events += 1
+            self._keys[(db, key)] = self.events
+            self._keys.move_to_end((db, key))
+
+    def oldest_event(self) -> int | None:
+        """The event number of the longest-waiting key (None: nothing waits)."""
+        with self._lock:
+            return next(iter(self._keys.values()), None)
 
     def take(self, limit: int) -> list[tuple[int, bytes]]:
         with self._lock:
@@ -129,6 +136,7 @@ class Notifications:
         if not (isinstance(reply, list) and reply and reply[0] == b"psubscribe"):
             raise KvmError(f"the source did not confirm PSUBSCRIBE: {reply!r}")
         self.error: BaseException | None = None
+        self.barrier_seen: int | None = None  # the last ``PING <token>`` answered
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -137,6 +145,10 @@ class Notifications:
         try:
             while not self._stop.is_set():
                 msg = self.conn.read(0.5)
+                if isinstance(msg, list) and len(msg) == 2 and msg[0] == b"pong":
+                    # every notification sent before it has been read (same connection)
+                    self.barrier_seen = int(msg[1]) if msg[1].isdigit() else None
+                    continue
                 if not isinstance(msg, list) or len(msg) != 4 or msg[0] != b"pmessage":
                     continue
                 match = _CHANNEL.match(msg[2])
@@ -148,6 +160,11 @@ class Notifications:
         except BaseException as exc:
             if not self._stop.is_set():
                 self.error = exc
+
+    def ping(self, token: int) -> None:
+        """``PING <token>`` on the subscribed connection: its answer comes after every
+        notification already sent (the cut-over's barrier, :mod:`migrate.sync.barrier`)."""
+        self.conn.send("PING", str(token))
 
     def check(self) -> None:
         if self.error is not None:
@@ -219,6 +236,8 @@ class ScanSync:
         self.applier_error: BaseException | None = None
         self.streams: set[tuple[int, bytes]] = set()
         self._streams_refreshed = time.monotonic()
+        self.barrier = BarrierRequests(ledger.paths.root)
+        self.cut_over = False  # a cut-over asked the applier to stop: write nothing more
 
     # --- setup ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -418,15 +437,40 @@ class ScanSync:
 
     def _apply_loop(self) -> None:
         """After catch-up: copy dirty keys as they come (verification and --follow run
-        meanwhile)."""
+        meanwhile), and answer a cut-over's barrier requests (:mod:`migrate.sync.barrier`)."""
+        notifications = self.notifications
+        assert notifications is not None
+        done: int | None = None
+        waiting: tuple[int, int] | None = None  # (token, last event before its pong)
         try:
             while not self._applier_stop.is_set():
-                assert self.notifications is not None
-                self.notifications.check()
-                self.refresh_streams()
-                if not self.drain():
-                    self._applier_stop.wait(0.01)
+                notifications.check()
+                request = self.barrier.poll()
+                if request == STOP:
+                    self.writer.flush()
+                    self.cut_over = True
+                    self.barrier.stopped(done)
+                    self.opts.observer.note("cut-over: stopped copying changes to the target")
+                    return
+                if isinstance(request, int):
+                    notifications.ping(request)
+                seen = notifications.barrier_seen  # every event before its pong is counted
+                if seen is not None and seen != done and (waiting is None or
+                                                          waiting[0] != seen):
+                    self.refresh_streams(force=True)  # group reads notify nothing
+                    waiting = (seen, self.dirty.events)
+                else:
+                    self.refresh_streams()
+                moved = self.drain()
                 self.writer.flush()
+                if waiting is not None:
+                    oldest = self.dirty.oldest_event()
+                    if oldest is None or oldest > waiting[1]:  # all before it copied
+                        self.barrier.applied(waiting[0])
+                        done, waiting = waiting[0], None
+                        continue
+                if not moved:
+                    self._applier_stop.wait(0.002 if waiting or request else 0.01)
         except BaseException as exc:
             self.applier_error = exc
 
@@ -440,6 +484,9 @@ class ScanSync:
         """About a second of --follow: a heartbeat and the live figures."""
         if self.applier_error is not None:
             raise KvmError(f"copying changes failed: {self.applier_error}")
+        if self.cut_over:  # the source is paused or fenced now: no more heartbeats
+            self.opts.stop.wait(1.0)
+            return
         if self.heartbeat:
             self.heartbeat.beat()
         self.opts.stop.wait(1.0)

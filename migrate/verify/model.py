@@ -30,10 +30,11 @@ class DbCount:
     target_db: int
     source_keys: int
     target_keys: int
+    moving: bool = False  # writes moved the source's count past the target's while compared
 
     @property
     def ok(self) -> bool:
-        return self.source_keys == self.target_keys
+        return self.source_keys == self.target_keys or self.moving
 
 
 @dataclass
@@ -63,7 +64,7 @@ class VerifyReport:
             "mismatches_total": self.total_mismatches,
             "counts": [{"source_db": c.source_db, "target_db": c.target_db,
                         "source_keys": c.source_keys, "target_keys": c.target_keys,
-                        "ok": c.ok} for c in self.counts],
+                        "ok": c.ok, "moving": c.moving} for c in self.counts],
             "mismatches": [m.to_dict() for m in self.mismatches],
             "rechecked": self.rechecked, "cleared_on_recheck": self.cleared_on_recheck,
             "unsettled": [m.to_dict() for m in self.unsettled],

@@ -100,9 +100,14 @@ def test_dry_run_changes_nothing_and_renders_the_change_review(lab: Fleet, tmp_p
         assert "s3cr3t-source" not in blob
 
 
-def test_live_playbook_under_a_failover_writer(lab: Fleet, tmp_path: Path) -> None:
-    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
-    seed(source.endpoint, keys=3000)
+@pytest.mark.parametrize(("source_spec", "mode"), [("redis-7.0", "native"),
+                                                   ("redis-8", "proxy")])
+def test_live_playbook_under_a_failover_writer(source_spec: str, mode: str, lab: Fleet,
+                                               tmp_path: Path) -> None:
+    """auto picks native replication for Redis 7.0 and proxy mode for Redis 8 (whose RDB 12
+    Valkey 8.0 cannot load); the sync runs in the background until the cut-over."""
+    source, target = lab.start(source_spec), lab.start("valkey-8.0")
+    seed(source.endpoint, keys=3000, profile="strings" if mode == "proxy" else "mixed")
     source.client().config_set("repl-diskless-sync-delay", 0)
     writer = FailoverWriter(source, target)
     thread = writer.start()
@@ -130,6 +135,9 @@ def test_live_playbook_under_a_failover_writer(lab: Fleet, tmp_path: Path) -> No
     assert [p["name"] for p in ledger["phases"] if p["status"] == "done"] == [
         s.name for s in pb.load("redis-to-valkey-live").steps]
     assert "Record of a run" in report.read_text()
+    sync_ledger = json.loads((tmp_path / "st" / "sync" / "ledger.json").read_text())
+    assert sync_ledger["run"]["mode"] == mode
+    assert target.client().info("replication")["role"] == "master"
 
 
 def test_resume_after_an_unapproved_gate(lab: Fleet, tmp_path: Path) -> None:
@@ -144,7 +152,12 @@ def test_resume_after_an_unapproved_gate(lab: Fleet, tmp_path: Path) -> None:
     assert again.code == 2 and "--resume" in again.stderr
     resumed = run_cli(*args, "--resume", "--yes")
     assert resumed.code == 0, resumed.output[-2000:]
-    assert "[sync] done in an earlier run: skipped" in resumed.stderr
+    assert "[verify] done in an earlier run: skipped" in resumed.stderr
+    # the cut-over still to come needs the sync running: it is started again with --resume
+    assert "[sync] started in the background" in resumed.stderr
+    ledger = json.loads((tmp_path / "st" / "playbook" / "ledger.json").read_text())
+    sync_phase = next(p for p in ledger["phases"] if p["name"] == "sync")
+    assert sync_phase["counters"]["commands"][-1].endswith("--follow --resume")
     assert target.client().info("replication")["role"] == "master"
 
 

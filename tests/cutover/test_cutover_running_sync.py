@@ -1,5 +1,5 @@
-"""Cut-over of a running `sync --mode replica --follow` (redis-8 -> valkey-9, where native
-replication cannot work), under a writer that fails over on NOREPLICAS."""
+"""Cut-over of a running `sync --follow` in replica, proxy and scan mode, under a writer that
+fails over on NOREPLICAS: every acknowledged write is on the new primary."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import redis
 
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
+from migrate.verify.model import HEARTBEAT_KEY
 from tests.cutover.test_cutover_native import FailoverWriter
 from tests.helpers import run_cli
 
@@ -26,14 +27,25 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
         time.sleep(0.1)
 
 
-def test_cutover_of_a_replica_mode_sync(lab: Fleet, tmp_path: Path) -> None:
-    source, target = lab.start("redis-8"), lab.start("valkey-9")
+CASES = {
+    # case: (mode, source spec, target spec, extra sync arguments)
+    "replica": ("replica", "redis-8", "valkey-9", []),  # native replication cannot work
+    "proxy-pass-through": ("proxy", "redis-7.0", "valkey-8.0", []),
+    "proxy-rewrite": ("proxy", "redis-8", "valkey-9", []),  # field-TTL hashes as commands
+    "scan": ("scan", "redis-7.0", "valkey-8.0", ["--set-notify-keyspace-events"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_cutover_of_a_running_sync(case: str, lab: Fleet, tmp_path: Path) -> None:
+    mode, source_spec, target_spec, extra = CASES[case]
+    source, target = lab.start(source_spec), lab.start(target_spec)
     seed(source.endpoint, keys=2000)
     state = tmp_path / "state"
     env = {**os.environ, "NO_COLOR": "1"}
     sync = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
-                             "--target", target.url, "--to", "valkey", "--mode", "replica",
-                             "--follow", "--state", str(state)],
+                             "--target", target.url, "--to", "valkey", "--mode", mode,
+                             "--follow", "--state", str(state), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     writer = FailoverWriter(source, target)
     try:
@@ -71,6 +83,14 @@ def test_cutover_of_a_replica_mode_sync(lab: Fleet, tmp_path: Path) -> None:
     with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
         source.client().set("late", 1)
     assert target.client().get("seed:string:int") == b"1234567"
+    info = target.client().info("replication")
+    assert info["role"] == "master", info
+    assert target.client().exists(HEARTBEAT_KEY) == 0  # kvmigrate's own key is gone
+    # nothing kvmigrate copies after promotion overwrites a write made on the new primary
+    target.client().set("seed:string:int", "after")
+    time.sleep(2.5 if mode == "scan" else 0.5)  # longer than scan mode's stream refresh
+    assert target.client().get("seed:string:int") == b"after"
+    assert sync.returncode == 0, sync.stderr.read()[-2000:] if sync.stderr else ""
 
 
 def test_cutover_refuses_when_the_replica_sync_is_not_running(lab: Fleet,
