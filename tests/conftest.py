@@ -8,13 +8,14 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from migrate.lab import install
+from migrate.lab.cluster import ClusterHandle, start_cluster
 from migrate.lab.fleet import Fleet
 from migrate.lab.specs import SPECS
 
@@ -133,3 +134,22 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def lab_cluster(lab: Fleet) -> Iterator[Callable[..., ClusterHandle]]:
+    """Start clusters with ``lab_cluster("valkey-9", shards=3, replicas=0, password=None)``:
+    ready (cluster_state:ok on every node) when it returns; every node is stopped after the
+    test."""
+    handles: list[ClusterHandle] = []
+
+    def start(spec: str, shards: int = 3, *, replicas: int = 0,
+              password: str | None = None) -> ClusterHandle:
+        handles.append(start_cluster(lab, spec, shards, replicas=replicas, password=password))
+        return handles[-1]
+
+    try:
+        yield start
+    finally:
+        for handle in handles:
+            handle.stop()

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from migrate.cli import lab_cluster
 from migrate.cli.console import err, out, print_json
 from migrate.errors import UsageError
 from migrate.lab import install, registry
@@ -15,6 +16,7 @@ from migrate.lab.specs import SPECS, resolve_specs
 
 app = typer.Typer(help="Real Redis and Valkey servers for tests, demos and rehearsals.",
                   no_args_is_help=True)
+app.add_typer(lab_cluster.app, name="cluster")
 
 
 @app.command("install")
