@@ -17,7 +17,7 @@ from migrate.cutover.link import (
     ReplicationLink,
     ScanModeLink,
 )
-from migrate.cutover.rollback import rollback_native
+from migrate.cutover.rollback import rollback
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
 from migrate.cutover.state import CUTOVER_FILE, ROLLBACK_FILE, SyncState
 from migrate.endpoint import Endpoint
@@ -156,16 +156,22 @@ def cutover(
     _show(result, fmt, "cut-over")
 
 
-def rollback(
+def rollback_cmd(
     state_dir: StateOpt,
     source: SourceOpt = None,
     target: TargetOpt = None,
     max_pause_ms: PauseOpt = 2000,
+    verify_sample: Annotated[int, typer.Option(help="Keys in the final verification sample "
+                                                    "(0: none).")] = 200,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     fmt: FormatOpt = "table",
 ) -> None:
-    """After a cut-over: bring the old source back in sync and cut over back to it."""
+    """After a cut-over: bring the old source back in sync and cut over back to it.
+
+    Native reverse replication where the old primary loads the new one's RDB; otherwise a
+    reverse sync in proxy mode (the old primary replicates from kvmigrate, read-only
+    meanwhile). Then the same guarded cut-over back, and the old primary's fence lifted."""
     _check_format(fmt)
     state = SyncState.load(state_dir, planning=dry_run)
     record = state.cutover_record() or {}
@@ -178,10 +184,11 @@ def rollback(
     if not dry_run:
         _confirm(f"Roll back from {new.display()} to {old.display()}? The old primary's "
                  "stale data is replaced by the new primary's", yes)
-    runner_result = rollback_native(old, new, CutoverOptions(max_pause_ms=max_pause_ms,
-                                                             dry_run=dry_run),
-                                    fence_record=fence_record,
-                                    notify=lambda m: err.print(m, markup=False))
+    runner_result = rollback(old, new, CutoverOptions(max_pause_ms=max_pause_ms,
+                                                      dry_run=dry_run),
+                             fence_record=fence_record, state_root=state_dir,
+                             final_check=_final_check(new, old, verify_sample),
+                             notify=lambda m: err.print(m, markup=False))
     if not dry_run:
         state.write(ROLLBACK_FILE, runner_result.to_dict())
     _show(runner_result, fmt, "rollback")
@@ -189,4 +196,4 @@ def rollback(
 
 def register(app: typer.Typer) -> None:
     app.command("cutover")(cutover)
-    app.command("rollback")(rollback)
+    app.command("rollback")(rollback_cmd)

@@ -67,7 +67,8 @@ class CliObserver:
 def sync_cmd(
     source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.")],
     target: Annotated[str, typer.Option(help="Target URL (must be empty, see --flush-target).")],
-    to: Annotated[str, typer.Option(help="What the target is: valkey or dragonfly.")]
+    to: Annotated[str, typer.Option(help="What the target is: valkey, dragonfly, or redis "
+                                         "(a way back).")]
     = "valkey",
     mode: Annotated[str, typer.Option(help="auto, native, replica, scan or proxy.")] = "auto",
     listen: Annotated[str | None, typer.Option(

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,27 @@ class ProxyModeLink(ReplicaModeLink):
     def promote_commands(self) -> list[str]:
         return ["REPLICAOF NO ONE (on the target: it stops taking the proxy's stream)",
                 f"stop the proxy-mode sync (SIGTERM to pid {self._pid()})"]
+
+
+class InProcessProxyLink(ProxyModeLink):
+    """A proxy-mode sync running in a thread of this process (a rollback's reverse sync):
+    promotion is ``REPLICAOF NO ONE`` on its target and setting its stop event."""
+
+    def __init__(self, source: redis.Redis, target: redis.Redis, state_root: Path,
+                 thread: threading.Thread, stop: threading.Event):
+        super().__init__(source, target, state_root)
+        self.thread, self.stop = thread, stop
+
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def promote(self) -> None:
+        self.target.execute_command("REPLICAOF", "NO", "ONE")
+        self.stop.set()
+
+    def promote_commands(self) -> list[str]:
+        return ["REPLICAOF NO ONE (it stops taking kvmigrate's reverse stream)",
+                "stop the reverse sync"]
 
 
 class ScanModeLink(ReplicaModeLink):

@@ -4,23 +4,39 @@ primary took, then the same guarded cut-over back.
 Native reverse replication (the old primary becomes a replica of the new one) only where the
 old primary can load the new one's RDB version (Redis 7.0 loads RDB 10 at most, so Valkey 8.0,
 which writes 11, back to Redis 7.0 cannot), and never from Dragonfly, which cannot be a
-primary for Redis or Valkey replicas (compat-facts.md). Otherwise a logical reverse sync is
-needed (``kvmigrate sync`` in replica or scan mode, new primary as the source).
+primary for Redis or Valkey replicas (compat-facts.md).
+
+Otherwise the logical path: a reverse sync in proxy mode, run in this process. kvmigrate is a
+replica of the new primary and the primary of the old one: the old primary replicates from
+kvmigrate (so it is read-only for clients meanwhile: writes get READONLY, never a silent OK),
+and loads the new primary's RDB rewritten for it (header lowered; records it cannot load,
+e.g. Valkey 8's listpack sets and v3 streams for Redis 7.0, sent as commands after the RDB),
+then the translated stream. Then the same guarded cut-over back, and the old primary's fence
+lifted. From Dragonfly there is no PSYNC to follow: refused, with the commands to run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import redis
 
 from migrate.compat.rdb import can_load_rdb_of
 from migrate.cutover.fence import FenceRecord, unfence
-from migrate.cutover.link import NativeLink
-from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult
+from migrate.cutover.link import InProcessProxyLink, NativeLink, ProxyModeLink
+from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
 from migrate.serverinfo import ServerIdentity, identify
+from migrate.sync.options import SyncOptions
+from migrate.sync.run import run_sync
 
 
 @dataclass(frozen=True)
@@ -39,16 +55,128 @@ def choose_path(old: ServerIdentity, new: ServerIdentity) -> RollbackPath:
     return RollbackPath(True, f"native reverse replication: {load.reason}")
 
 
+def rollback(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
+             fence_record: FenceRecord | None, state_root: Path,
+             final_check: FinalCheck | None = None,
+             notify: Callable[[str], None] = lambda _m: None) -> CutoverResult:
+    """The way back: native reverse replication where it works, else the logical path."""
+    old_id = identify(old.client().info("server"))
+    new_id = identify(new.client().info("server"))
+    path = choose_path(old_id, new_id)
+    if path.native:
+        return rollback_native(old, new, options, fence_record=fence_record,
+                               final_check=final_check, notify=notify)
+    if new_id.flavor == "dragonfly":
+        raise KvmError(f"rollback from {new.display()} to {old.display()}: {path.reason}",
+                       "copy back by hand: once no client writes to the old primary, lift "
+                       "its fence (CONFIG SET min-replicas-to-write 0), run kvmigrate sync "
+                       "--source NEW --target OLD --to redis --mode scan --flush-target "
+                       "--follow, and cut over with kvmigrate cutover --state of that sync")
+    notify(f"{path.reason}: the logical path (a reverse sync in proxy mode)")
+    return rollback_logical(old, new, options, fence_record=fence_record,
+                            state_root=state_root, final_check=final_check, notify=notify,
+                            old_flavor=old_id.flavor)
+
+
+def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
+                     fence_record: FenceRecord | None, state_root: Path, old_flavor: str,
+                     final_check: FinalCheck | None = None, sync_timeout_s: float = 3600,
+                     notify: Callable[[str], None] = lambda _m: None) -> CutoverResult:
+    """Reverse proxy-mode sync ``new`` -> ``old`` in a thread, then the cut-over back."""
+    old_c, new_c = old.client(), new.client()
+    sync_dir = state_root / "rollback-sync"
+    if options.dry_run:
+        notify(f"would run: a reverse sync in proxy mode from {new.display()} to "
+               f"{old.display()} (state {sync_dir}): {old.display()} replicates from "
+               "kvmigrate, read-only meanwhile; its stale dataset is replaced by the new "
+               "primary's, rewritten for it")
+        link = ProxyModeLink(new_c, old_c, sync_dir)
+        return Cutover(new, old, link, options, notify=notify)._plan_only()
+    if sync_dir.exists():  # an earlier attempt that did not finish: its state is stale
+        shutil.rmtree(sync_dir)
+    stop = threading.Event()
+    opts = SyncOptions(source=new, target=old, to=old_flavor, mode="proxy", follow=True,
+                       state_dir=sync_dir, replace_target=True, stop=stop,
+                       observer=_Notes(notify))
+    box: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            run_sync(opts)
+        except BaseException as exc:  # reported by the waiting thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="rollback-sync", daemon=True)
+    thread.start()
+    promoted = False
+    try:
+        _wait_following(sync_dir, thread, box, sync_timeout_s)
+        link = InProcessProxyLink(new_c, old_c, sync_dir, thread, stop)
+        result = Cutover(new, old, link, options, final_check=final_check,
+                         notify=notify).run()
+        promoted = True
+    finally:
+        stop.set()
+        thread.join(60)
+        if not promoted:  # the old primary stays as it was: a fenced primary, not a replica
+            with contextlib.suppress(redis.RedisError):
+                old_c.execute_command("REPLICAOF", "NO", "ONE")
+    _lift_fence(old, old_c, fence_record, notify)
+    return result
+
+
+class _Notes:
+    """Sync notes, passed on as the rollback's own."""
+
+    def __init__(self, notify: Callable[[str], None]):
+        self.notify = notify
+
+    def note(self, message: str) -> None:
+        self.notify(f"reverse sync: {message}")
+
+    def status(self, status: dict[str, object]) -> None:
+        pass
+
+
+def _wait_following(sync_dir: Path, thread: threading.Thread, box: dict[str, BaseException],
+                    timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if "error" in box:
+            exc = box["error"]
+            raise KvmError(f"the reverse sync failed: {getattr(exc, 'message', None) or exc}",
+                           getattr(exc, "hint", None))
+        if not thread.is_alive():
+            raise KvmError("the reverse sync stopped before it caught up")
+        try:
+            phase = json.loads((sync_dir / "ledger.json").read_text())["status"]["phase"]
+        except (OSError, ValueError, KeyError, TypeError):
+            phase = None
+        if phase == "follow":
+            return
+        if time.monotonic() > deadline:
+            raise KvmError(f"the reverse sync did not catch up within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def _lift_fence(old: Endpoint, old_c: redis.Redis, record: FenceRecord | None,
+                notify: Callable[[str], None]) -> None:
+    if record is not None:  # the old primary was fenced at the cut-over: lift it
+        unfence(old_c, record)
+        notify(f"{old.display()}: fence lifted (min-replicas-to-write "
+               f"{record.previous_min_replicas_to_write})")
+
+
 def rollback_native(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
                     fence_record: FenceRecord | None, sync_timeout_s: float = 3600,
+                    final_check: FinalCheck | None = None,
                     notify: Callable[[str], None] = lambda _m: None) -> CutoverResult:
     """Make ``old`` a replica of ``new``, wait until it has caught up, cut over back to it."""
     old_c, new_c = old.client(), new.client()
     path = choose_path(identify(old_c.info("server")), identify(new_c.info("server")))
     if not path.native:
         raise KvmError(f"rollback from {new.display()} to {old.display()}: {path.reason}",
-                       "use the logical path: kvmigrate sync --source NEW --target OLD "
-                       "--mode replica --flush-target, then kvmigrate cutover")
+                       "`kvmigrate rollback` takes the logical path for it")
     link = NativeLink(new_c, old_c)
     if options.dry_run:
         notify(f"would run on {old.display()}: REPLICAOF {new.host} {new.port} "
@@ -69,9 +197,6 @@ def rollback_native(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
             raise KvmError(f"{old.display()} did not catch up with {new.display()} within "
                            f"{sync_timeout_s:.0f}s", "see the old primary's log")
         time.sleep(0.1)
-    result = Cutover(new, old, link, options, notify=notify).run()
-    if fence_record is not None:  # the old primary was fenced at the cut-over: lift it
-        unfence(old_c, fence_record)
-        notify(f"{old.display()}: fence lifted (min-replicas-to-write "
-               f"{fence_record.previous_min_replicas_to_write})")
+    result = Cutover(new, old, link, options, final_check=final_check, notify=notify).run()
+    _lift_fence(old, old_c, fence_record, notify)
     return result

@@ -58,8 +58,8 @@ def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
         return "proxy mode lets the target load the RDB itself; --db-map needs --mode replica"
     if not source.has("PSYNC"):
         return f"{source} does not offer PSYNC (renamed or disabled)"
-    if target.identity.flavor not in ("valkey", "dragonfly"):
-        return f"{target} is not a Valkey or Dragonfly server"
+    if target.identity.flavor not in ("valkey", "dragonfly", "redis"):
+        return f"{target} is not a Redis, Valkey or Dragonfly server"
     if not target.has("REPLICAOF"):
         return f"{target} does not offer REPLICAOF (renamed or disabled)"
     return None

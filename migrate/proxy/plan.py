@@ -47,7 +47,8 @@ def parse_reason(endpoint: Endpoint, source: ServerIdentity,
                  target: ApplyTarget) -> str | None:
     """None when the RDB can pass through; otherwise why every record must be parsed."""
     version = rdb_version_written(source)
-    known = source.flavor == "redis" and version is not None and version <= 12
+    known = source.flavor == "redis" and version is not None and version <= 12 and \
+        target.flavor != "redis"  # a Redis target reads only its own versions' records
     same = source.flavor == target.flavor and source.version <= target.identity.version
     if not (known or same):
         return f"{source} writes an RDB the pass-through does not cover"

@@ -70,10 +70,15 @@ def build(result: RunResult, values: dict[str, str]) -> dict[str, Any]:
     if source and target and "_identity" in source and "_identity" in target:
         rb = choose_path(source["_identity"], target["_identity"])
         rollback = {"native": rb.native, "reason": rb.reason,
-                    "how": "kvmigrate rollback --state STATE_DIR (playbook: rollback)" if
-                    rb.native else "a logical reverse sync from the new primary "
-                    "(kvmigrate sync --source NEW --target OLD --flush-target), then "
-                    "kvmigrate cutover"}
+                    "how": "kvmigrate rollback --state STATE_DIR (playbook: rollback): "
+                    + ("native reverse replication, then a guarded cut-over back" if rb.native
+                       else "a reverse sync in proxy mode (the old primary replicates from "
+                       "kvmigrate, read-only meanwhile, and loads the new primary's RDB "
+                       "rewritten for it), then a guarded cut-over back"
+                       if target["_identity"].flavor != "dragonfly" else
+                       "refused with the commands to run: a scan-mode sync from Dragonfly "
+                       "back to the old primary after lifting its fence, then kvmigrate "
+                       "cutover")}
     risks = [f"{f['severity']}: {f['title']} ({f['id']})" for f in findings
              if f.get("severity") in ("blocker", "warning")]
     for facts in (source, target):

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from migrate.endpoint import Endpoint
 
 MODES = ("auto", "native", "scan", "replica", "proxy")
-TARGETS = ("valkey", "dragonfly")
+TARGETS = ("valkey", "dragonfly", "redis")  # redis: a way back (rollback)
 
 
 class Observer(Protocol):
@@ -46,5 +46,8 @@ class SyncOptions:
     set_notify_keyspace_events: bool = False
     stall_timeout_s: float = 300.0
     listen: str | None = None  # proxy mode: HOST:PORT the target replicates from
+    # native/proxy only: the target's keys are replaced by replication, so it need not be
+    # empty (a rollback's old primary, fenced: kvmigrate could not flush it anyway)
+    replace_target: bool = False
     observer: Observer = field(default_factory=QuietObserver)
     stop: threading.Event = field(default_factory=threading.Event)

@@ -103,7 +103,7 @@ def _prepare_target(target: Target, opts: SyncOptions) -> None:
     if not opts.flush_target:
         raise UsageError(f"the target is not empty ({held})",
                          "add --flush-target to delete its keys first (FLUSHALL on the target)")
-    target.client.flushall()
+    target.flushall()
     opts.observer.note(f"--flush-target: deleted every key on the target ({held})")
 
 
@@ -145,7 +145,11 @@ def run_sync(opts: SyncOptions) -> SyncResult:
             check_listen(opts.listen)
         if not ledger.done("prepare"):
             with ledger.phase("prepare"):
-                _prepare_target(target, opts)
+                if opts.replace_target and mode in ("native", "proxy"):
+                    opts.observer.note("the target's keys are replaced by what it loads from "
+                                       "replication (not flushed first)")
+                else:
+                    _prepare_target(target, opts)
         engine = make_engine(mode, source, target, opts, ledger, status)
         try:
             engine.start()

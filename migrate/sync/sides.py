@@ -48,5 +48,9 @@ class Source(Side):
 
 class Target(Side):
     def writer(self, db: int = 0) -> PipelineWriter:
-        """A pipelined writer into ``db`` (a cluster target would route by slot here)."""
+        """A pipelined writer into ``db`` (a cluster target routes by slot:
+        :class:`migrate.cluster.sides.ClusterTarget`)."""
         return PipelineWriter(self.endpoint, db=db)
+
+    def flushall(self) -> None:
+        self.client.flushall()

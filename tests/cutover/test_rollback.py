@@ -1,5 +1,9 @@
 """Rollback on real servers: writes taken by the new primary come back to the old one."""
 
+import json
+import time
+from pathlib import Path
+
 import pytest
 
 from migrate.cutover.fence import fence, is_fenced
@@ -7,7 +11,11 @@ from migrate.cutover.rollback import choose_path, rollback_native
 from migrate.cutover.run import CutoverOptions
 from migrate.errors import KvmError
 from migrate.lab.fleet import Fleet
+from migrate.lab.seed import seed
 from migrate.serverinfo import ServerIdentity
+from migrate.verify.runner import VerifyOptions, verify
+from tests.cutover.test_cutover_native import FailoverWriter
+from tests.helpers import run_cli
 
 
 def test_choose_path_by_rdb_versions() -> None:
@@ -61,3 +69,51 @@ def test_rollback_refuses_native_when_the_old_primary_cannot_load_the_rdb(lab: F
         rollback_native(old.endpoint, new.endpoint, CutoverOptions(), fence_record=None)
     assert "RDB 11" in info.value.one_line() and "logical path" in info.value.one_line()
     assert old.client().info("replication")["role"] == "master"
+
+
+def test_logical_rollback_valkey_8_to_redis_7_under_a_failover_writer(lab: Fleet,
+                                                                      tmp_path: Path) -> None:
+    """sync (native) redis-7.0 -> valkey-8.0, cut-over, writes on the new primary (listpack
+    sets and streams with groups: RDB types Redis 7.0 cannot load), then `kvmigrate rollback`
+    takes the logical path (Valkey 8.0 writes RDB 11 > 10) under a writer that fails over on
+    NOREPLICAS: every acknowledged write is on the old primary, which is writable again."""
+    old, new = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    seed(old.endpoint, keys=1500)
+    state = tmp_path / "st"
+    synced = run_cli("sync", "--source", old.url, "--target", new.url, "--to", "valkey",
+                     "--mode", "native", "--state", str(state))
+    assert synced.code == 0, synced.output[-2000:]
+    cut = run_cli("cutover", "--state", str(state), "--yes")
+    assert cut.code == 0, cut.output[-2000:]
+    nc = new.client()
+    nc.sadd("after:set", "a", "b", "c")  # listpack set on Valkey 8 (RDB type 20)
+    nc.xadd("after:stream", {"f": "v"})
+    nc.xgroup_create("after:stream", "g", id="0")
+    nc.xreadgroup("g", "c1", {"after:stream": ">"})  # a consumer with a pending entry
+    writer = FailoverWriter(new, old)  # writes to the new primary until it is fenced
+    thread = writer.start()
+    time.sleep(0.3)
+    back = run_cli("rollback", "--state", str(state), "--yes", "--format", "json")
+    time.sleep(0.3)
+    writer.stop.set()
+    thread.join(10)
+    assert back.code == 0, back.output[-3000:]
+    record = json.loads(back.stdout)
+    assert record["ok"] and 0 < record["paused_ms"] < 2000
+    assert "logical path" in back.stderr
+    oc = old.client()
+    assert oc.info("replication")["role"] == "master"
+    assert not is_fenced(oc) and is_fenced(nc)
+    on_new = [a for a in writer.acks if a.server == "old"]  # writer's first server: new
+    assert on_new and [a for a in writer.acks if a.server == "new"], writer.errors[:3]
+    values = oc.mget([a.key for a in writer.acks])
+    lost = [a.key for a, v in zip(writer.acks, values, strict=True) if v != str(a.value).encode()]
+    assert not lost, lost[:10]
+    assert max(a.at for a in on_new) < record["promoted_at"]
+    assert oc.smembers("after:set") == {b"a", b"b", b"c"}
+    assert oc.xinfo_groups("after:stream")[0]["pending"] == 1
+    # the keys written to the old primary after the switch back are the only difference
+    oc.delete(*[a.key for a in writer.acks if a.server == "new"])
+    report = verify(new.endpoint, old.endpoint, VerifyOptions(full=True))
+    assert report.ok and report.keys_checked > 1000, report.mismatches[:5]
+    assert (state / "rollback.json").exists()
