@@ -17,13 +17,15 @@ class ClusterProtocol(Check):
            "Dragonfly has no multi-node cluster protocol (cluster_mode=emulated answers as one "
            "node; `yes` needs an external control plane), so a Redis Cluster source merges "
            "into one node only if no client needs multi-node topology. A Valkey cluster uses "
-           "the same 16,384 slots, but a standalone target breaks cluster clients and a "
-           "cluster target breaks multi-key commands across slots (CROSSSLOT).")
+           "the same 16,384 slots, but a standalone target breaks cluster clients. (Slot "
+           "coverage and health: cluster.slots; shapes, multi-key commands and CROSSSLOT: "
+           "cluster.shape.)")
     evidence = ("INFO cluster, CLUSTER INFO (state, slots assigned) and CLUSTER NODES (masters, "
                 "replicas) of the source; INFO cluster of a live target.")
-    remedy = ("Dragonfly: run it with --cluster_mode=emulated and switch clients to "
-              "standalone mode, or keep a Valkey cluster. Valkey: build a cluster with the "
-              "same number of shards and assign all 16,384 slots before the copy.")
+    remedy = ("Dragonfly: merge into one node only when no client needs the multi-node "
+              "topology (cluster.shape says what clients need), or keep a Valkey cluster. "
+              "Valkey: a cluster target (any number of shards) keeps cluster clients working; "
+              "a standalone one needs them switched to standalone mode.")
     source = f"{COMPAT} 'Cluster'; checks/data/targets.yaml (cluster_protocol)"
 
     def run(self, ctx: Context) -> Iterator[Finding]:
@@ -39,23 +41,8 @@ class ClusterProtocol(Check):
                                f"The source is a cluster of {cluster.masters} master(s).",
                                evidence=evidence, source=str(entry.get("source", self.source)))
             return
-        if cluster.enabled and cluster.state and cluster.state != "ok":
-            yield self.finding(Severity.WARNING, f"The source cluster's state is "
-                               f"{cluster.state}", "A copy of a failing cluster misses slots.",
-                               remediation="Fix the source cluster (all slots served) first.",
-                               evidence=evidence)
         if cluster.enabled and ctx.target.live and not target_cluster:
             yield self.finding(Severity.WARNING, "Cluster source, standalone target",
-                               "Cluster-mode clients cannot use a standalone target.",
-                               evidence=evidence)
-        elif not cluster.enabled and target_cluster:
-            yield self.finding(Severity.WARNING, "Standalone source, cluster target",
-                               "Multi-key commands and scripts over keys in different slots "
-                               "fail with CROSSSLOT on the target.",
-                               remediation="Check that related keys share a hash tag {...}.",
-                               evidence=evidence)
-        elif cluster.enabled:
-            yield self.finding(Severity.INFO, f"Redis Cluster source: {cluster.masters} "
-                               f"master(s), {cluster.slots_assigned} slots assigned",
-                               "Preflight read one node; run it against each master.",
-                               evidence=evidence)
+                               f"The {cluster.masters} shard(s) merge into one node: "
+                               "cluster-mode clients cannot use it and must switch to a "
+                               "standalone client.", evidence=evidence)

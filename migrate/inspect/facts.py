@@ -57,12 +57,46 @@ class AclUser:
 
 
 @dataclass
+class ShardFacts:
+    """One primary of a cluster (filled by :mod:`migrate.inspect.cluster`)."""
+
+    primary: str = ""  # host:port, never credentials
+    slots: list[str] = field(default_factory=list)  # slot ranges, "0-5460"
+    slot_count: int = 0
+    used_memory: int = 0
+    dataset_memory: int = 0  # used_memory_dataset: without the server's own overhead
+    maxmemory: int = 0
+    keys: int = 0
+    health: str = "online"
+
+    @property
+    def data_memory(self) -> int:
+        return self.dataset_memory or self.used_memory
+
+
+@dataclass
 class ClusterFacts:
     enabled: bool = False
     state: str = ""
     masters: int = 0
     replicas: int = 0
     slots_assigned: int = 0
+    shards: list[ShardFacts] = field(default_factory=list)  # every primary, when discovered
+    uncovered: list[str] = field(default_factory=list)  # slot ranges no primary serves
+    failed_nodes: list[str] = field(default_factory=list)  # "host:port (fail?)" per node
+    databases: int = 1  # cluster-databases (Valkey 9+); 1 elsewhere
+
+    @property
+    def discovered(self) -> bool:
+        return bool(self.shards)
+
+    def summary(self) -> dict[str, Any]:
+        return {"state": self.state, "primaries": self.masters, "replicas": self.replicas,
+                "slots_assigned": self.slots_assigned, "uncovered": list(self.uncovered),
+                "failed_nodes": list(self.failed_nodes), "databases": self.databases,
+                "shards": [{"primary": s.primary, "slots": list(s.slots), "keys": s.keys,
+                            "used_memory": s.used_memory, "maxmemory": s.maxmemory}
+                           for s in self.shards]}
 
 
 @dataclass
@@ -109,6 +143,7 @@ class SourceFacts:
             "endpoint": self.endpoint, "flavor": self.flavor, "version": self.version,
             "role": replication.get("role", ""),
             "mode": "cluster" if self.cluster.enabled else "standalone",
+            **({"cluster": self.cluster.summary()} if self.cluster.enabled else {}),
             "keys": self.total_keys,
             "databases": {str(db): counts for db, counts in sorted(self.keyspace.items())},
             "used_memory": self.used_memory,
@@ -141,11 +176,13 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
 _NESTED: dict[tuple[str, str], type] = {
     ("SourceFacts", "cluster"): ClusterFacts,
     ("SourceFacts", "sample"): KeySample,
+    ("TargetFacts", "cluster"): ClusterFacts,
 }
 _LISTS: dict[tuple[str, str], type] = {
     ("SourceFacts", "acl_users"): AclUser,
     ("SourceFacts", "functions"): LuaFunctionLibrary,
     ("KeySample", "big_keys"): KeyRecord,
+    ("ClusterFacts", "shards"): ShardFacts,
 }
 
 
@@ -180,6 +217,7 @@ class TargetFacts:
     commands: list[str] | None = None  # COMMAND LIST of a live target (lower case)
     cluster_enabled: bool = False
     keys: int = 0
+    cluster: ClusterFacts = field(default_factory=ClusterFacts)  # a live cluster target
 
     def section(self, name: str) -> dict[str, Any]:
         return self.info.get(name, {})
@@ -191,6 +229,7 @@ class TargetFacts:
             data.update({
                 "endpoint": self.endpoint,
                 "mode": "cluster" if self.cluster_enabled else "standalone",
+                **({"cluster": self.cluster.summary()} if self.cluster.enabled else {}),
                 "keys": self.keys,
                 "maxmemory": int(self.config.get("maxmemory", "0") or 0),
                 "maxmemory_policy": self.config.get("maxmemory-policy", ""),

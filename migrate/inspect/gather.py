@@ -14,7 +14,6 @@ from migrate import endpoint as endpoint_module
 from migrate.endpoint import Endpoint
 from migrate.inspect.facts import (
     AclUser,
-    ClusterFacts,
     LuaFunctionLibrary,
     SourceFacts,
     TargetFacts,
@@ -121,22 +120,6 @@ def client_libraries(raw: Any) -> dict[str, int]:
     return counts
 
 
-def cluster_facts(probe: Probe, info: dict[str, dict[str, Any]]) -> ClusterFacts:
-    if not int(info.get("cluster", {}).get("cluster_enabled", 0) or 0):
-        return ClusterFacts()
-    cinfo = parse_info(probe.call("CLUSTER", "INFO")).get("server", {})
-    masters = replicas = 0
-    for line in text(probe.call("CLUSTER", "NODES")).splitlines():
-        flags = line.split()[2].split(",") if len(line.split()) > 2 else []
-        if "master" in flags:
-            masters += 1
-        elif "slave" in flags or "replica" in flags:
-            replicas += 1
-    return ClusterFacts(enabled=True, state=str(cinfo.get("cluster_state", "")),
-                        masters=masters, replicas=replicas,
-                        slots_assigned=int(cinfo.get("cluster_slots_assigned", 0) or 0))
-
-
 def _modules(probe: Probe) -> list[dict[str, Any]]:
     reply = probe.try_call("MODULE", "LIST") or []
     modules = []
@@ -147,7 +130,10 @@ def _modules(probe: Probe) -> list[dict[str, Any]]:
 
 
 def gather_source(endpoint: Endpoint, *, sample: int = 10_000) -> SourceFacts:
-    """Everything preflight knows about the source, from read-only commands."""
+    """Everything preflight knows about the source, from read-only commands; a cluster node
+    leads to every primary of its cluster (:mod:`migrate.inspect.cluster`)."""
+    from migrate.inspect import cluster
+
     probe = Probe(endpoint)
     try:
         notes: list[str] = []
@@ -162,27 +148,33 @@ def gather_source(endpoint: Endpoint, *, sample: int = 10_000) -> SourceFacts:
         functions_raw = probe.try_call("FUNCTION", "LIST", "WITHCODE")
         numpat = probe.try_call("PUBSUB", "NUMPAT")
         channels = probe.try_call("PUBSUB", "CHANNELS", "__key*@*__:*") or []
+        config = masked_config(config_reply)
         facts = SourceFacts(
             endpoint=endpoint.display(), flavor=identity.flavor, version=identity.version_text,
-            tls=endpoint.tls, info=info, config=masked_config(config_reply),
+            tls=endpoint.tls, info=info, config=config,
             modules=_modules(probe), commandstats=commandstats_of(info),
-            cluster=cluster_facts(probe, info),
+            cluster=cluster.cluster_facts(probe, info, config),
             acl_users=[parse_acl_user(text(line)) for line in acl_raw or []],
             functions=parse_functions(functions_raw),
             client_libraries=client_libraries(libs_raw) if libs_raw is not None else {},
             keyspace=keyspace_of(info), keyspace_pattern_subscribers=int(numpat or 0),
             keyspace_channels=sorted(text(c) for c in channels), notes=notes)
+        others = 0
         if facts.cluster.enabled:
-            notes.append("cluster mode: the key sample covers only the node given in --source")
-        facts.sample = sample_keys(probe, facts, identity, limit=sample)
-        facts.commands_sent = probe.sent
+            others = cluster.gather_source_cluster(endpoint, facts, identity, limit=sample)
+        else:
+            facts.sample = sample_keys(probe, facts, identity, limit=sample)
+        facts.commands_sent = probe.sent + others
         return facts
     finally:
         probe.close()
 
 
 def gather_target(endpoint: Endpoint) -> TargetFacts:
-    """What preflight needs from a live target: identity, config, modules, commands, size."""
+    """What preflight needs from a live target: identity, config, modules, commands, size;
+    for a cluster node, its cluster's primaries and totals (:mod:`migrate.inspect.cluster`)."""
+    from migrate.inspect import cluster
+
     probe = Probe(endpoint)
     try:
         info = parse_info(probe.call("INFO", "all"))
@@ -190,7 +182,7 @@ def gather_target(endpoint: Endpoint) -> TargetFacts:
         commands = probe.try_call("COMMAND", "LIST")
         if commands is None:
             commands = [entry[0] for entry in probe.call("COMMAND") or [] if entry]
-        return TargetFacts(
+        facts = TargetFacts(
             flavor=identity.flavor, version=identity.version_text, live=True,
             endpoint=endpoint.display(), info=info,
             config=masked_config(probe.try_call("CONFIG", "GET", "*")),
@@ -199,3 +191,6 @@ def gather_target(endpoint: Endpoint) -> TargetFacts:
             keys=sum(db.get("keys", 0) for db in keyspace_of(info).values()))
     finally:
         probe.close()
+    if facts.cluster_enabled:
+        cluster.gather_target_cluster(endpoint, facts)
+    return facts

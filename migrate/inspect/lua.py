@@ -84,6 +84,7 @@ class ScriptAnalysis:
     commands: dict[str, int] = field(default_factory=dict)  # literal command names -> calls
     dynamic_commands: int = 0
     undeclared: list[KeyAccess] = field(default_factory=list)
+    literal_keys: list[str] = field(default_factory=list)  # key arguments named by a literal
     flags: list[str] = field(default_factory=list)  # --!df flags=... and #!lua flags=...
     parse_error: str = ""
 
@@ -443,6 +444,8 @@ class _Analyser:
             got = rest[position]
             if _spreads(node):
                 got = got or {UNKNOWN}
+            if self.final and isinstance(node, n.String):
+                self.result.literal_keys.append(node.s.decode("utf-8", "replace"))
             self._judge_key(command or "(dynamic)", got, getattr(call, "line", None))
         return {REPLY}
 
