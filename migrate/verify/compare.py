@@ -10,17 +10,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from migrate.protocol.resp import Arg
 from migrate.verify.model import Mismatch
-from migrate.verify.rawconn import RawConn, Reply, is_error, pairs
+from migrate.verify.rawconn import Reply, is_error, pairs
+
+if TYPE_CHECKING:
+    from migrate.cluster.router import Conn
 
 
 @dataclass(frozen=True)
 class Side:
     """One server as the comparator sees it: a connection and what it supports."""
 
-    conn: RawConn
+    conn: Conn  # a RawConn, or a RoutedConn for a cluster
     expiretime: bool  # PEXPIRETIME (7.0+); else PTTL relative to now
     field_ttl: bool  # HPEXPIRETIME (Redis 7.4+, Valkey 9+)
 

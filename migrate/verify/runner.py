@@ -11,6 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import redis
+
+from migrate.cluster.router import Conn, RoutedConn, connect
+from migrate.cluster.topology import is_cluster
 from migrate.endpoint import Endpoint, has_command
 from migrate.errors import UsageError
 from migrate.verify.compare import CompareOptions, Side, compare_batch
@@ -21,7 +25,6 @@ from migrate.verify.model import (
     VerifyReport,
     is_internal,
 )
-from migrate.verify.rawconn import RawConn
 
 
 @dataclass
@@ -57,6 +60,13 @@ def parse_db_map(text: str | None) -> dict[int, int]:
     return mapping
 
 
+def _keyspace(client: redis.Redis, conn: Conn) -> dict[int, int]:
+    """{db: keys} of a server, or of a whole cluster (its primaries' DBSIZEs summed)."""
+    if isinstance(conn, RoutedConn):
+        return conn.keyspace()
+    return keyspace(client.info("keyspace"))
+
+
 def keyspace(client_info: dict) -> dict[int, int]:
     """INFO keyspace as {db: keys}."""
     out = {}
@@ -70,11 +80,12 @@ class Verifier:
     def __init__(self, source: Endpoint, target: Endpoint, opts: VerifyOptions):
         self.source, self.target, self.opts = source, target, opts
         scli, tcli = source.client(), target.client()
-        self._sdbs = keyspace(scli.info("keyspace"))
-        self._tdbs = keyspace(tcli.info("keyspace"))
-        self.src = Side(RawConn(source), has_command(scli, "PEXPIRETIME"),
+        sconn, tconn = connect(source, is_cluster(scli)), connect(target, is_cluster(tcli))
+        self._sdbs = _keyspace(scli, sconn)
+        self._tdbs = _keyspace(tcli, tconn)
+        self.src = Side(sconn, has_command(scli, "PEXPIRETIME"),
                         has_command(scli, "HPEXPIRETIME"))
-        self.tgt = Side(RawConn(target), has_command(tcli, "PEXPIRETIME"),
+        self.tgt = Side(tconn, has_command(tcli, "PEXPIRETIME"),
                         has_command(tcli, "HPEXPIRETIME"))
         scli.close()
         tcli.close()
@@ -98,7 +109,7 @@ class Verifier:
         return sorted(dbs)
 
     # --- walking ---------------------------------------------------------------------------
-    def _scan(self, conn: RawConn, db: int) -> Iterator[list[bytes]]:
+    def _scan(self, conn: Conn, db: int) -> Iterator[list[bytes]]:
         conn.select(db)
         cursor: bytes = b"0"
         while True:
@@ -228,7 +239,7 @@ class Verifier:
         return out
 
     @staticmethod
-    def _dbsize(conn: RawConn, db: int) -> int:
+    def _dbsize(conn: Conn, db: int) -> int:
         conn.select(db)
         size, internal = conn.call_many([("DBSIZE",), ("EXISTS", HEARTBEAT_KEY)])
         return int(size) - int(internal)
