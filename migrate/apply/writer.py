@@ -27,10 +27,14 @@ BATCH_BYTES = 256 * 1024  # commands are encoded here and handed over in batches
 
 class TargetWriter:
     def __init__(self, endpoint: Endpoint, target: Target, producer_magic: str,
-                 options: ApplyOptions | None = None, db_map: dict[int, int] | None = None):
+                 options: ApplyOptions | None = None, db_map: dict[int, int] | None = None,
+                 pipe: PipelineWriter | None = None):
+        """``pipe``: the writer to use (a cluster's writer routes each command by slot, so
+        commands go to it one by one instead of in pre-encoded batches)."""
         self.builder = CommandBuilder(target, producer_magic, options)
         self.db_map = db_map or {}
-        self.pipe = PipelineWriter(endpoint, db=0)
+        self.pipe = pipe if pipe is not None else PipelineWriter(endpoint, db=0)
+        self.routed = bool(getattr(self.pipe, "routed", False))
         self._db = 0
         self._batch: list[bytes] = []
         self._batch_bytes = 0
@@ -48,6 +52,13 @@ class TargetWriter:
         if not cmds:
             return 0
         db = self.db_map.get(entry.db, entry.db)
+        if self.routed:
+            if db != self._db:
+                self.pipe.send("SELECT", db)
+                self._db = db
+            for cmd in cmds:
+                self.pipe.send(*cmd)
+            return len(cmds)
         batch = self._batch
         if db != self._db:
             batch.append(encode_command(("SELECT", db)))

@@ -76,7 +76,7 @@ def copy_cmd(
         metavar="FILE",
         help="known_hosts file for --via-ssh (default ~/.ssh/known_hosts).")] = None,
     target: Annotated[str | None, typer.Option(
-        metavar="URL",
+        metavar="URL", envvar="KVMIGRATE_TARGET_URL",
         help="Target URL: redis://user:password@host:port/db (user, password and db "
              "optional), rediss:// for TLS.")] = None,
     to_rdb: Annotated[Path | None, typer.Option(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 from migrate.cli.console import err, out, print_json
 from migrate.cutover.fence import FenceRecord
 from migrate.cutover.link import (
+    ClusterReplicaLink,
     NativeLink,
     ProxyModeLink,
     ReplicaModeLink,
@@ -97,9 +99,23 @@ def _show(result: CutoverResult, fmt: str, what: str) -> None:
 LINKS = ("native", "replica", "proxy", "scan")
 
 
-def _link(mode: str, src: Endpoint, tgt: Endpoint, state_dir: Path) -> ReplicationLink:
+def _shard_sources(state: SyncState, src: Endpoint) -> list[Endpoint]:
+    """A cluster sync's source primaries, in its shard order, with ``src``'s credentials
+    (the ledger keeps addresses, never passwords)."""
+    shards = []
+    for shown in state.ledger["run"]["shards"]:
+        where = Endpoint.parse(shown)
+        shards.append(dataclasses.replace(src, host=where.host, port=where.port, db=0))
+    return shards
+
+
+def _link(mode: str, src: Endpoint, tgt: Endpoint, state_dir: Path,
+          shards: list[Endpoint] | None = None) -> ReplicationLink:
     """How the cut-over sees the sync: a running ``--follow`` run for every mode but native,
     where the target itself replicates."""
+    if shards:
+        return ClusterReplicaLink([ReplicaModeLink(ep.client(), state_dir / f"shard-{i}")
+                                   for i, ep in enumerate(shards)], state_dir)
     if mode == "replica":
         return ReplicaModeLink(src.client(), state_dir)
     if mode == "proxy":
@@ -139,7 +155,9 @@ def cutover(
                              last_verification_ok=state.last_verification_ok())
     if not dry_run:
         _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
-    link = _link(state.mode, src, tgt, state_dir)
+    shards = _shard_sources(state, src) if state.ledger.get("run", {}).get("cluster") \
+        else None
+    link = _link(state.mode, src, tgt, state_dir, shards)
     if not dry_run and isinstance(link, ReplicaModeLink) and not link.running():
         again = "--follow --resume" if state.mode in ("replica", "scan") else \
             "--follow --flush-target` (proxy mode cannot resume)"
@@ -147,7 +165,7 @@ def cutover(
                          f"start it again with `kvmigrate sync ... --mode {state.mode} {again}"
                          ", then cut over while it runs")
     runner = Cutover(src, tgt, link, options, final_check=_final_check(src, tgt, verify_sample),
-                     notify=lambda m: err.print(m, markup=False))
+                     notify=lambda m: err.print(m, markup=False), sources=shards)
     try:
         result = runner.run()
     finally:

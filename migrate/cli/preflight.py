@@ -93,12 +93,12 @@ def register(app: typer.Typer) -> None:
     @app.command("preflight")
     def preflight_cmd(
         source: Annotated[str, typer.Option(
-            "--source", metavar="URL",
+            "--source", metavar="URL", envvar="KVMIGRATE_SOURCE_URL",
             help="Source URL: redis://user:password@host:port/db (user, password and db "
                  "optional), rediss:// for TLS.")],
         to: Annotated[Target, typer.Option("--to", help="Target server kind.")],
         target: Annotated[str | None, typer.Option(
-            "--target", metavar="URL",
+            "--target", metavar="URL", envvar="KVMIGRATE_TARGET_URL",
             help="Live target URL: its version, config, modules and commands are "
                  "read.")] = None,
         target_version: Annotated[str | None, typer.Option(

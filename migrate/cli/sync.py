@@ -53,6 +53,9 @@ class CliObserver:
             self._last_phase, self._last_line = phase, now
             line = "  ".join(f"{k}={_fmt(status.get(k))}" for k in SHOWN
                              if status.get(k) is not None)
+            shards = status.get("shards")
+            if shards:
+                line += "  shards=" + ",".join(f"{r['shard']}:{r['phase']}" for r in shards)
             if line:  # nothing known yet: no empty line
                 err.print(line, markup=False)
 
@@ -61,12 +64,18 @@ class CliObserver:
         table = Table("", "", show_header=False, title="kvmigrate sync")
         for key in SHOWN:
             table.add_row(key.replace("_", " "), _fmt(status.get(key)))
+        for row in status.get("shards") or []:  # a cluster source: one line per primary
+            table.add_row(f"shard {row['shard']}",
+                          f"{row['source']}  {row['phase']}  keys {_fmt(row.get('keys_loaded'))}"
+                          f"  lag {_fmt(row.get('lag_bytes'))} B")
         return table
 
 
 def sync_cmd(
-    source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.")],
-    target: Annotated[str, typer.Option(help="Target URL (must be empty, see --flush-target).")],
+    source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.",
+                                        envvar="KVMIGRATE_SOURCE_URL")],
+    target: Annotated[str, typer.Option(help="Target URL (must be empty, see --flush-target).",
+                                        envvar="KVMIGRATE_TARGET_URL")],
     to: Annotated[str, typer.Option(help="What the target is: valkey, dragonfly, or redis "
                                          "(a way back).")]
     = "valkey",
@@ -101,6 +110,14 @@ def sync_cmd(
     stall_timeout: Annotated[float, typer.Option(
         "--stall-timeout", metavar="S", help="Give up after this long without progress.")]
     = 300.0,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", metavar="N", help="A cluster source: shards loading at once (default: the "
+                                    "cores).")] = None,
+    source_cluster: Annotated[bool, typer.Option(
+        "--source-cluster", help="The source must be a cluster (detected anyway from "
+                                 "cluster_enabled:1).")] = False,
+    target_cluster: Annotated[bool, typer.Option(
+        "--target-cluster", help="The target must be a cluster (detected anyway).")] = False,
 ) -> None:
     """Copy a live source to the target and keep it caught up; exits 0 once caught up and
     the verification sample passes (with --follow: when stopped)."""
@@ -109,7 +126,8 @@ def sync_cmd(
                        resume=resume, status_json=status_json, flush_target=flush_target,
                        match=match, db_map=parse_db_map(db_map), heartbeat=heartbeat,
                        set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
-                       listen=listen)
+                       listen=listen, jobs=jobs, source_cluster=source_cluster,
+                       target_cluster=target_cluster)
     observer = CliObserver()
     opts.observer = observer
 

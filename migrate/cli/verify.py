@@ -39,8 +39,9 @@ def render_table(report: VerifyReport) -> None:
 
 
 def verify_cmd(
-    source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.")],
-    target: Annotated[str, typer.Option(help="Target URL.")],
+    source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.",
+                                        envvar="KVMIGRATE_SOURCE_URL")],
+    target: Annotated[str, typer.Option(help="Target URL.", envvar="KVMIGRATE_TARGET_URL")],
     sample: Annotated[int, typer.Option(help="Compare N random keys (the default mode).")]
     = 1000,
     full: Annotated[bool, typer.Option("--full", help="Walk every key of both servers "

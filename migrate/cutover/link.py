@@ -254,3 +254,46 @@ class ScanModeLink(ReplicaModeLink):
         return ["ask the scan-mode sync to stop copying and wait until it has "
                 f"({self.barrier.request_path.name}); then SIGTERM to pid {self._pid()}; "
                 "the target is already a primary"]
+
+
+class ClusterReplicaLink:
+    """A running cluster sync (``migrate.cluster.sync``): one replica-mode reader per source
+    primary, each with its ``applied.json`` in ``STATE/shard-N``. The final mark is every
+    shard's own offset, read under the pause; "applied" counts the shards that reached theirs,
+    so the cut-over waits until all have. Promotion stops the one run."""
+
+    mode = "replica"
+
+    def __init__(self, shards: list[ReplicaModeLink], state_root: Path):
+        self.shards = shards
+        self.run = ReplicaModeLink(shards[0].source, state_root)
+        self._finals: list[int] = []
+
+    def running(self) -> bool:
+        return self.run.running()
+
+    def state(self) -> LinkState:
+        states = [s.state() for s in self.shards]
+        lag = sum(s.lag_bytes for s in states)
+        return LinkState(self.running(), lag, 0,
+                         None if self.running() else "the cluster sync is not running")
+
+    def source_offset(self) -> int:
+        return sum(s.source_offset() for s in self.shards)
+
+    def mark_final(self) -> int:
+        self._finals = [s.source_offset() for s in self.shards]
+        return len(self.shards)
+
+    def applied_offset(self) -> int:
+        if not self._finals:
+            return 0
+        return sum(1 for s, final in zip(self.shards, self._finals, strict=True)
+                   if s.applied_offset() >= final)
+
+    def promote(self) -> None:
+        self.run.promote()
+
+    def promote_commands(self) -> list[str]:
+        return [f"stop the cluster sync (SIGTERM to pid {self.run._pid()}); every target "
+                "primary is already a primary"]

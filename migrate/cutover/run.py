@@ -81,6 +81,7 @@ class CutoverResult:
     paused_ms: float | None = None
     final_offset: int | None = None
     fence: FenceRecord | None = None
+    fences: list[FenceRecord] = field(default_factory=list)  # one per source primary
     clients_left: list[dict[str, str]] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)
     error: str | None = None
@@ -91,6 +92,7 @@ class CutoverResult:
                 "target": self.target, "paused_ms": self.paused_ms,
                 "final_offset": self.final_offset,
                 "fence": self.fence.to_dict() if self.fence else None,
+                "fences": [f.to_dict() for f in self.fences],
                 "clients_left": self.clients_left, "plan": self.plan, "error": self.error,
                 "promoted_at": self.promoted_at,
                 "steps": [s.to_dict() for s in self.steps]}
@@ -103,8 +105,10 @@ class CutoverFailed(KvmError):
 class Cutover:
     def __init__(self, source: Endpoint, target: Endpoint, link: ReplicationLink,
                  options: CutoverOptions, *, final_check: FinalCheck | None = None,
-                 notify: Notify = lambda _m: None):
+                 notify: Notify = lambda _m: None, sources: list[Endpoint] | None = None):
+        """``sources``: every primary to pause and fence (a cluster's); default: ``source``."""
         self.source_ep = source
+        self.sources = sources or [source]
         self.target_ep = target
         self.link = link
         self.options = options
@@ -115,7 +119,7 @@ class Cutover:
 
     # --- the script ------------------------------------------------------------------
     def run(self) -> CutoverResult:
-        src = self.source_ep.client()
+        clients = [ep.client() for ep in self.sources]
         if self.options.dry_run:
             try:
                 self._precheck()
@@ -126,11 +130,18 @@ class Cutover:
         self._precheck()
         self._wait_postponed()
         paused_at = None
+        paused: list[redis.Redis] = []
         promoted = False
         try:
-            with self._step("pause", max_pause_ms=self.options.max_pause_ms):
-                src.execute_command("CLIENT", "PAUSE", self.options.max_pause_ms, "WRITE")
-                paused_at = time.monotonic()
+            with self._step("pause", max_pause_ms=self.options.max_pause_ms,
+                            primaries=len(clients)):
+                for client in clients:  # every primary; any failure unpauses those paused
+                    client.execute_command("CLIENT", "PAUSE", self.options.max_pause_ms,
+                                           "WRITE")
+                    paused.append(client)
+                    if paused_at is None:
+                        paused_at = time.monotonic()
+            assert paused_at is not None
             deadline = paused_at + (self.options.max_pause_ms - PAUSE_MARGIN_MS) / 1000
             with self._step("final-offset") as detail:
                 source_final = self.link.source_offset()
@@ -155,8 +166,10 @@ class Cutover:
                 self.result.promoted_at = time.time()
                 _drop_heartbeat(self.target_ep)
             if self.options.fence != "none":
-                with self._step("fence", commands=fence_commands()):
-                    self.result.fence = fence(src)
+                with self._step("fence", commands=fence_commands(), primaries=len(clients)):
+                    records = [fence(client) for client in clients]
+                    self.result.fence = records[0]
+                    self.result.fences = records
             else:
                 self.notify("warning: --fence none: the old primary will accept writes after "
                             "the cut-over; clients that have not switched will write there")
@@ -179,8 +192,8 @@ class Cutover:
             raise
         finally:
             if paused_at is not None:
-                self._unpause(src, paused_at)
-        self.result.clients_left = clients_left(src)
+                self._unpause(paused, paused_at)
+        self.result.clients_left = [c for client in clients for c in clients_left(client)]
         self.result.ok = True
         return self.result
 
@@ -206,7 +219,9 @@ class Cutover:
 
     def _plan_only(self) -> CutoverResult:
         pause = self.options.max_pause_ms
-        plan = [f"source: CLIENT PAUSE {pause} WRITE",
+        each = f" (on each of the {len(self.sources)} source primaries at once)" \
+            if len(self.sources) > 1 else ""
+        plan = [f"source: CLIENT PAUSE {pause} WRITE{each}",
                 "source: INFO replication (final master_repl_offset)",
                  "target: wait until the applied offset reaches it "
                  f"(within {pause - PAUSE_MARGIN_MS} ms)"]
@@ -250,12 +265,13 @@ class Cutover:
                                     "raise --max-pause-ms or retry when the lag is lower")
             time.sleep(0.002)
 
-    def _unpause(self, src: redis.Redis, paused_at: float) -> None:
-        try:
-            src.execute_command("CLIENT", "UNPAUSE")
-        except redis.RedisError as exc:  # the server's own timeout still ends the pause
-            self.notify(f"CLIENT UNPAUSE failed ({exc}); the pause ends by itself after "
-                        f"{self.options.max_pause_ms} ms")
+    def _unpause(self, clients: list[redis.Redis], paused_at: float) -> None:
+        for client in clients:
+            try:
+                client.execute_command("CLIENT", "UNPAUSE")
+            except redis.RedisError as exc:  # the server's own timeout still ends the pause
+                self.notify(f"CLIENT UNPAUSE failed ({exc}); the pause ends by itself after "
+                            f"{self.options.max_pause_ms} ms")
         self.result.paused_ms = round((time.monotonic() - paused_at) * 1000, 1)
         self._record("unpause", "done", {"paused_ms": self.result.paused_ms})
 

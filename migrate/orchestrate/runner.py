@@ -15,6 +15,7 @@ still running when the playbook ends (done or failed) gets SIGTERM and is waited
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -107,6 +108,7 @@ class PlaybookRunner:
         self.approve = approve
         self.result = RunResult(playbook.name, dry_run, masked(values, playbook))
         self._background: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._env: dict[str, str] | None = None
 
     def run(self) -> RunResult:
         if self.dry_run:
@@ -174,6 +176,7 @@ class PlaybookRunner:
         if step.background and "--follow" not in argv:
             argv.append("--follow")
         outcome.commands.append(shown(argv))
+        argv, self._env = _urls_to_env(step.op, params, argv)
         if step.background:
             outcome.note = "runs in the background until the cut-over; the next step starts " \
                            "once it follows the source"
@@ -190,7 +193,7 @@ class PlaybookRunner:
             return
         proc = subprocess.run([sys.executable, "-m", "migrate", *argv], stdout=subprocess.PIPE,
                               stderr=None if not self.dry_run else subprocess.PIPE, text=True,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=self._env)
         outcome.exit_code = proc.returncode
         outcome.output = proc.stdout[-20000:]
         if self.dry_run:
@@ -207,7 +210,7 @@ class PlaybookRunner:
         state = Path(str(params["state"]))
         if self.resume and (state / "ledger.json").exists():
             argv.append("--resume")
-        outcome.commands[-1] = shown(argv)
+            outcome.commands[-1] += " --resume"
         if self.dry_run:
             outcome.status = "planned"
             return
@@ -215,7 +218,7 @@ class PlaybookRunner:
         with open(log, "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "migrate", *argv],
                                     stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, env=self._env)
         self._background.append((step.name, proc))
         self.notify(f"[{step.name}] started in the background (pid {proc.pid}, output in "
                     f"{log}); waiting until it follows the source")
@@ -340,3 +343,26 @@ def _tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return ""
     return mask_urls_in_text("\n".join(text.splitlines()[-lines:]))
+
+
+# Commands that read --source / --target from KVMIGRATE_SOURCE_URL / KVMIGRATE_TARGET_URL.
+URLS_FROM_ENV = {"preflight": ("source", "target"), "sync": ("source", "target"),
+                 "verify": ("source", "target"), "cutover": ("source", "target"),
+                 "rollback": ("source", "target"), "copy": ("target",)}
+
+
+def _urls_to_env(op: str, params: dict[str, Any],
+                 argv: list[str]) -> tuple[list[str], dict[str, str] | None]:
+    """URLs with a password go to the child through its environment, not its command line
+    (which any user of the machine can read with ps)."""
+    env: dict[str, str] = {}
+    for name in URLS_FROM_ENV.get(op, ()):
+        value = params.get(name)
+        if not isinstance(value, str) or mask_url(value) == value:
+            continue  # absent, or nothing secret in it
+        flag = f"--{name}"
+        if flag in argv:
+            i = argv.index(flag)
+            argv = argv[:i] + argv[i + 2:]
+            env[f"KVMIGRATE_{name.upper()}_URL"] = value
+    return argv, ({**os.environ, **env} if env else None)

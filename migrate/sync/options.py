@@ -49,5 +49,8 @@ class SyncOptions:
     # native/proxy only: the target's keys are replaced by replication, so it need not be
     # empty (a rollback's old primary, fenced: kvmigrate could not flush it anyway)
     replace_target: bool = False
+    jobs: int | None = None  # a cluster source: shards loading at once (None: the cores)
+    source_cluster: bool = False  # insist that the source is a cluster (else auto-detected)
+    target_cluster: bool = False
     observer: Observer = field(default_factory=QuietObserver)
     stop: threading.Event = field(default_factory=threading.Event)

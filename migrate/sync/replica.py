@@ -123,13 +123,13 @@ class ReplicaSync:
             else:
                 self.opts.observer.note("resume: the source refused a partial resync "
                                         "(FULLRESYNC); flushing the target and loading again")
-                self.target.client.flushall()
+                self.target.flushall()
                 self.link.start_full(saved.get("generation", 0) + 1, replid, offset)
         else:
             if self.opts.resume and any(self.target.keyspace().values()):
                 self.opts.observer.note("resume: no applied offset was recorded; flushing the "
                                         "target and loading again")
-                self.target.client.flushall()
+                self.target.flushall()
             how, replid, offset = self.link.psync(None, -1)
             if how != "full":
                 raise KvmError(f"the source answered {how} to a first PSYNC")
@@ -158,7 +158,7 @@ class ReplicaSync:
             reader = RdbReader(fh)  # type: ignore[arg-type]
             options = ApplyOptions(replace=True)
             with TargetWriter(self.target.endpoint, self.apply_target, reader.producer.magic,
-                              options, self.opts.db_map) as writer:
+                              options, self.opts.db_map, pipe=self.target.writer(0)) as writer:
                 for rec in reader.records():
                     if isinstance(rec, Entry):
                         writer.write(rec)
@@ -180,14 +180,14 @@ class ReplicaSync:
             self.opts.observer.note("full resync: flushing the target to load the new RDB")
             if self.writer is not None:
                 self.writer.flush()
-            self.target.client.flushall()
+            self.target.flushall()
         if gen.rdb_path is not None:
             self._load_rdb(gen)
         if self.replayer is not None:
             self.replayer.close()
         if self.writer is None:
-            self.writer = PipelineWriter(self.target.endpoint, db=self.opts.db_map.get(
-                self.resume_db, self.resume_db))
+            self.writer = self.target.writer(self.opts.db_map.get(self.resume_db,
+                                                                  self.resume_db))
         elif gen.rdb_path is not None:
             self.writer.send("SELECT", self.opts.db_map.get(0, 0))
         db = self.resume_db if gen.rdb_path is None else 0
@@ -196,6 +196,7 @@ class ReplicaSync:
                                                   self.opts.db_map, db))
         self.gen_number = gen.number
         self.ledger.offsets.update(replid=gen.replid, generation=gen.number)
+        self._save_applied(gen)  # loaded: a source that stays idle is caught up as it is
 
     def advance(self) -> int:
         """Replay what has arrived; returns bytes consumed."""

@@ -128,13 +128,23 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     source = Source.connect(opts.source)
     target = Target.connect(opts.target)
     _check_target_flavor(target, opts.to)
-    mode, reason = choose_mode(source, target, opts)
+    from migrate.cluster.sides import cluster_sides
+
+    sides = cluster_sides(source, target, opts)
+    if sides is not None:
+        target, shards, shard_slots, mode, reason = sides
+    else:
+        shards, shard_slots = None, []
+        mode, reason = choose_mode(source, target, opts)
     opts.observer.note(f"mode {mode}: {reason}")
     state_dir = opts.state_dir or default_state_dir(source.endpoint.address,
                                                     target.endpoint.address)
     run = {"source": source.endpoint.display(), "target": target.endpoint.display(),
            "mode": mode, "match": opts.match, "db_map": {str(k): v for k, v in
                                                         opts.db_map.items()}}
+    if shards is not None:
+        run["cluster"] = True
+        run["shards"] = [s.display() for s in shards]
     verification: VerifyReport | None = None
     with Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
             StatusPublisher(ledger, opts.observer, opts.status_json) as status:
@@ -150,7 +160,13 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                                        "replication (not flushed first)")
                 else:
                     _prepare_target(target, opts)
-        engine = make_engine(mode, source, target, opts, ledger, status)
+        if shards is not None:
+            from migrate.cluster.sync import ClusterSync
+
+            engine: Engine = ClusterSync(shards, shard_slots, target, opts, ledger,
+                                         status)
+        else:
+            engine = make_engine(mode, source, target, opts, ledger, status)
         try:
             engine.start()
             engine.catch_up()

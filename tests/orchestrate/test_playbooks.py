@@ -191,3 +191,16 @@ def test_remote_steps_through_sshd(sshd: Sshd, tmp_path: Path) -> None:
     refused = run_cli("playbook", "run", str(book), "--var", f"host={sshd.url}",
                       "--var", f"known={unknown}", "--state", str(tmp_path / "st2"))
     assert refused.code == 3 and "--accept-new-host-key" in refused.stderr
+
+
+def test_urls_with_a_password_reach_the_child_through_its_environment() -> None:
+    from migrate.orchestrate.runner import _urls_to_env
+
+    params = {"source": "redis://:s3cr3t@10.0.0.1:6379", "target": "redis://10.0.0.2:6379",
+              "to": "valkey"}
+    argv = ["sync", *to_args(params)]
+    child_argv, env = _urls_to_env("sync", params, argv)
+    assert "s3cr3t" not in " ".join(child_argv)
+    assert "--target" in child_argv  # nothing secret in it: stays on the command line
+    assert env is not None and env["KVMIGRATE_SOURCE_URL"] == params["source"]
+    assert _urls_to_env("rdb inspect", {"source": params["source"]}, ["x"]) == (["x"], None)

@@ -1,0 +1,204 @@
+"""A sync from a Redis/Valkey Cluster: one replica-mode reader per source primary, in
+parallel, writing through one target (a single node, or a cluster written by slot).
+
+Why replica mode only: a cluster-mode node refuses ``REPLICAOF`` to a node outside its
+cluster, so native and proxy mode cannot feed a cluster target, and a single target node can
+replicate from one primary only, not merge several. kvmigrate's own PSYNC replica can follow
+every source primary at once and write wherever the key's slot lives.
+
+Layout: ``--state DIR`` holds the run's ledger (mode, the shards, the combined status) and one
+folder per shard, ``DIR/shard-N``, with that shard's own ledger, spool and ``applied.json``
+(what the cut-over reads, per shard). Each shard's reader is a
+:class:`migrate.sync.replica.ReplicaSync`; this engine starts them, waits for all to catch
+up (at most ``--jobs`` loading their RDB at once), and publishes one status with a line per
+shard. ``--resume`` resumes each shard from its own ``applied.json`` (partial resync); a
+shard the source makes load again (full resync) first deletes the keys of its own slots on
+the target, so the other shards' keys stay. The source's topology is read again before every
+phase and every 10 s while following: a failover or resharding of the source during the sync
+stops it with the reason. No heartbeat (lag is in bytes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from migrate.cluster.sides import ShardTarget
+from migrate.cluster.topology import SlotRange, discover
+from migrate.endpoint import Endpoint
+from migrate.errors import KvmError
+from migrate.orchestrate.ledger import LEDGER_FILE, Ledger
+from migrate.sync.options import QuietObserver, SyncOptions
+from migrate.sync.replica import ReplicaSync
+from migrate.sync.sides import Source, Target
+from migrate.sync.status import StatusPublisher
+
+TOPOLOGY_EVERY_S = 10.0
+
+
+def shard_dir(root: Path, index: int) -> Path:
+    return root / f"shard-{index}"
+
+
+class _ShardNotes:
+    def __init__(self, index: int, observer: Any):
+        self.index, self.observer = index, observer
+
+    def note(self, message: str) -> None:
+        self.observer.note(f"shard {self.index}: {message}")
+
+    def status(self, status: dict[str, Any]) -> None:
+        pass
+
+
+class ClusterSync:
+    mode = "replica"
+
+    def __init__(self, shards: list[Endpoint], slots: list[tuple[SlotRange, ...] | None],
+                 target: Target, opts: SyncOptions, ledger: Ledger, status: StatusPublisher):
+        self.shards, self.slots, self.target, self.opts = shards, slots, target, opts
+        self.ledger, self.status = ledger, status
+        self.jobs = max(1, opts.jobs or os.cpu_count() or 1)
+        self._checked = time.monotonic()
+        self.engines: list[ReplicaSync] = []
+        self._stack = contextlib.ExitStack()
+        self.errors: dict[int, BaseException] = {}
+        self.phases: dict[int, str] = {}
+
+    # --- start ------------------------------------------------------------------------------
+    def start(self) -> None:
+        root = self.ledger.paths.root
+        self.ledger.offsets["shards"] = [s.display() for s in self.shards]
+        try:
+            for i, endpoint in enumerate(self.shards):
+                source = Source.connect(endpoint)
+                resume = self.opts.resume and (shard_dir(root, i) / LEDGER_FILE).exists()
+                sub = self._stack.enter_context(Ledger.open(
+                    shard_dir(root, i), run={"source": endpoint.display(),
+                                             "target": self.target.endpoint.display(),
+                                             "mode": "replica", "shard": i}, resume=resume))
+                publisher = self._stack.enter_context(
+                    StatusPublisher(sub, QuietObserver(), None))
+                opts = replace(self.opts, heartbeat=False, state_dir=shard_dir(root, i),
+                               observer=_ShardNotes(i, self.opts.observer), verify_sample=0,
+                               resume=resume)
+                target = ShardTarget(self.target, self.slots[i])
+                engine = ReplicaSync(source, target, opts, sub, publisher)
+                engine.start()
+                self.engines.append(engine)
+                self.phases[i] = "linked"
+        except BaseException:
+            self.close()
+            raise
+        self.opts.observer.note(f"{len(self.shards)} shard(s), one replica link each; "
+                                f"loading at most {self.jobs} at once")
+
+    # --- catch-up: every shard in parallel ------------------------------------------------------
+    def catch_up(self) -> None:
+        gate = threading.Semaphore(self.jobs)
+        done = threading.Event()
+
+        def run(i: int, engine: ReplicaSync) -> None:
+            try:
+                with gate:
+                    self.phases[i] = "loading"
+                    engine.catch_up()
+                self.phases[i] = "following"
+            except BaseException as exc:
+                self.errors[i] = exc
+                self.phases[i] = "failed"
+                self.opts.stop.set()  # one shard failing stops them all
+            finally:
+                if all(p in ("following", "failed") for p in self.phases.values()):
+                    done.set()
+
+        threads = [threading.Thread(target=run, args=(i, e), daemon=True, name=f"shard-{i}")
+                   for i, e in enumerate(self.engines)]
+        self.check_topology()
+        with self.ledger.phase("catch-up") as counters:
+            for t in threads:
+                t.start()
+            while not done.wait(1.0):
+                self.publish("catch-up")
+                if self.opts.stop.is_set() and not self.errors:
+                    break
+            for t in threads:
+                t.join(30)
+            self.raise_first_error()
+            counters.update(shards=len(self.engines), keys_loaded=self.keys_loaded())
+        self.check_topology()
+        self.publish("streaming")
+
+    def check_topology(self) -> None:
+        """The source's primaries are still the ones being read (a cluster source)."""
+        self._checked = time.monotonic()
+        if self.slots == [None]:
+            return
+        now = discover(self.opts.source)
+        was = [(e.host, e.port, s) for e, s in zip(self.shards, self.slots, strict=True)]
+        seen = [(sh.endpoint.host, sh.endpoint.port, sh.slots) for sh in now.shards]
+        if sorted(was) != sorted(seen):
+            shown = ", ".join(f"{h}:{p} {'/'.join(map(str, s))}" for h, p, s in seen)
+            raise KvmError(f"the source cluster changed during the sync (now: {shown}): a "
+                           "failover or resharding is not followed",
+                           "run the sync again once the cluster is stable "
+                           "(--flush-target)")
+
+    def raise_first_error(self) -> None:
+        for i, exc in sorted(self.errors.items()):
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            raise KvmError(f"shard {i} ({self.shards[i].display()}): {message}",
+                           getattr(exc, "hint", None))
+        for i, engine in enumerate(self.engines):
+            if engine.thread_error is not None:
+                raise KvmError(f"shard {i} ({self.shards[i].display()}): replaying the stream "
+                               f"failed: {engine.thread_error}")
+
+    # --- figures and status ---------------------------------------------------------------------
+    def keys_loaded(self) -> int:
+        return sum(e.keys_loaded for e in self.engines)
+
+    def shard_figures(self) -> list[dict[str, Any]]:
+        rows = []
+        for i, engine in enumerate(self.engines):
+            row: dict[str, Any] = {"shard": i, "source": self.shards[i].display(),
+                                   "phase": self.phases.get(i, "?"),
+                                   "keys_loaded": engine.keys_loaded}
+            with contextlib.suppress(Exception):  # a figure missing is not a failure
+                figures = engine.figures()
+                row.update(source_offset=figures["source_offset"],
+                           applied_offset=figures["applied_offset"],
+                           lag_bytes=figures["lag_bytes"], commands=figures["commands"],
+                           target_errors=figures["target_errors"])
+            rows.append(row)
+        return rows
+
+    def publish(self, phase: str) -> None:
+        rows = self.shard_figures()
+        self.status.update(sync_phase=phase, mode=self.mode, shards=rows,
+                           keys=sum(r["keys_loaded"] for r in rows),
+                           lag_bytes=sum(r.get("lag_bytes", 0) for r in rows),
+                           commands=sum(r.get("commands", 0) for r in rows))
+
+    # --- follow ---------------------------------------------------------------------------------
+    def tick(self) -> None:
+        self.raise_first_error()
+        if time.monotonic() - self._checked >= TOPOLOGY_EVERY_S:
+            self.check_topology()
+        self.opts.stop.wait(1.0)
+        self.publish("following")
+
+    def lag_window_s(self) -> float:
+        return max(e.lag_window_s() for e in self.engines) if self.engines else 1.0
+
+    def close(self) -> None:
+        for engine in self.engines:
+            with contextlib.suppress(Exception):
+                engine.close()
+        self._stack.close()
+
