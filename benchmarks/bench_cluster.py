@@ -53,7 +53,8 @@ def _sync(source_url: str, target_url: str, state: Path) -> tuple[float, float]:
     status = state.with_suffix(".json")
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source_url,
-                             "--target", target_url, "--to", "valkey", "--follow",
+                             "--target", target_url, "--to", "valkey", "--mode", "replica",
+                             "--follow",
                              "--verify-sample", "0", "--state", str(state),
                              "--status-json", str(status)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

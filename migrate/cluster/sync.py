@@ -88,15 +88,34 @@ class ClusterSync:
                                observer=_ShardNotes(i, self.opts.observer), verify_sample=0,
                                resume=resume)
                 target = ShardTarget(self.target, self.slots[i])
-                engine = ReplicaSync(source, target, opts, sub, publisher)
-                engine.start()
-                self.engines.append(engine)
-                self.phases[i] = "linked"
+                self.engines.append(ReplicaSync(source, target, opts, sub, publisher))
+            self._start_links()
         except BaseException:
             self.close()
             raise
         self.opts.observer.note(f"{len(self.shards)} shard(s), one replica link each; "
                                 f"loading at most {self.jobs} at once")
+
+    def _start_links(self) -> None:
+        """PSYNC to every primary at once: each source may wait before it starts a diskless
+        transfer (repl-diskless-sync-delay, 5 s by default), and those waits overlap."""
+        errors: dict[int, BaseException] = {}
+
+        def link(i: int, engine: ReplicaSync) -> None:
+            try:
+                engine.start()
+                self.phases[i] = "linked"
+            except BaseException as exc:
+                errors[i] = exc
+
+        threads = [threading.Thread(target=link, args=(i, e), daemon=True)
+                   for i, e in enumerate(self.engines)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.errors.update(errors)
+        self.raise_first_error()
 
     # --- catch-up: every shard in parallel ------------------------------------------------------
     def catch_up(self) -> None:

@@ -22,7 +22,13 @@ from migrate.cluster.topology import (
 )
 from migrate.endpoint import Endpoint, raw_command
 from migrate.errors import LabError, UsageError
-from migrate.lab.cluster import ClusterHandle, node_state, slot_ranges, start_cluster
+from migrate.lab.cluster import (
+    ClusterHandle,
+    _ports,
+    node_state,
+    slot_ranges,
+    start_cluster,
+)
 from migrate.lab.fleet import Fleet
 
 SPECS = ["redis-7.0", "valkey-8.0", "valkey-9"]
@@ -157,7 +163,10 @@ def test_cluster_nodes_parser_handles_replicas_migrations_and_old_formats() -> N
 
 
 def test_a_lone_node_that_met_nobody_reads_as_the_endpoint_host(lab: Fleet) -> None:
-    node = lab.start("valkey-8.0", extra_args=["--cluster-enabled", "yes"])
+    # an explicit bus port: port + 10000 passes 65535 for a high free port
+    [(_, bus)] = _ports(1, None)
+    node = lab.start("valkey-8.0", extra_args=["--cluster-enabled", "yes", "--cluster-port",
+                                               str(bus)])
     topology = discover(node.endpoint)
     [shard] = topology.shards
     assert shard.primary.endpoint == node.endpoint and shard.slots == ()
