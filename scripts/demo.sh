@@ -43,5 +43,11 @@ run kvmigrate verify --source "$SOURCE" --target "$TARGET" --full
 say "6. Cut over: bounded write pause, catch-up, promote the target, fence the source"
 run kvmigrate cutover --state "$WORK/sync" --source "$SOURCE" --target "$TARGET" --yes
 
-say "Done: the Valkey target is the primary; the old Redis refuses writes (NOREPLICAS)."
+say "7. The way back, rehearsed: Valkey 8.0 writes RDB 11, which Redis 7.0 cannot load, so the
+    old primary replicates from kvmigrate, which rewrites the RDB for it (the logical path)"
+run kvmigrate rollback --state "$WORK/sync" --source "$SOURCE" --target "$TARGET" --dry-run
+run kvmigrate rollback --state "$WORK/sync" --source "$SOURCE" --target "$TARGET" --yes
+
+say "Done: migrated, verified, cut over and rolled back; Redis is the primary again and the
+    Valkey server refuses writes (NOREPLICAS) until the next attempt."
 run kvmigrate lab status

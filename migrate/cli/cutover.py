@@ -181,6 +181,13 @@ def rollback_cmd(
     max_pause_ms: PauseOpt = 2000,
     verify_sample: Annotated[int, typer.Option(help="Keys in the final verification sample "
                                                     "(0: none).")] = 200,
+    path: Annotated[str, typer.Option(
+        metavar="auto|native|logical|window",
+        help="auto: native where the old primary loads the new one's RDB, else logical (a "
+             "reverse proxy-mode sync), else window (Dragonfly).")] = "auto",
+    window_ms: Annotated[int | None, typer.Option(
+        "--window-ms", metavar="N", help="The window path pauses the new primary's writes for "
+                                         "the whole copy: at most this long.")] = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     fmt: FormatOpt = "table",
@@ -189,7 +196,8 @@ def rollback_cmd(
 
     Native reverse replication where the old primary loads the new one's RDB; otherwise a
     reverse sync in proxy mode (the old primary replicates from kvmigrate, read-only
-    meanwhile). Then the same guarded cut-over back, and the old primary's fence lifted."""
+    meanwhile); from Dragonfly, a copy with its writes paused (--window-ms). Then the
+    switch back, and the old primary's fence lifted."""
     _check_format(fmt)
     state = SyncState.load(state_dir, planning=dry_run)
     record = state.cutover_record() or {}
@@ -206,6 +214,7 @@ def rollback_cmd(
                                                       dry_run=dry_run),
                              fence_record=fence_record, state_root=state_dir,
                              final_check=_final_check(new, old, verify_sample),
+                             path=path, window_ms=window_ms,
                              notify=lambda m: err.print(m, markup=False))
     if not dry_run:
         state.write(ROLLBACK_FILE, runner_result.to_dict())

@@ -114,6 +114,10 @@ class ReplicaModeLink:
             return None
         return int(text) if text.isdigit() else None
 
+    def pid_text(self) -> str:
+        pid = self._pid()
+        return f"pid {pid}" if pid is not None else "the pid in its kvmigrate.pid"
+
     def running(self) -> bool:
         pid = self._pid()
         if pid is None:
@@ -148,7 +152,7 @@ class ReplicaModeLink:
                 os.kill(pid, signal.SIGTERM)
 
     def promote_commands(self) -> list[str]:
-        return [f"stop the replica-mode sync (SIGTERM to pid {self._pid()}); the target is "
+        return [f"stop the replica-mode sync (SIGTERM to {self.pid_text()}); the target is "
                 "already a primary"]
 
 
@@ -182,7 +186,7 @@ class ProxyModeLink(ReplicaModeLink):
 
     def promote_commands(self) -> list[str]:
         return ["REPLICAOF NO ONE (on the target: it stops taking the proxy's stream)",
-                f"stop the proxy-mode sync (SIGTERM to pid {self._pid()})"]
+                f"stop the proxy-mode sync (SIGTERM to {self.pid_text()})"]
 
 
 class InProcessProxyLink(ProxyModeLink):
@@ -190,12 +194,12 @@ class InProcessProxyLink(ProxyModeLink):
     promotion is ``REPLICAOF NO ONE`` on its target and setting its stop event."""
 
     def __init__(self, source: redis.Redis, target: redis.Redis, state_root: Path,
-                 thread: threading.Thread, stop: threading.Event):
+                 thread: threading.Thread | None, stop: threading.Event):
         super().__init__(source, target, state_root)
-        self.thread, self.stop = thread, stop
+        self.thread, self.stop = thread, stop  # no thread: a plan only
 
     def running(self) -> bool:
-        return self.thread.is_alive()
+        return self.thread is not None and self.thread.is_alive()
 
     def promote(self) -> None:
         self.target.execute_command("REPLICAOF", "NO", "ONE")
@@ -252,7 +256,7 @@ class ScanModeLink(ReplicaModeLink):
 
     def promote_commands(self) -> list[str]:
         return ["ask the scan-mode sync to stop copying and wait until it has "
-                f"({self.barrier.request_path.name}); then SIGTERM to pid {self._pid()}; "
+                f"({self.barrier.request_path.name}); then SIGTERM to {self.pid_text()}; "
                 "the target is already a primary"]
 
 
@@ -295,5 +299,5 @@ class ClusterReplicaLink:
         self.run.promote()
 
     def promote_commands(self) -> list[str]:
-        return [f"stop the cluster sync (SIGTERM to pid {self.run._pid()}); every target "
+        return [f"stop the cluster sync (SIGTERM to {self.run.pid_text()}); every target "
                 "primary is already a primary"]

@@ -12,7 +12,9 @@ kvmigrate (so it is read-only for clients meanwhile: writes get READONLY, never 
 and loads the new primary's RDB rewritten for it (header lowered; records it cannot load,
 e.g. Valkey 8's listpack sets and v3 streams for Redis 7.0, sent as commands after the RDB),
 then the translated stream. Then the same guarded cut-over back, and the old primary's fence
-lifted. From Dragonfly there is no PSYNC to follow: refused, with the commands to run.
+lifted. From Dragonfly there is no PSYNC to follow and no keyspace notification but expiry:
+the window path (:mod:`migrate.cutover.window`) copies it with its writes paused throughout,
+bounded by ``--window-ms``.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ import redis
 
 from migrate.compat.rdb import can_load_rdb_of
 from migrate.cutover.fence import FenceRecord, unfence
-from migrate.cutover.link import InProcessProxyLink, NativeLink, ProxyModeLink
+from migrate.cutover.link import InProcessProxyLink, NativeLink
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
 from migrate.endpoint import Endpoint
-from migrate.errors import KvmError
+from migrate.errors import KvmError, UsageError
 from migrate.serverinfo import ServerIdentity, identify
 from migrate.sync.options import SyncOptions
 from migrate.sync.run import run_sync
@@ -55,27 +57,45 @@ def choose_path(old: ServerIdentity, new: ServerIdentity) -> RollbackPath:
     return RollbackPath(True, f"native reverse replication: {load.reason}")
 
 
+PATHS = ("auto", "native", "logical", "window")
+
+
 def rollback(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
              fence_record: FenceRecord | None, state_root: Path,
-             final_check: FinalCheck | None = None,
+             final_check: FinalCheck | None = None, path: str = "auto",
+             window_ms: int | None = None,
              notify: Callable[[str], None] = lambda _m: None) -> CutoverResult:
-    """The way back: native reverse replication where it works, else the logical path."""
+    """The way back: native reverse replication where it works, else the logical path (a
+    reverse proxy-mode sync), else (Dragonfly, which cannot be followed) a write window."""
+    if path not in PATHS:
+        raise UsageError(f"unknown --path {path!r}", f"one of {', '.join(PATHS)}")
     old_id = identify(old.client().info("server"))
     new_id = identify(new.client().info("server"))
-    path = choose_path(old_id, new_id)
-    if path.native:
+    chosen = choose_path(old_id, new_id)
+    if path == "auto":
+        path = "native" if chosen.native else "window" if new_id.flavor == "dragonfly" \
+            else "logical"
+        notify(f"{chosen.reason}: the {path} path")
+    if path == "native":
         return rollback_native(old, new, options, fence_record=fence_record,
                                final_check=final_check, notify=notify)
-    if new_id.flavor == "dragonfly":
-        raise KvmError(f"rollback from {new.display()} to {old.display()}: {path.reason}",
-                       "copy back by hand: once no client writes to the old primary, lift "
-                       "its fence (CONFIG SET min-replicas-to-write 0), run kvmigrate sync "
-                       "--source NEW --target OLD --to redis --mode scan --flush-target "
-                       "--follow, and cut over with kvmigrate cutover --state of that sync")
-    notify(f"{path.reason}: the logical path (a reverse sync in proxy mode)")
-    return rollback_logical(old, new, options, fence_record=fence_record,
-                            state_root=state_root, final_check=final_check, notify=notify,
-                            old_flavor=old_id.flavor)
+    if path == "logical":
+        if new_id.flavor == "dragonfly":
+            raise UsageError(f"the logical path follows the new primary with PSYNC: "
+                             f"{chosen.reason}", "use --path window --window-ms N")
+        return rollback_logical(old, new, options, fence_record=fence_record,
+                                state_root=state_root, final_check=final_check,
+                                notify=notify, old_flavor=old_id.flavor)
+    if not window_ms:
+        raise UsageError(f"rollback from {new.display()} to {old.display()} needs a write "
+                         f"window ({chosen.reason}; kvmigrate cannot follow it): its writes "
+                         "are paused for the whole copy", "give --window-ms N, the longest "
+                         "pause you accept (e.g. 60000); --dry-run shows the steps")
+    from migrate.cutover.window import WindowRollback
+
+    return WindowRollback(old, new, options, window_ms=window_ms, fence_record=fence_record,
+                          state_root=state_root, final_check=final_check,
+                          notify=notify).run()
 
 
 def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
@@ -90,8 +110,8 @@ def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
                f"{old.display()} (state {sync_dir}): {old.display()} replicates from "
                "kvmigrate, read-only meanwhile; its stale dataset is replaced by the new "
                "primary's, rewritten for it")
-        link = ProxyModeLink(new_c, old_c, sync_dir)
-        return Cutover(new, old, link, options, notify=notify)._plan_only()
+        plan_link = InProcessProxyLink(new_c, old_c, sync_dir, None, threading.Event())
+        return Cutover(new, old, plan_link, options, notify=notify)._plan_only()
     if sync_dir.exists():  # an earlier attempt that did not finish: its state is stale
         shutil.rmtree(sync_dir)
     stop = threading.Event()

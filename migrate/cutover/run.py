@@ -228,7 +228,7 @@ class Cutover:
         if self.final_check is not None:
             plan.append("source and target: final verification sample")
         plan += [f"target: {c}" for c in self.link.promote_commands()]
-        plan.append(f"target: DEL {HEARTBEAT_KEY} (kvmigrate's own heartbeat key)")
+        plan.append(f"target: DEL {HEARTBEAT_KEY.decode()} (kvmigrate's own heartbeat key)")
         if self.options.fence != "none":
             plan += [f"source: {c}" for c in fence_commands()]
         plan.append("source: CLIENT UNPAUSE (writes held by the pause now fail with "

@@ -14,7 +14,7 @@ from migrate.cutover.rollback import choose_path
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
 from migrate.orchestrate.runner import RunResult
-from migrate.serverinfo import identify
+from migrate.serverinfo import ServerIdentity, identify
 
 # Rough rates behind the duration estimate (keys per second), measured on this project's
 # 2-core machines: native REPLICAOF loaded 1,000,000 keys in 1.55 s (issue 8); a key-by-key
@@ -67,18 +67,22 @@ def build(result: RunResult, values: dict[str, str]) -> dict[str, Any]:
                     "seconds": max(round(source["keys"] / RATES[path], 1), 0.1),
                     "basis": f"{RATES[path]:,} keys/s ({path} copy on a 2-core machine)"}
     rollback = None
+    to_dragonfly = any("--to dragonfly" in c for step in result.steps for c in step.commands)
     if source and target and "_identity" in source and "_identity" in target:
-        rb = choose_path(source["_identity"], target["_identity"])
+        new_id = target["_identity"]
+        if to_dragonfly:  # the playbook's target kind decides, whatever stands in for it
+            new_id = ServerIdentity("dragonfly", (1, 40), "1.40")
+        rb = choose_path(source["_identity"], new_id)
         rollback = {"native": rb.native, "reason": rb.reason,
                     "how": "kvmigrate rollback --state STATE_DIR (playbook: rollback): "
                     + ("native reverse replication, then a guarded cut-over back" if rb.native
                        else "a reverse sync in proxy mode (the old primary replicates from "
                        "kvmigrate, read-only meanwhile, and loads the new primary's RDB "
                        "rewritten for it), then a guarded cut-over back"
-                       if target["_identity"].flavor != "dragonfly" else
-                       "refused with the commands to run: a scan-mode sync from Dragonfly "
-                       "back to the old primary after lifting its fence, then kvmigrate "
-                       "cutover")}
+                       if new_id.flavor != "dragonfly" else
+                       "with --window-ms N: Dragonfly's writes paused for the whole copy "
+                       "(SCAN + DUMP into an RDB the old primary replicates from kvmigrate), "
+                       "then the switch back")}
     risks = [f"{f['severity']}: {f['title']} ({f['id']})" for f in findings
              if f.get("severity") in ("blocker", "warning")]
     for facts in (source, target):

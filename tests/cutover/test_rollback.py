@@ -9,7 +9,7 @@ import pytest
 from migrate.cutover.fence import fence, is_fenced
 from migrate.cutover.rollback import choose_path, rollback_native
 from migrate.cutover.run import CutoverOptions
-from migrate.errors import KvmError
+from migrate.errors import KvmError, UsageError
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.serverinfo import ServerIdentity
@@ -117,3 +117,53 @@ def test_logical_rollback_valkey_8_to_redis_7_under_a_failover_writer(lab: Fleet
     report = verify(new.endpoint, old.endpoint, VerifyOptions(full=True))
     assert report.ok and report.keys_checked > 1000, report.mismatches[:5]
     assert (state / "rollback.json").exists()
+
+
+def test_window_rollback_under_a_failover_writer(lab: Fleet, tmp_path: Path) -> None:
+    """The window path (Dragonfly's way back, which kvmigrate cannot follow), run against a
+    Valkey 8.0 new primary, whose SCAN/DUMP/PTTL/CLIENT PAUSE behave the same: its writes are
+    paused for the copy, the old Redis 7.0 primary replicates the snapshot from kvmigrate
+    (listpack sets and v3 streams as commands), then takes over."""
+    from migrate.cutover.rollback import rollback
+
+    old, new = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    seed(new.endpoint, keys=1500)
+    record = fence(old.client())
+    writer = FailoverWriter(new, old)  # writes to the new primary until it is fenced
+    thread = writer.start()
+    time.sleep(0.3)
+    plan = rollback(old.endpoint, new.endpoint, CutoverOptions(dry_run=True),
+                    fence_record=record, state_root=tmp_path, path="window", window_ms=30000)
+    assert plan.ok and any("CLIENT PAUSE 30000 WRITE" in p for p in plan.plan)
+    assert is_fenced(old.client())  # the dry run changed nothing
+    result = rollback(old.endpoint, new.endpoint, CutoverOptions(), fence_record=record,
+                      state_root=tmp_path, path="window", window_ms=30000)
+    time.sleep(0.3)
+    writer.stop.set()
+    thread.join(10)
+    assert result.ok and result.paused_ms is not None and result.paused_ms < 30000
+    oc = old.client()
+    assert oc.info("replication")["role"] == "master"
+    assert not is_fenced(oc) and is_fenced(new.client())
+    on_new = [a for a in writer.acks if a.server == "old"]
+    after = [a for a in writer.acks if a.server == "new"]
+    assert on_new and after, writer.errors[:3]
+    values = oc.mget([a.key for a in writer.acks])
+    lost = [a.key for a, v in zip(writer.acks, values, strict=True) if v != str(a.value).encode()]
+    assert not lost, lost[:10]
+    assert max(a.at for a in on_new) < result.promoted_at  # type: ignore[operator]
+    oc.delete(*[a.key for a in after])
+    report = verify(new.endpoint, old.endpoint, VerifyOptions(full=True))
+    assert report.ok and report.keys_checked > 1000, report.mismatches[:5]
+    assert not (tmp_path / "rollback-window").exists()  # the spool is removed
+
+
+def test_window_path_needs_a_window(lab: Fleet, tmp_path: Path) -> None:
+    from migrate.cutover.rollback import rollback
+
+    old, new = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    with pytest.raises(UsageError) as info:
+        rollback(old.endpoint, new.endpoint, CutoverOptions(), fence_record=None,
+                 state_root=tmp_path, path="window")
+    assert "--window-ms" in info.value.one_line()
+    assert old.client().info("replication")["role"] == "master"
