@@ -61,6 +61,7 @@ class CopyResult:
     not_matched: int = 0
     flushed: bool = False
     elapsed_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -69,7 +70,8 @@ class CopyResult:
     def to_dict(self) -> dict[str, object]:
         return {"source": self.source, "target": self.target, "dry_run": self.dry_run,
                 "flushed_target": self.flushed, "not_matched": self.not_matched,
-                "elapsed_s": round(self.elapsed_s, 3), **self.stats.to_dict(),
+                "elapsed_s": round(self.elapsed_s, 3), "notes": self.notes,
+                **self.stats.to_dict(),
                 "findings": [f.to_dict() for f in self.findings]}
 
 
@@ -138,7 +140,7 @@ class CopyJob:
             raise UsageError(f"{self.out_path} exists", "pass --overwrite to replace it")
         # connect first: an unreachable, wrong or busy target fails before a long validation
         target = self._identify()
-        if self.endpoint is not None and not self.opt.flush_target:
+        if self.endpoint is not None and not self.opt.flush_target and not self.opt.dry_run:
             self._refuse_busy()
         check = Progress(bytes_total=self.path.stat().st_size)
 
@@ -160,13 +162,20 @@ class CopyJob:
             return self._to_file(target, summary, findings, started)
         busy = _nonempty_dbs(self.endpoint)
         flushed = False
-        if busy and not self.opt.flush_target:
+        notes = []
+        if busy and not self.opt.flush_target and not self.opt.dry_run:
             self._refuse_busy()  # checked again: keys may have arrived during validation
         if busy and not self.opt.dry_run:
             self.endpoint.client().flushall()
             flushed = True
+        if busy and self.opt.dry_run:  # the plan is still shown; the real copy is refused
+            where = ", ".join(f"db{d}: {n} keys" for d, n in sorted(busy.items()))
+            notes.append(f"the target is not empty ({where}): the real copy "
+                         + ("would FLUSHALL it first (--flush-target)" if self.opt.flush_target
+                            else "is refused unless --flush-target"))
         result = CopyResult(str(self.path), f"{self.endpoint.display()} ({target})", summary,
-                            findings, ApplyStats(), self.opt.dry_run, flushed=flushed)
+                            findings, ApplyStats(), self.opt.dry_run, flushed=flushed,
+                            notes=notes)
         result.stats, result.not_matched = self._apply(target, summary)
         result.elapsed_s = time.monotonic() - started
         return result

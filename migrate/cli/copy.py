@@ -56,6 +56,8 @@ def _render(result: CopyResult) -> None:
     for f in result.findings:
         if f.severity.value != "info":
             out.print(f"[{f.severity.value}] {f.title}", markup=False)
+    for note in result.notes:
+        out.print(f"note: {note}", markup=False)
     out.print(f"elapsed: {result.elapsed_s:.1f} s", markup=False)
 
 
@@ -135,7 +137,7 @@ def copy_cmd(
     source = Endpoint.parse(from_server) if from_server else None
     if endpoint is not None and source is not None:  # fail before the snapshot is taken
         endpoint.client().close()
-        if not flush_target:
+        if not flush_target and not dry_run:
             refuse_busy_target(endpoint)
     with tempfile.TemporaryDirectory(prefix="kvmigrate-copy-") as work:
         if source is not None:

@@ -110,8 +110,8 @@ class ReplicaServer:
                     self._serve(conn)
                 except (OSError, ConnectionError) as exc:
                     if not self._stop.is_set():
-                        self.note(f"the target's link to the proxy dropped ({exc}); waiting "
-                                  "for it to reconnect")
+                        self.note(f"the target's link to the proxy dropped ({exc}): waiting "
+                                  "for it to reconnect (unless it was promoted by a cut-over)")
                 finally:
                     self.linked.clear()
                     with contextlib.suppress(OSError):

@@ -71,13 +71,26 @@ def test_unreachable_target_fails_before_the_snapshot(redis8_source: Source) -> 
 def test_busy_target_is_refused_before_validation(lab: Fleet, redis8_source: Source) -> None:
     target = lab.start("valkey-9")
     target.client(3).set("keep-me", "1")
-    res = run_cli("copy", "--from-rdb", str(redis8_source.rdb), "--target", target.url,
-                  "--dry-run")
+    res = run_cli("copy", "--from-rdb", str(redis8_source.rdb), "--target", target.url)
     assert res.code == 2
     line = _one_error_line(res.stderr)
     assert "not empty (db3: 1 keys)" in line and "--flush-target" in line
     assert "validating" not in res.stderr
     assert target.client(3).get("keep-me") == b"1"
+
+
+def test_dry_run_on_a_busy_target_shows_the_plan_and_says_it(lab: Fleet,
+                                                              redis8_source: Source) -> None:
+    """A change-review dry run before the window: the plan is shown, the refusal said."""
+    target = lab.start("valkey-9")
+    target.client(3).set("keep-me", "1")
+    res = run_cli("copy", "--from-rdb", str(redis8_source.rdb), "--target", target.url,
+                  "--dry-run")
+    assert res.code == 0, res.output
+    assert "would write" in res.stdout
+    assert "not empty (db3: 1 keys): the real copy is refused unless --flush-target" in \
+        res.stdout
+    assert target.client(3).get("keep-me") == b"1" and target.client(0).dbsize() == 0
 
 
 def test_busy_target_is_refused_before_the_snapshot(lab: Fleet, redis8_source: Source) -> None:
