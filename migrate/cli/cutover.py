@@ -200,6 +200,13 @@ def rollback_cmd(
     switch back, and the old primary's fence lifted."""
     _check_format(fmt)
     state = SyncState.load(state_dir, planning=dry_run)
+    if state.ledger.get("run", {}).get("cluster"):
+        raise UsageError("rollback of a cluster migration is not automated: `kvmigrate "
+                         "rollback` moves one primary back",
+                         "to go back: lift the fence on every old primary (CONFIG SET "
+                         "min-replicas-to-write 0), then kvmigrate sync --source NEW --target "
+                         "OLD --flush-target --follow and kvmigrate cutover --state of that "
+                         "sync (docs/cluster.md)")
     record = state.cutover_record() or {}
     if not record.get("ok") and not dry_run:
         raise UsageError(f"no completed cut-over recorded in {state_dir}",

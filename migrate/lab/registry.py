@@ -24,6 +24,10 @@ def get(name: str) -> ServerProcess:
     directory = _dir(name)
     if not (directory / "instance.json").exists():
         known = ", ".join(p.name for p in all_instances()) or "none"
+        if (_dir(f"{name}-0") / "instance.json").exists():  # a lab cluster's nodes
+            raise UsageError(f"no lab server named {name!r}: {name!r} is a lab cluster "
+                             f"(nodes {name}-0, {name}-1, ...)",
+                             f"use: kvmigrate lab cluster down {name} (or url {name})")
         raise UsageError(f"no lab server named {name!r} (known: {known})",
                          "start one with: kvmigrate lab up NAME --server SPEC")
     return ServerProcess.load(directory)

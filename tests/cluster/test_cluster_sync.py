@@ -246,6 +246,8 @@ def test_cutover_of_a_cluster_under_a_failover_writer(lab_cluster: LabCluster,
     for i, node in enumerate(source.nodes):  # every old primary refuses writes
         with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
             node.client().set(_key_on(source, i), 1)
+    back = run_cli("rollback", "--state", str(state), "--yes")  # one primary only: refused
+    assert back.code == 2 and "not automated" in back.stderr
 
 
 def _key_on(handle: ClusterHandle, index: int) -> str:

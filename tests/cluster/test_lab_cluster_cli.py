@@ -56,6 +56,8 @@ def test_up_status_url_down(isolated_lab_dir: Path) -> None:
 
     again = run_cli("lab", "cluster", "up", "shop", "--server", "valkey-8.0")
     assert again.code == 4 and "already running" in _one_line(again)
+    plain = run_cli("lab", "down", "shop")  # the cluster's name, not a server's
+    assert plain.code == 2 and "lab cluster down shop" in plain.stderr
 
     down = run_cli("lab", "cluster", "down", "shop")
     assert down.code == 0, down.output
