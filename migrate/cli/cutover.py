@@ -12,7 +12,7 @@ import typer
 from migrate.cli.console import err, out, print_json
 from migrate.cutover.fence import FenceRecord
 from migrate.cutover.link import (
-    ClusterReplicaLink,
+    ClusterLink,
     NativeLink,
     ProxyModeLink,
     ReplicaModeLink,
@@ -114,8 +114,9 @@ def _link(mode: str, src: Endpoint, tgt: Endpoint, state_dir: Path,
     """How the cut-over sees the sync: a running ``--follow`` run for every mode but native,
     where the target itself replicates."""
     if shards:
-        return ClusterReplicaLink([ReplicaModeLink(ep.client(), state_dir / f"shard-{i}")
-                                   for i, ep in enumerate(shards)], state_dir)
+        shard_link = ScanModeLink if mode == "scan" else ReplicaModeLink
+        return ClusterLink([shard_link(ep.client(), state_dir / f"shard-{i}")
+                            for i, ep in enumerate(shards)], state_dir, mode)
     if mode == "replica":
         return ReplicaModeLink(src.client(), state_dir)
     if mode == "proxy":

@@ -106,12 +106,12 @@ def cluster_sides(source: Source, target: Target, opts: SyncOptions
                              f"give a node of the {side} cluster, or leave the flag out")
     if not (source_cluster or target_cluster):
         return None
-    if opts.mode not in ("auto", "replica"):
+    if opts.mode not in ("auto", "replica", "scan"):
         raise UsageError(f"--mode {opts.mode} cannot work with a cluster: a cluster node "
-                         "refuses REPLICAOF outside its cluster, a single node cannot merge "
-                         "several primaries, and scan mode is not cluster-aware yet",
+                         "refuses REPLICAOF outside its cluster, and a single node cannot "
+                         "merge several primaries",
                          "use --mode replica (or auto): one kvmigrate replica per source "
-                         "primary")
+                         "primary; --mode scan where the source refuses PSYNC")
     if opts.match:
         raise UsageError("--match is not supported with a cluster yet")
     shards = [source.endpoint]
@@ -125,10 +125,24 @@ def cluster_sides(source: Source, target: Target, opts: SyncOptions
                              "fix the cluster first: `kvmigrate preflight` shows the details")
         shards = topology.primaries()
         slots = [shard.slots for shard in topology.shards]
-    for shard in shards:
-        if not Source.connect(shard).has("PSYNC"):
-            raise UsageError(f"{shard.display()} does not offer PSYNC (renamed or disabled): "
-                             "replica mode cannot follow it")
+    mode = opts.mode
+    no_psync = [s for s in shards if not Source.connect(s).has("PSYNC")]
+    if mode == "auto":
+        mode = "scan" if no_psync else "replica"
+    if mode == "replica" and no_psync:
+        raise UsageError(f"{no_psync[0].display()} does not offer PSYNC (renamed or "
+                         "disabled): replica mode cannot follow it", "use --mode scan")
+    if mode == "scan":
+        if opts.resume and source_cluster:
+            raise UsageError("--resume of a scan-mode cluster sync is not supported (scan "
+                             "mode re-scans and sweeps the target on resume, which is not "
+                             "scoped by shard yet)", "run it again with --flush-target")
+        for shard in shards:
+            from migrate.sync.scan import refusal as scan_refusal
+
+            why = scan_refusal(Source.connect(shard), target, opts)
+            if why:
+                raise UsageError(f"--mode scan cannot work: {shard.display()}: {why}")
     if target_cluster:
         topology = discover(target.endpoint)
         if not topology.ok or topology.coverage():
@@ -141,5 +155,7 @@ def cluster_sides(source: Source, target: Target, opts: SyncOptions
     what = f"{len(shards)} source primar{'y' if len(shards) == 1 else 'ies'}"
     into = f"a {len(topology.shards)}-shard cluster (writes routed by slot)" \
         if target_cluster else "one node"
-    return target, shards, slots, "replica", f"cluster: {what} into {into}, one " \
-                                             "replica-mode reader per primary"
+    how = "replica-mode reader (PSYNC)" if mode == "replica" else \
+        "scan-mode reader (SCAN + keyspace notifications: the source refuses PSYNC)" \
+        if no_psync else "scan-mode reader (SCAN + keyspace notifications)"
+    return target, shards, slots, mode, f"cluster: {what} into {into}, one {how} per primary"

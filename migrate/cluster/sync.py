@@ -35,6 +35,7 @@ from migrate.errors import KvmError
 from migrate.orchestrate.ledger import LEDGER_FILE, Ledger
 from migrate.sync.options import QuietObserver, SyncOptions
 from migrate.sync.replica import ReplicaSync
+from migrate.sync.scan import ScanSync
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
@@ -57,15 +58,15 @@ class _ShardNotes:
 
 
 class ClusterSync:
-    mode = "replica"
-
     def __init__(self, shards: list[Endpoint], slots: list[tuple[SlotRange, ...] | None],
-                 target: Target, opts: SyncOptions, ledger: Ledger, status: StatusPublisher):
+                 target: Target, opts: SyncOptions, ledger: Ledger, status: StatusPublisher,
+                 mode: str = "replica"):
+        self.mode = mode  # replica, or scan where the source refuses PSYNC
         self.shards, self.slots, self.target, self.opts = shards, slots, target, opts
         self.ledger, self.status = ledger, status
         self.jobs = max(1, opts.jobs or os.cpu_count() or 1)
         self._checked = time.monotonic()
-        self.engines: list[ReplicaSync] = []
+        self.engines: list[Any] = []  # ReplicaSync or ScanSync, one per shard
         self._stack = contextlib.ExitStack()
         self.errors: dict[int, BaseException] = {}
         self.phases: dict[int, str] = {}
@@ -81,14 +82,15 @@ class ClusterSync:
                 sub = self._stack.enter_context(Ledger.open(
                     shard_dir(root, i), run={"source": endpoint.display(),
                                              "target": self.target.endpoint.display(),
-                                             "mode": "replica", "shard": i}, resume=resume))
+                                             "mode": self.mode, "shard": i}, resume=resume))
                 publisher = self._stack.enter_context(
                     StatusPublisher(sub, QuietObserver(), None))
                 opts = replace(self.opts, heartbeat=False, state_dir=shard_dir(root, i),
                                observer=_ShardNotes(i, self.opts.observer), verify_sample=0,
                                resume=resume)
                 target = ShardTarget(self.target, self.slots[i])
-                self.engines.append(ReplicaSync(source, target, opts, sub, publisher))
+                engine = ScanSync if self.mode == "scan" else ReplicaSync
+                self.engines.append(engine(source, target, opts, sub, publisher))
             self._start_links()
         except BaseException:
             self.close()
@@ -101,7 +103,7 @@ class ClusterSync:
         transfer (repl-diskless-sync-delay, 5 s by default), and those waits overlap."""
         errors: dict[int, BaseException] = {}
 
-        def link(i: int, engine: ReplicaSync) -> None:
+        def link(i: int, engine: Any) -> None:
             try:
                 engine.start()
                 self.phases[i] = "linked"
@@ -122,7 +124,7 @@ class ClusterSync:
         gate = threading.Semaphore(self.jobs)
         done = threading.Event()
 
-        def run(i: int, engine: ReplicaSync) -> None:
+        def run(i: int, engine: Any) -> None:
             try:
                 with gate:
                     self.phases[i] = "loading"
@@ -174,20 +176,22 @@ class ClusterSync:
             raise KvmError(f"shard {i} ({self.shards[i].display()}): {message}",
                            getattr(exc, "hint", None))
         for i, engine in enumerate(self.engines):
-            if engine.thread_error is not None:
-                raise KvmError(f"shard {i} ({self.shards[i].display()}): replaying the stream "
-                               f"failed: {engine.thread_error}")
+            error = getattr(engine, "thread_error", None) or getattr(engine, "applier_error",
+                                                                      None)
+            if error is not None:
+                raise KvmError(f"shard {i} ({self.shards[i].display()}): applying changes "
+                               f"failed: {error}")
 
     # --- figures and status ---------------------------------------------------------------------
     def keys_loaded(self) -> int:
-        return sum(e.keys_loaded for e in self.engines)
+        return sum(_keys(e) for e in self.engines)
 
     def shard_figures(self) -> list[dict[str, Any]]:
         rows = []
         for i, engine in enumerate(self.engines):
             row: dict[str, Any] = {"shard": i, "source": self.shards[i].display(),
                                    "phase": self.phases.get(i, "?"),
-                                   "keys_loaded": engine.keys_loaded}
+                                   "keys_loaded": _keys(engine)}
             with contextlib.suppress(Exception):  # a figure missing is not a failure
                 figures = engine.figures()
                 row.update(source_offset=figures["source_offset"],
@@ -221,3 +225,8 @@ class ClusterSync:
                 engine.close()
         self._stack.close()
 
+
+
+def _keys(engine: Any) -> int:
+    """Keys loaded (replica mode) or copied (scan mode) by a shard's reader."""
+    return int(getattr(engine, "keys_loaded", getattr(engine, "keys_copied", 0)))

@@ -243,8 +243,12 @@ class ScanModeLink(ReplicaModeLink):
         return self.barrier.applied()
 
     def promote(self) -> None:
-        """Stop the run's applier first and wait until it says so: a key it copied after
-        this could overwrite a client's write on the new primary."""
+        self.stop_copying()
+        super().promote()
+
+    def stop_copying(self) -> None:
+        """Stop the run's applier and wait until it says so: a key it copied after this
+        could overwrite a client's write on the new primary."""
         self.barrier.request_stop()
         deadline = time.monotonic() + self.STOP_TIMEOUT_S
         while not self.barrier.stopped():
@@ -252,7 +256,6 @@ class ScanModeLink(ReplicaModeLink):
                 raise KvmError("the scan-mode sync did not stop copying within "
                                f"{self.STOP_TIMEOUT_S:.0f} s", "check that it is running")
             time.sleep(0.002)
-        super().promote()
 
     def promote_commands(self) -> list[str]:
         return ["ask the scan-mode sync to stop copying and wait until it has "
@@ -260,15 +263,15 @@ class ScanModeLink(ReplicaModeLink):
                 "the target is already a primary"]
 
 
-class ClusterReplicaLink:
-    """A running cluster sync (``migrate.cluster.sync``): one replica-mode reader per source
-    primary, each with its ``applied.json`` in ``STATE/shard-N``. The final mark is every
-    shard's own offset, read under the pause; "applied" counts the shards that reached theirs,
-    so the cut-over waits until all have. Promotion stops the one run."""
+class ClusterLink:
+    """A running cluster sync (``migrate.cluster.sync``): one reader per source primary, each
+    with its files in ``STATE/shard-N`` (``applied.json`` in replica mode, the barrier files
+    in scan mode). The final mark is every shard's own (its offset, or a barrier token), taken
+    under the pause; "applied" counts the shards that reached theirs, so the cut-over waits
+    until all have. Promotion stops every shard's copying (scan mode), then the one run."""
 
-    mode = "replica"
-
-    def __init__(self, shards: list[ReplicaModeLink], state_root: Path):
+    def __init__(self, shards: list[ReplicaModeLink], state_root: Path, mode: str = "replica"):
+        self.mode = mode
         self.shards = shards
         self.run = ReplicaModeLink(shards[0].source, state_root)
         self._finals: list[int] = []
@@ -277,16 +280,18 @@ class ClusterReplicaLink:
         return self.run.running()
 
     def state(self) -> LinkState:
+        if not self.running():
+            return LinkState(False, 0, 0, "the cluster sync is not running")
         states = [s.state() for s in self.shards]
-        lag = sum(s.lag_bytes for s in states)
-        return LinkState(self.running(), lag, 0,
-                         None if self.running() else "the cluster sync is not running")
+        down = next((f"shard {i}: {st.why_down}" for i, st in enumerate(states) if not st.up),
+                    None)
+        return LinkState(down is None, sum(s.lag_bytes for s in states), 0, down)
 
     def source_offset(self) -> int:
         return sum(s.source_offset() for s in self.shards)
 
     def mark_final(self) -> int:
-        self._finals = [s.source_offset() for s in self.shards]
+        self._finals = [s.mark_final() for s in self.shards]
         return len(self.shards)
 
     def applied_offset(self) -> int:
@@ -296,8 +301,13 @@ class ClusterReplicaLink:
                    if s.applied_offset() >= final)
 
     def promote(self) -> None:
+        for shard in self.shards:
+            if isinstance(shard, ScanModeLink):
+                shard.stop_copying()
         self.run.promote()
 
     def promote_commands(self) -> list[str]:
-        return [f"stop the cluster sync (SIGTERM to {self.run.pid_text()}); every target "
-                "primary is already a primary"]
+        first = "ask every shard's scan-mode reader to stop copying and wait until each has; " \
+            if self.mode == "scan" else ""
+        return [f"{first}stop the cluster sync (SIGTERM to {self.run.pid_text()}); every "
+                "target primary is already a primary"]

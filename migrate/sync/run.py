@@ -164,7 +164,7 @@ def run_sync(opts: SyncOptions) -> SyncResult:
             from migrate.cluster.sync import ClusterSync
 
             engine: Engine = ClusterSync(shards, shard_slots, target, opts, ledger,
-                                         status)
+                                         status, mode)
         else:
             engine = make_engine(mode, source, target, opts, ledger, status)
         try:

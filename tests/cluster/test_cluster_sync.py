@@ -80,12 +80,13 @@ def _ledger(state: Path) -> dict:
         return {}
 
 
-def _sync_under_writer(source: ClusterHandle, target_url: str, state: Path) -> ClusterWriter:
+def _sync_under_writer(source: ClusterHandle, target_url: str, state: Path,
+                       *extra: str) -> ClusterWriter:
     writer = ClusterWriter(source)
     thread = writer.start()
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
                              "--target", target_url, "--to", "valkey", "--follow",
-                             "--state", str(state)], stdout=subprocess.PIPE,
+                             "--state", str(state), *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ,
                                                                     "NO_COLOR": "1"})
     try:
@@ -128,15 +129,29 @@ def test_cluster_to_cluster(lab_cluster: LabCluster, tmp_path: Path, target_spec
     rc.close()
 
 
-def test_cluster_into_a_single_node(lab_cluster: LabCluster, lab: Fleet,
-                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["auto", "scan"])
+def test_cluster_into_a_single_node(lab_cluster: LabCluster, lab: Fleet, tmp_path: Path,
+                                    mode: str) -> None:
     source = lab_cluster("redis-7.0", shards=3)
     target = lab.start("valkey-8.0")
     fill(source, 2000)
-    writer = _sync_under_writer(source, target.url, tmp_path / "state")
+    extra = ["--mode", "scan", "--set-notify-keyspace-events"] if mode == "scan" else []
+    writer = _sync_under_writer(source, target.url, tmp_path / "state", *extra)
+    assert _ledger(tmp_path / "state")["run"]["mode"] == ("scan" if mode == "scan"
+                                                          else "replica")
     result = run_cli("verify", "--source", source.url, "--target", target.url, "--full")
     assert result.code == 0, result.output[-3000:]
     assert target.client().get(writer.acks[-1]) is not None
+
+
+def test_scan_mode_cluster_resume_is_refused(lab_cluster: LabCluster, lab: Fleet,
+                                             tmp_path: Path) -> None:
+    source = lab_cluster("redis-7.0", shards=2)
+    target = lab.start("valkey-8.0")
+    result = run_cli("sync", "--source", source.url, "--target", target.url, "--to", "valkey",
+                     "--mode", "scan", "--resume", "--state", str(tmp_path / "st"))
+    assert result.code == 2 and "not supported" in result.stderr and "--flush-target" in \
+        result.stderr
 
 
 def test_native_and_proxy_are_refused_for_a_cluster(lab_cluster: LabCluster, lab: Fleet,
@@ -377,3 +392,48 @@ def test_source_cluster_flag_on_a_standalone_server_is_refused(lab: Fleet,
                      "--source-cluster", "--state", str(tmp_path / "st"))
     assert result.code == 2 and "not in cluster mode" in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_scan_mode_cluster_sync_then_cutover(lab_cluster: LabCluster, tmp_path: Path) -> None:
+    """A cluster whose primaries are read with SCAN + keyspace notifications (as for a
+    source that refuses PSYNC), into a 2-shard valkey-9 cluster, under a cluster client that
+    fails over on NOREPLICAS: the sync follows, the cut-over's barrier reaches every shard,
+    every acknowledged write is on the new cluster."""
+    source = lab_cluster("redis-7.0", shards=3)
+    target = lab_cluster("valkey-9", shards=2)
+    fill(source, 1500)
+    state = tmp_path / "state"
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
+                             "--target", target.url, "--to", "valkey", "--mode", "scan",
+                             "--set-notify-keyspace-events", "--follow", "--state",
+                             str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "NO_COLOR": "1"})
+    writer = FailoverClusterWriter(source, target)
+    thread = writer.start()
+    try:
+        deadline = time.monotonic() + 180
+        while _ledger(state).get("status", {}).get("phase") != "follow":
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the scan cluster sync did not reach follow"
+            time.sleep(0.2)
+        assert _ledger(state)["run"]["mode"] == "scan"
+        time.sleep(0.5)
+        result = run_cli("cutover", "--state", str(state), "--yes", "--format", "json")
+        time.sleep(0.5)
+    finally:
+        writer.stop.set()
+        thread.join(10)
+        if proc.poll() is None:
+            proc.wait(30)
+    assert result.code == 0, result.output[-3000:]
+    record = json.loads(result.stdout)
+    assert record["ok"] and len(record["fences"]) == 3
+    old = [a for a in writer.acks if a[1] == "old"]
+    assert old and [a for a in writer.acks if a[1] == "new"], writer.errors[:3]
+    assert max(a[2] for a in old) < record["promoted_at"]
+    rc = RedisCluster(host="127.0.0.1", port=target.nodes[0].port)
+    lost = [key for key, _, _ in writer.acks if rc.get(key) is None]
+    assert not lost, lost[:10]
+    assert rc.get("s:7") == b"value-7" and rc.hget("h:10", "a") == b"10"
+    rc.close()
+    assert proc.returncode == 0, proc.stderr.read()[-2000:] if proc.stderr else ""
