@@ -212,11 +212,11 @@ class FailoverClusterWriter:
         return thread
 
 
-def _start_follow(source: ClusterHandle, target: ClusterHandle,
-                  state: Path) -> subprocess.Popen[str]:
+def _start_follow(source: ClusterHandle, target: ClusterHandle, state: Path,
+                  *extra: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
                              "--target", target.url, "--to", "valkey", "--follow",
-                             "--state", str(state)], stdout=subprocess.PIPE,
+                             "--state", str(state), *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "NO_COLOR": "1"})
     deadline = time.monotonic() + 180
@@ -403,19 +403,11 @@ def test_scan_mode_cluster_sync_then_cutover(lab_cluster: LabCluster, tmp_path: 
     target = lab_cluster("valkey-9", shards=2)
     fill(source, 1500)
     state = tmp_path / "state"
-    proc = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
-                             "--target", target.url, "--to", "valkey", "--mode", "scan",
-                             "--set-notify-keyspace-events", "--follow", "--state",
-                             str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "NO_COLOR": "1"})
+    proc = _start_follow(source, target, state, "--mode", "scan",
+                         "--set-notify-keyspace-events")
     writer = FailoverClusterWriter(source, target)
     thread = writer.start()
     try:
-        deadline = time.monotonic() + 180
-        while _ledger(state).get("status", {}).get("phase") != "follow":
-            assert proc.poll() is None, proc.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the scan cluster sync did not reach follow"
-            time.sleep(0.2)
         assert _ledger(state)["run"]["mode"] == "scan"
         time.sleep(0.5)
         result = run_cli("cutover", "--state", str(state), "--yes", "--format", "json")
