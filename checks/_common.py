@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 CORE_TYPES = frozenset({"string", "list", "set", "zset", "hash", "stream", "none"})
-COMPAT = "shared/docs/compat-facts.md"
+COMPAT = "docs/compatibility.md"
 
 
 def mib(value: int) -> str:

@@ -19,7 +19,7 @@ class PersistenceTargetDurability(Check):
                 "(--target); Dragonfly's snapshots are snapshot_cron / dbfilename.")
     remedy = ("Configure persistence on the target (save or snapshot_cron, appendonly on "
               "Valkey) before the cut-over; `kvmigrate convert-config` maps it.")
-    source = "redis.conf documentation (save, appendonly); shared/docs/compat-facts.md"
+    source = "redis.conf documentation (save, appendonly); docs/compatibility.md"
 
     def run(self, ctx: Context) -> Iterator[Finding]:
         src, tgt = ctx.source.config, ctx.target.config

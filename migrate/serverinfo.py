@@ -2,7 +2,7 @@
 
 Valkey reports ``server_name:valkey`` and ``valkey_version`` (its ``redis_version`` is frozen
 at 7.2.4); Dragonfly reports ``dragonfly_version`` (its ``redis_version`` is hard-coded);
-Redis has neither (compat-facts.md, "Identifying the server").
+Redis has neither (docs/compatibility.md 'Identifying the server').
 """
 
 from __future__ import annotations

@@ -4,6 +4,54 @@
 # Idempotent; uses sudo when not root. Debian 12 and 13.
 set -euo pipefail
 
+# Another apt or dpkg (unattended-upgrades on a fresh machine, a user's install) may hold the
+# package manager's locks: wait for them, saying what we wait for, up to a bounded time.
+LOCK_TIMEOUT="${KVMIGRATE_APT_LOCK_TIMEOUT:-600}"
+LOCKS="${KVMIGRATE_APT_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock}"
+
+wait_for_apt_locks() {
+    # dpkg and apt hold fcntl locks: test each with a non-blocking lockf, released at once.
+    python3 - "$LOCK_TIMEOUT" $LOCKS <<'PY' || return 1
+import errno, fcntl, os, sys, time
+timeout, locks = float(sys.argv[1]), sys.argv[2:]
+deadline, told = time.monotonic() + timeout, False
+while True:
+    held = []
+    for path in locks:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue  # no such lock file (or not ours to open): nothing to wait for
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                held.append(path)
+        finally:
+            os.close(fd)
+    if not held:
+        if told:
+            print("kvmigrate setup: the package manager is free", file=sys.stderr)
+        sys.exit(0)
+    if time.monotonic() >= deadline:
+        print(f"kvmigrate setup: another apt/dpkg process still holds {held[0]} after "
+              f"{timeout:.0f} s; let it finish (or stop it), then run this again "
+              "(KVMIGRATE_APT_LOCK_TIMEOUT sets the wait)", file=sys.stderr)
+        sys.exit(1)
+    if not told:
+        print(f"kvmigrate setup: waiting for another apt/dpkg process (it holds {held[0]}; "
+              f"unattended-upgrades does on a fresh machine), up to {timeout:.0f} s",
+              file=sys.stderr)
+        told = True
+    time.sleep(1)
+PY
+}
+
+if [ "${1:-}" = "--wait-for-apt-locks" ]; then  # used by tests
+    wait_for_apt_locks
+    exit $?
+fi
+
 need=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v python3 >/dev/null || need+=(python3)
@@ -29,5 +77,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing OS packages: ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q >/dev/null
-$sudo apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+if command -v python3 >/dev/null; then
+    wait_for_apt_locks || exit 1
+fi
+$sudo apt-get -o DPkg::Lock::Timeout="$LOCK_TIMEOUT" update -q >/dev/null
+$sudo apt-get -o DPkg::Lock::Timeout="$LOCK_TIMEOUT" install -y -q --no-install-recommends \
+    "${need[@]}" >/dev/null

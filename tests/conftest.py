@@ -20,8 +20,33 @@ from migrate.lab.fleet import Fleet
 from migrate.lab.specs import SPECS
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-TESTDATA = SHARED / "testdata"
+
+# Test data that came from other projects (Redis's own test-suite RDB files, the upstream
+# redis.conf, other RDB parsers' corpora) is never kept in this repository: tests that need it
+# read it from the folder this variable names (.ci/run passes it), and are skipped, with this
+# reason in the summary, where it is not set.
+TESTDATA_ENV = "KVMIGRATE_TESTDATA"
+_TESTDATA_SET = os.environ.get(TESTDATA_ENV, "")
+TESTDATA = Path(_TESTDATA_SET or "/nonexistent-" + TESTDATA_ENV).expanduser().resolve()
+NO_TESTDATA = (f"{TESTDATA_ENV} is not set: this test reads data from other projects, which "
+               "is not kept in the repository (.ci/run sets it)")
+needs_testdata = pytest.mark.skipif(not _TESTDATA_SET, reason=NO_TESTDATA)
+
+
+def from_testdata(*parts: str) -> Path:
+    """A file under KVMIGRATE_TESTDATA: the test is skipped (with the reason) where the
+    variable is not set, and fails where it is set but the file is missing."""
+    if not _TESTDATA_SET:
+        pytest.skip(NO_TESTDATA)
+    path = TESTDATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"{TESTDATA_ENV}: {path} is missing", pytrace=False)
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _TESTDATA_SET and not TESTDATA.is_dir():
+        raise pytest.UsageError(f"{TESTDATA_ENV}={_TESTDATA_SET}: no such folder")
 
 
 @pytest.fixture(scope="session")

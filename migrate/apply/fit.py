@@ -1,5 +1,5 @@
 """What a target cannot take from an RDB, as findings (used by ``rdb inspect --to`` and by
-``copy`` before it writes). Facts: compat-facts.md, via :mod:`migrate.apply.target`."""
+``copy`` before it writes). Facts: docs/compatibility.md, via :mod:`migrate.apply.target`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from migrate.model import Finding, Severity
 from migrate.rdb.records import TYPE_NAMES, VALKEY_TYPE_NAMES
 from migrate.rdb.summary import RdbSummary
 
-DRAGONFLY_MODULES = {("ReJSON-RL", 3)}  # compat-facts: the only module type Dragonfly loads
+# docs/compatibility.md: the only module type Dragonfly loads
+DRAGONFLY_MODULES = {("ReJSON-RL", 3)}
 
 
 def _type_label(code: int, magic: str) -> str:
@@ -80,6 +81,19 @@ def assess(summary: RdbSummary, target: Target) -> list[Finding]:
                    "same module loaded; otherwise they fail and are counted",
             remediation="" if ok else "export them with the module's own tools, or leave them",
             evidence={"module": name, "values": count}, source=SOURCE))
+    if summary.module_aux:
+        # Module-global state (not keys): only the same module on the target can take it, and
+        # a server without that module refuses the whole file. A logical copy cannot carry it.
+        ok = target.flavor == "redis"
+        out.append(Finding(
+            "rdb.module-aux", Severity.WARNING if ok else Severity.BLOCKER,
+            f"module data outside any key ({', '.join(summary.module_aux)})"
+            + ("" if ok else f": {target} has no such module"),
+            detail="every server without the module refuses to load this file; a copy "
+                   "cannot carry the module's own data",
+            remediation="" if ok else "export it with the module's own tools, then pass "
+                                      "--skip-unsupported to copy the keys without it",
+            evidence={"module_aux": summary.module_aux}, source=SOURCE))
     if summary.functions and not target.loads_functions:
         out.append(Finding(
             "rdb.functions", Severity.BLOCKER,

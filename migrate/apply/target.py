@@ -1,7 +1,7 @@
 """What a target server can take: which value encodings it restores from a DUMP payload,
 which RDB version its payload footer must carry, and how it sets hash field TTLs.
 
-Facts: ../shared/docs/compat-facts.md ("RDB versions", "What each target can load", "Hash
+Facts: docs/compatibility.md ("RDB versions", "What each target can load", "Hash
 field TTLs") via :mod:`migrate.compat.rdb`; type numbers from redis/valkey src/rdb.h.
 """
 
@@ -11,11 +11,13 @@ import functools
 from dataclasses import dataclass
 
 from migrate.compat.rdb import max_rdb_loadable
+from migrate.compat.versions import SUPPORTED, default_version
 from migrate.errors import UsageError
 from migrate.serverinfo import ServerIdentity, parse_version
 
-# Default version assumed for ``--to FLAVOR`` without ``--target-version``.
-DEFAULT_VERSIONS = {"valkey": "8.1.1", "dragonfly": "1.40", "redis": "8.0.6"}
+# The version assumed for ``--to FLAVOR`` without ``--target-version``: the oldest
+# supported one, so that what is written loads on every supported version.
+DEFAULT_VERSIONS = {flavor: default_version(flavor) for flavor in SUPPORTED}
 
 # RDB version that introduced each type byte (redis src/rdb.h history).
 _TYPE_MIN_RDB = {0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 8, 7: 8, 9: 1, 10: 1, 11: 1, 12: 1, 13: 1,
@@ -34,7 +36,9 @@ class Target:
         try:
             parsed = parse_version(text)
         except Exception:
-            raise UsageError(f"invalid --target-version {text!r}") from None
+            raise UsageError(f"invalid --target-version {text!r}",
+                             f"known {flavor} versions: {', '.join(SUPPORTED[flavor])}") \
+                from None
         return cls(ServerIdentity(flavor, parsed, text))
 
     @property
@@ -83,7 +87,7 @@ class Target:
 
     @property
     def loads_functions(self) -> bool:
-        return self.flavor != "dragonfly"  # compat-facts: FUNCTION / FCALL unsupported
+        return self.flavor != "dragonfly"  # docs/compatibility.md: FUNCTION / FCALL unsupported
 
     @property
     def stream_metadata(self) -> bool:

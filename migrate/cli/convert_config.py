@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
                  "on stdout.")] = "text",
         target_version: Annotated[str | None, typer.Option(
             "--target-version", metavar="VERSION",
-            help="Target server version (Valkey: 8.0, 8.1, 9.0 ...; default: the newest "
-                 "kvmigrate knows).")] = None,
+            help="Target server version (Valkey: 8.0, 8.1, 9.1). Default: a file every "
+                 "supported version accepts (what Valkey 8.0 takes).")] = None,
         from_server: Annotated[str | None, typer.Option(
             "--from-server", metavar="URL",
             help="Read the live settings of a running Redis (CONFIG GET *) instead of a "
@@ -112,6 +112,8 @@ def _summary(result: Conversion, output: Path | None, secret: bool) -> None:
     target = f"{result.target} {result.target_version}".strip()
     err.print(f"converted {result.source} for {target}{where}: "
               f"{shown} ({counts['overridden']} overridden by a later line)", markup=False)
+    if result.valid_for:
+        err.print(f"the converted file is valid {result.valid_for}", markup=False)
     if secret and output is not None:
         err.print(f"{output} holds passwords from the source: written with mode 0600",
                   markup=False)

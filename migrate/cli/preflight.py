@@ -103,8 +103,9 @@ def register(app: typer.Typer) -> None:
                  "read.")] = None,
         target_version: Annotated[str | None, typer.Option(
             "--target-version", metavar="VERSION",
-            help="Target version when no --target is given (default: the newest the "
-                 "catalogue knows).")] = None,
+            help="Target version when no --target is given. Default: the oldest "
+                 "supported version (Valkey 8.0), so the findings hold on every supported "
+                 "version.")] = None,
         scripts: Annotated[list[Path] | None, typer.Option(
             "--scripts", help="A Lua script or a folder of .lua files to analyse; "
                               "repeat for more.")] = None,

@@ -43,8 +43,9 @@ def inspect_cmd(
     to: Annotated[Flavor | None, typer.Option(
         "--to", help="Also report what this target cannot take.")] = None,
     target_version: Annotated[str | None, typer.Option(
-        help="Target version for --to (default: valkey 8.1.1, dragonfly 1.40, "
-             "redis 8.0.6).")] = None,
+        help="Target version for --to. Default: the oldest supported version of the "
+             "target (valkey 8.0.1, dragonfly 1.40, redis 7.0.15), so what it reports holds "
+             "on every supported version.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Read an RDB file completely (checksum verified) and summarize it: producer and

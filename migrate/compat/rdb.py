@@ -1,6 +1,6 @@
 """RDB versions: which version each server writes and which versions and types it loads.
 
-Sources: ../shared/docs/compat-facts.md ("RDB versions", "What each target can load"), from
+Sources: docs/compatibility.md 'RDB versions', 'What each target can load', from
 redis src/rdb.h, valkey src/rdb.h, dragonfly src/server/rdb_load.cc, and runs on this
 project's lab servers (*seen here*). A new server release is a change to these tables.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from migrate.serverinfo import ServerIdentity
 
 # (flavor, minimum version) -> RDB version written; the last row whose minimum is <= the
-# server's version applies. Source: compat-facts.md "RDB versions".
+# server's version applies. Source: docs/compatibility.md 'RDB versions'.
 WRITES: dict[str, list[tuple[tuple[int, ...], int]]] = {
     "redis": [((2, 6), 6), ((3, 2), 8), ((5, 0), 9), ((7, 0), 10), ((7, 2), 11), ((7, 4), 12),
               ((8, 6), 13), ((8, 8), 14), ((8, 10), 15)],
@@ -39,7 +39,7 @@ LOADS_TYPES: dict[str, list[tuple[tuple[int, ...], frozenset[int]]]] = {
     "dragonfly": [((0, 0), _RDB11_TYPES)],  # types 22-25 fail: "Unrecognized rdb object type"
 }
 
-SOURCE = "shared/docs/compat-facts.md (redis/valkey src/rdb.h, dragonfly rdb_load.cc)"
+SOURCE = "docs/compatibility.md (redis/valkey src/rdb.h, dragonfly rdb_load.cc)"
 
 
 def _lookup(table: list[tuple[tuple[int, ...], int]], version: tuple[int, ...]) -> int | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from migrate.convert.dragonfly_flags import DOCS_FLAGS
 from migrate.model import Severity
 
-FACTS = "../shared/docs/compat-facts.md (Config directives)"
+FACTS = "docs/compatibility.md 'Config directives'"
 SERVER_FAMILY = "dragonflydb/dragonfly src/server/server_family.cc"
 MAIN_SERVICE = "dragonflydb/dragonfly src/server/main_service.cc"
 AOF_DOC = ("dragonflydb/documentation docs/managing-dragonfly/aof.md: 'Currently, Dragonfly "
@@ -129,13 +129,13 @@ RULES: dict[str, Rule] = {r.redis: r for r in [
     _none("loadmodule", "modules cannot be loaded into Dragonfly; it has JSON, search, "
           "Bloom/cuckoo, CMS and TopK built in (partially), no TimeSeries, t-digest or vector "
           "sets", Severity.BLOCKER,
-          "../shared/docs/compat-facts.md (Modules and their key types)"),
+          "docs/compatibility.md 'Modules and their key types'"),
     _none("user", "ACL users in the config file: put them in an ACL file (same syntax, "
           "'user ...' lines) and pass --aclfile", Severity.BLOCKER, DOCS_FLAGS),
     _none("cluster-enabled", "'cluster-enabled yes' is a blocker: Dragonfly has no cluster "
           "bus; use cluster_mode=emulated (one node answering CLUSTER commands) or "
           "cluster_mode=yes with an external control plane", Severity.BLOCKER,
-          "../shared/docs/compat-facts.md (Cluster)"),
+          "docs/compatibility.md 'Cluster'"),
     _none("min-replicas-to-write", "Dragonfly cannot refuse writes when replicas lag: the "
           "write-safety guarantee is lost", Severity.WARNING),
     _none("min-slaves-to-write", "Dragonfly cannot refuse writes when replicas lag: the "

@@ -38,6 +38,7 @@ class Conversion:
     source: str
     target: str  # "valkey" or "dragonfly"
     target_version: str
+    valid_for: str = ""  # "for every supported Valkey (8.0, 8.1, 9.1); ..." (compat.versions)
     text: str = ""
     fates: list[DirectiveFate] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -58,7 +59,8 @@ class Conversion:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "target": self.target,
-                "target_version": self.target_version, "counts": self.counts(),
+                "target_version": self.target_version, "valid_for": self.valid_for,
+                "counts": self.counts(),
                 "blocked": self.blocked,
                 "directives": [f.to_dict() for f in self.fates],
                 "findings": [f.to_dict() for f in self.findings]}

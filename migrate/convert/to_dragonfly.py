@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from migrate.compat.versions import validity
 from migrate.convert import dragonfly_rules
 from migrate.convert.document import ConfigDocument, Directive
 from migrate.convert.dragonfly_flags import ALL_FLAGS
@@ -28,7 +29,8 @@ class _Writer:
     def __init__(self, doc: ConfigDocument, version: str):
         self.doc = doc
         self.result = Conversion(source=doc.origin, target="dragonfly",
-                                 target_version=version)
+                                 target_version=version,
+                                 valid_for=validity("dragonfly", version or None))
         self.settings = resolve(doc)
         self.lines = [f"# Dragonfly flagfile converted from {doc.origin} by kvmigrate "
                       "convert-config.", "# Use: dragonfly --flagfile=THIS_FILE", ""]
@@ -307,9 +309,9 @@ class _Writer:
         self.finding("dragonfly.replica-of-redis", Severity.WARNING,
                      "Dragonfly as a replica of Redis can lose keys without an error", d,
                      detail="RDB 13+ fails; hashes with field TTLs stop the sync part way; "
-                            "vector sets are skipped (compat-facts.md).",
+                            "vector sets are skipped (docs/compatibility.md).",
                      remediation="run kvmigrate preflight and verify after the sync",
-                     source="../shared/docs/compat-facts.md (Dragonfly as a replica of Redis)")
+                     source="docs/compatibility.md 'Dragonfly as a replica of Redis'")
 
     on_slaveof = on_replicaof
 

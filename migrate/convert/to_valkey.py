@@ -9,6 +9,7 @@ at the end as commented suggestions.
 
 from __future__ import annotations
 
+from migrate.compat.versions import validity
 from migrate.convert import valkey_rules
 from migrate.convert.document import ConfigDocument, Line
 from migrate.convert.effective import resolve
@@ -23,9 +24,11 @@ def convert(doc: ConfigDocument, target_version: str | None = None) -> Conversio
     version = valkey_rules.dataset_version(target_version)
     shown_version = target_version or version
     vtuple = parse_version(version)[:2]
-    result = Conversion(source=doc.origin, target="valkey", target_version=shown_version)
-    out = [f"# Converted from {doc.origin} by kvmigrate convert-config for Valkey "
-           f"{shown_version}.", "# Each change is marked with a '# kvmigrate:' comment.", ""]
+    result = Conversion(source=doc.origin, target="valkey", target_version=shown_version,
+                        valid_for=validity("valkey", target_version))
+    out = [f"# Converted from {doc.origin} by kvmigrate convert-config,",
+           f"# {result.valid_for}.",
+           "# Each change is marked with a '# kvmigrate:' comment.", ""]
     overridden = _mark_overridden(doc, result)
     for line in doc.lines:
         if line.kind in ("comment", "blank"):
@@ -111,7 +114,7 @@ def _directive(line: Line, version: str, vtuple: tuple[int, ...],
                        "valkey-bloom is not RDB-compatible with RedisBloom.",
                 remediation="install the Valkey module and point loadmodule at it, or check "
                             "that this module supports Valkey",
-                source="../shared/docs/compat-facts.md (Modules and their key types)"))
+                source="docs/compatibility.md 'Modules and their key types'"))
         if d.name == "dir":
             result.findings.append(finding(
                 "valkey.dir-must-exist", Severity.INFO,

@@ -2,7 +2,7 @@
 Valkey version knows, and the migration settings worth suggesting.
 
 Every rename below is an alias Valkey still accepts, rewritten so the file uses Valkey's own
-names (compat-facts.md, "Config directives"). *Seen here*: ``CONFIG SET <old>`` then
+names (docs/compatibility.md 'Config directives'). *Seen here*: ``CONFIG SET <old>`` then
 ``CONFIG GET <new>`` answer the value set on Valkey 8.0.1, 8.1.1 and 9.1.2 (8.1.1 and 9.1.2
 only for ``commandlog-*``, which 8.0.1 lacks); tests/convert/test_valkey_roundtrip.py re-checks
 it on the lab servers.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from migrate.compat.versions import default_version
 from migrate.convert.known import FILE_ONLY, VALKEY_DIRECTIVES, VALKEY_UNLISTED
 from migrate.errors import UsageError
 from migrate.serverinfo import parse_version
@@ -25,7 +26,7 @@ class Rename:
     source: str
 
 
-_ALIAS_SRC = ("compat-facts.md (Config directives); seen here: an alias on Valkey 8.0.1, "
+_ALIAS_SRC = ("docs/compatibility.md 'Config directives'; seen here: an alias on Valkey 8.0.1, "
               "8.1.1, 9.1.2")
 _LISTPACK_SRC = "seen here: *-ziplist-* are aliases of *-listpack-* on Valkey 8.0.1, 8.1.1, 9.1.2"
 _COMMANDLOG_SRC = ("seen here: slowlog-* are aliases of commandlog-* on Valkey 8.1.1 and "
@@ -72,12 +73,12 @@ SUGGESTIONS: list[Suggestion] = [
     Suggestion("rdb-version-check", "relaxed", (8, 1),
                "lets this Valkey load an RDB written by Redis 7.4+ (version 12+) unless a key "
                "type is unknown; keep strict once the migration is over",
-               "compat-facts.md (What each target can load); listed by CONFIG GET * on "
+               "docs/compatibility.md 'What each target can load'; listed by CONFIG GET * on "
                "Valkey 8.1.1 and 9.1.2, not 8.0.1"),
     Suggestion("import-mode", "yes", (8, 1),
                "while importing: no expiry and no eviction, so the copy is complete; set it "
                "back to no before cut-over",
-               "compat-facts.md (Config directives); listed by CONFIG GET * on Valkey "
+               "docs/compatibility.md 'Config directives'; listed by CONFIG GET * on Valkey "
                "8.1.1 and 9.1.2, not 8.0.1"),
 ]
 
@@ -85,9 +86,10 @@ VERSIONS: list[str] = sorted(VALKEY_DIRECTIVES, key=lambda v: parse_version(v))
 
 
 def dataset_version(requested: str | None) -> str:
-    """The newest data set at or below the requested Valkey version (default: the newest)."""
+    """The newest data set at or below the requested Valkey version (default: the oldest
+    supported version, whose output every supported version accepts)."""
     if not requested:
-        return VERSIONS[-1]
+        requested = default_version("valkey")
     try:
         wanted = parse_version(requested)
     except Exception:

@@ -4,7 +4,7 @@ primary took, then the same guarded cut-over back.
 Native reverse replication (the old primary becomes a replica of the new one) only where the
 old primary can load the new one's RDB version (Redis 7.0 loads RDB 10 at most, so Valkey 8.0,
 which writes 11, back to Redis 7.0 cannot), and never from Dragonfly, which cannot be a
-primary for Redis or Valkey replicas (compat-facts.md).
+primary for Redis or Valkey replicas (docs/compatibility.md).
 
 Otherwise the logical path: a reverse sync in proxy mode, run in this process. kvmigrate is a
 replica of the new primary and the primary of the old one: the old primary replicates from

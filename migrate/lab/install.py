@@ -19,9 +19,9 @@ from pathlib import Path
 
 from migrate.errors import LabError, UsageError
 from migrate.lab import paths
+from migrate.lab.mirror import find_mirror
 from migrate.lab.specs import ServerSpec
 
-ARCHIVE = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 SUITES = ("bookworm", "bookworm-backports", "trixie", "sid")
 LISTS_MAX_AGE_S = 24 * 3600
@@ -82,21 +82,25 @@ class AptCache:
 
     def ensure_lists(self, progress: Progress) -> None:
         stamp = self.root / "lists.stamp"
-        if stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S:
+        mirror = find_mirror()
+        sources = "".join(f"deb [signed-by={KEYRING}] {mirror} {suite} main\n"
+                          for suite in SUITES)
+        fresh = stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S
+        if fresh and self.sources.exists() and self.sources.read_text() == sources:
             return
         if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
             raise LabError("the lab needs apt-get and dpkg (a Debian or Ubuntu machine)",
                            "use --binary PATH to run a server binary you already have")
         for d in (self.lists / "partial", self.cache / "archives" / "partial", self.debs):
             d.mkdir(parents=True, exist_ok=True)
-        self.sources.write_text("".join(
-            f"deb [signed-by={KEYRING}] {ARCHIVE} {suite} main\n" for suite in SUITES))
+        self.sources.write_text(sources)
         progress(f"updating package lists for {', '.join(SUITES)}")
         proc = subprocess.run(["apt-get", *self._opts(), "update"], capture_output=True,
                               text=True)
         if proc.returncode != 0:
             raise LabError(f"apt-get update of the lab's sources failed: {_last_line(proc)}",
-                           f"the lab needs to reach {ARCHIVE}")
+                           f"the lab needs to reach the Debian mirror {mirror} (set "
+                           "KVMIGRATE_DEBIAN_MIRROR to use another)")
         stamp.touch()
 
     def download(self, suite: str, packages: list[str]) -> list[Path]:

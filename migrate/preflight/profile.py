@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from migrate.compat.versions import default_version
 from migrate.errors import UsageError
 from migrate.serverinfo import ServerIdentity, parse_version
 
@@ -28,10 +29,6 @@ def load_targets() -> dict[str, Any]:
 
 def known_versions(flavor: str) -> list[str]:
     return list(load_targets()[flavor]["versions"])
-
-
-def newest_version(flavor: str) -> str:
-    return known_versions(flavor)[-1]
 
 
 def applies(entry: dict[str, Any], version: tuple[int, ...]) -> bool:
@@ -93,10 +90,11 @@ class Profile:
 
 
 def profile_for(flavor: str, version: str | None) -> Profile:
-    """The catalogue's profile of ``flavor`` at ``version`` (default: the newest known)."""
+    """The catalogue's profile of ``flavor`` at ``version`` (default: the oldest supported
+    version, so that what preflight finds holds on every supported version)."""
     if flavor not in FLAVORS:
         raise UsageError(f"unknown target {flavor!r}", "use --to valkey or --to dragonfly")
-    chosen = version or newest_version(flavor)
+    chosen = version or default_version(flavor)
     try:
         parse_version(chosen)
     except Exception:

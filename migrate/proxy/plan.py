@@ -4,11 +4,11 @@ Parsing every record (the rewriter) costs about 20 us per key in Python; a targe
 every record of the source's RDB needs none of it. The source says, cheaply, when that holds:
 
 * a Redis source (RDB 12 at most: every record format is one Valkey 8/9 and Dragonfly read,
-  compat-facts "RDB versions"), or the target's own flavor and version;
+  docs/compatibility.md "RDB versions"), or the target's own flavor and version;
 * no hash with field TTLs: ``INFO keyspace`` ``subexpiry`` is 0 in every database (Redis
   7.4+; older servers have none);
 * no module value: ``MODULE LIST`` is empty, or every loaded module's key types are known
-  (compat-facts "Modules and their key types") and ``SCAN ... TYPE <type>`` finds none.
+  (docs/compatibility.md "Modules and their key types") and ``SCAN ... TYPE <type>`` finds none.
 
 It is checked when the link starts and again once the RDB is received; a key of those kinds
 that lived only between the two checks would reach the target's loader, which refuses it
@@ -26,7 +26,7 @@ from migrate.compat.rdb import rdb_version_written
 from migrate.endpoint import Endpoint
 from migrate.serverinfo import ServerIdentity
 
-# MODULE LIST name -> key types its values report with TYPE (compat-facts.md, "Modules and
+# MODULE LIST name -> key types its values report with TYPE (docs/compatibility.md, "Modules and
 # their key types"); a module not listed here makes the rewriter parse every record.
 MODULE_KEY_TYPES: dict[str, tuple[str, ...]] = {
     "vectorset": ("vectorset",),

@@ -9,6 +9,7 @@ import pytest
 
 from migrate.convert import parse_file
 from migrate.convert.dragonfly_flags import ALL_FLAGS
+from tests.conftest import from_testdata
 from tests.convert.conftest import UPSTREAM
 from tests.convert.test_dragonfly import FLAG_LINE
 from tests.helpers import run_cli
@@ -17,7 +18,7 @@ from tests.helpers import run_cli
 @pytest.fixture(params=["upstream", "debian"])
 def real_conf(request: pytest.FixtureRequest) -> Path:
     if request.param == "upstream":
-        return UPSTREAM
+        return from_testdata(UPSTREAM.name)
     return request.getfixturevalue("debian_redis_conf")
 
 

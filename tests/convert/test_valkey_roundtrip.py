@@ -9,7 +9,9 @@ import pytest
 from migrate.convert import convert, parse_file
 from migrate.convert.valkey_rules import RENAMES
 from migrate.lab.fleet import Fleet
+from tests.conftest import from_testdata
 from tests.convert.conftest import UPSTREAM
+from tests.helpers import run_cli
 
 PASSWORD = "rt-pass word"  # with a space: quoting must survive the round trip
 
@@ -107,18 +109,21 @@ def test_valkey_renames_are_real_aliases(lab: Fleet, spec: str) -> None:
 
 
 @pytest.mark.parametrize("spec", sorted(SPECS))
+@pytest.mark.parametrize("name", ["upstream", "debian"])
 def test_upstream_and_debian_configs_start_valkey(lab: Fleet, tmp_path: Path, spec: str,
-                                                  debian_redis_conf: Path) -> None:
-    for name, conf in (("upstream", UPSTREAM), ("debian", debian_redis_conf)):
-        result = convert(parse_file(conf), "valkey", SPECS[spec])
-        out = tmp_path / f"{name}-{spec}.conf"
-        # Valkey chdirs to `dir` while reading the file: it must exist on this host.
-        out.write_text(result.text.replace("\ndir /var/lib/redis\n", f"\ndir {tmp_path}\n"))
-        server = lab.start(spec, config_file=out, lab_defaults=False, name=f"{name}-{spec}")
-        got = server.client(decode_responses=True).config_get("*")
-        assert got["databases"] == "16"
-        assert got["slowlog-log-slower-than"] == "10000"
-        server.stop()
+                                                  name: str,
+                                                  request: pytest.FixtureRequest) -> None:
+    conf = (from_testdata(UPSTREAM.name) if name == "upstream"
+            else request.getfixturevalue("debian_redis_conf"))
+    result = convert(parse_file(conf), "valkey", SPECS[spec])
+    out = tmp_path / f"{name}-{spec}.conf"
+    # Valkey chdirs to `dir` while reading the file: it must exist on this host.
+    out.write_text(result.text.replace("\ndir /var/lib/redis\n", f"\ndir {tmp_path}\n"))
+    server = lab.start(spec, config_file=out, lab_defaults=False, name=f"{name}-{spec}")
+    got = server.client(decode_responses=True).config_get("*")
+    assert got["databases"] == "16"
+    assert got["slowlog-log-slower-than"] == "10000"
+    server.stop()
 
 
 def test_live_redis_settings_carry_over_to_valkey(lab: Fleet, tmp_path: Path) -> None:
@@ -144,3 +149,19 @@ def test_live_redis_settings_carry_over_to_valkey(lab: Fleet, tmp_path: Path) ->
     assert got["hash-max-listpack-entries"] == "99"
     assert got["commandlog-slow-execution-max-len"] == "33"
     assert got["hz"] == "10"  # a default: not restated, still Valkey's default
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS))
+def test_the_default_output_starts_on_every_supported_valkey(lab: Fleet, tmp_path: Path,
+                                                             spec: str,
+                                                             debian_redis_conf: Path) -> None:
+    """Without --target-version the file works on every supported Valkey, and says so."""
+    out = tmp_path / "valkey.conf"
+    res = run_cli("convert-config", str(debian_redis_conf), "--to", "valkey", "-o", str(out))
+    assert res.code == 0, res.stderr
+    assert "valid for every supported Valkey (8.0, 8.1, 9.1)" in res.stderr
+    assert "--target-version" in res.stderr
+    out.write_text(out.read_text().replace("\ndir /var/lib/redis\n", f"\ndir {tmp_path}\n"))
+    server = lab.start(spec, config_file=out, lab_defaults=False, name=f"default-{spec}")
+    assert server.client(decode_responses=True).config_get("databases") == {"databases": "16"}
+    server.stop()

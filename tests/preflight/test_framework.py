@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from migrate.compat.versions import default_version
 from migrate.model import Finding, Severity
 from migrate.preflight import base
 from migrate.preflight.base import DOC_SECTIONS, Check, CheckDefinitionError
 from migrate.preflight.docs import HEADINGS, checks_reference
-from migrate.preflight.profile import newest_version, profile_for
+from migrate.preflight.profile import profile_for
 from migrate.preflight.registry import load_catalogue
 from migrate.preflight.runner import Report
 
@@ -100,9 +101,10 @@ def test_every_catalogue_module_holds_one_check() -> None:
     assert importlib.util.find_spec("checks") is not None
 
 
-def test_default_target_version_is_the_newest_known() -> None:
-    assert profile_for("valkey", None).version == newest_version("valkey") == "9.1"
-    assert profile_for("dragonfly", None).version == newest_version("dragonfly")
+def test_default_target_version_is_the_oldest_supported() -> None:
+    # What preflight finds without a version must hold on every supported version.
+    assert profile_for("valkey", None).version == default_version("valkey") == "8.0.1"
+    assert profile_for("dragonfly", None).version == default_version("dragonfly")
 
 
 def test_every_target_data_entry_cites_a_source() -> None:

@@ -186,7 +186,7 @@ def test_parse_reason_from_the_source(lab: Fleet) -> None:
 
 
 def test_field_ttl_hash_for_dragonfly_as_hexpire(lab: Fleet) -> None:
-    """Dragonfly cannot run here: the rules are data (compat-facts "Hash field TTLs"); this
+    """Dragonfly cannot run here: the rules are data (docs/compatibility.md "Hash field TTLs"); this
     checks the rewriter applies them to a real Redis 8 RDB."""
     source = lab.start("redis-8")
     seed(source.endpoint, keys=300, seed_value=9)

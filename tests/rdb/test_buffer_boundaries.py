@@ -4,15 +4,15 @@ same records as its byte-by-byte paths, whatever the size of the reads under it.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 
 from migrate.rdb import Entry, RdbReader
 from migrate.rdb.records import Record
+from tests.conftest import TESTDATA, needs_testdata
 from tests.rdb.conftest import SavedRdb
 
-ASSETS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "redis-test-assets"
+ASSETS = TESTDATA / "redis-test-assets"
 
 
 class Trickle(io.RawIOBase):
@@ -51,6 +51,7 @@ def test_small_reads_give_the_same_records_as_big_ones(
     assert any(e.skimmed for e in entries) == skim
 
 
+@needs_testdata
 @pytest.mark.parametrize("step", [1, 5])
 def test_small_reads_of_legacy_encodings(step: int) -> None:
     for name in ("encodings.rdb", "hash-zipmap.rdb", "list-quicklist.rdb"):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from migrate.lab.seed import census
+from tests.conftest import needs_testdata
 from tests.helpers import run_cli
 from tests.rdb.conftest import SavedRdb
 from tests.rdb.test_redis_assets import ASSETS
@@ -30,7 +31,7 @@ def test_json_counts_match_the_server(saved_rdbs: dict[str, SavedRdb]) -> None:
     assert data["biggest_keys"][0]["key"].startswith("seed:big:")
     assert data["expiries"]["keys_with_ttl"] > 0
     findings = {f["id"]: f for f in data["target"]["findings"]}
-    assert data["target"]["server"] == "valkey 8.1.1"
+    assert data["target"]["server"] == "valkey 8.0.1"
     assert findings["rdb.field-ttl"]["severity"] == "blocker"
     assert findings["rdb.native-load"]["severity"] == "warning"
 
@@ -53,12 +54,16 @@ def test_table_output(saved_rdbs: dict[str, SavedRdb]) -> None:
     assert "for dragonfly 1.40:" in res.stdout
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path,
-                                         saved_rdbs: dict[str, SavedRdb]) -> None:
+@needs_testdata
+def test_a_corrupt_ziplist_is_one_line_and_exit_2() -> None:
     res = run_cli("rdb", "inspect", str(ASSETS / "corrupt_ziplist.rdb"))
     assert res.code == 2 and res.stdout == ""
     assert res.stderr.strip() == ("kvmigrate: error: invalid RDB at byte 488: ziplist of 5 "
                                   "bytes is too short")
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path,
+                                         saved_rdbs: dict[str, SavedRdb]) -> None:
     truncated = tmp_path / "t.rdb"
     truncated.write_bytes(saved_rdbs["redis-8"].path.read_bytes()[:5000])
     res = run_cli("rdb", "inspect", str(truncated))

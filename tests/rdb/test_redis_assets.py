@@ -1,4 +1,4 @@
-"""The Redis test suite's RDB files (../shared/testdata/redis-test-assets) read as their
+"""The Redis test suite's RDB files ($KVMIGRATE_TESTDATA/redis-test-assets) read as their
 README documents; the corrupt one refused with the byte offset."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import csv
 import pytest
 
 from migrate.rdb import Aux, Entry, RdbFormatError, RdbReader, read_file
-from tests.conftest import TESTDATA
+from tests.conftest import TESTDATA, needs_testdata
 from tests.rdb.snapshot import rdb_snapshot
 
 ASSETS = TESTDATA / "redis-test-assets"
+pytestmark = needs_testdata
 
 
 def _expected_encodings() -> dict[bytes, tuple[str, object]]:
