@@ -34,6 +34,9 @@ class ApplyOptions:
     max_bytes: int = 4 * 1024 * 1024  # per command (approximate: argument bytes)
     replace: bool = False  # overwrite keys that exist (RESTORE REPLACE / DEL first)
     skip_unsupported: bool = True  # count keys the target cannot hold as failed, go on
+    # a target without hash field TTLs: write such hashes without their TTLs (counted)
+    # instead of failing them (sync --allow-loss field-ttl)
+    drop_field_ttls: bool = False
     now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
 
 
@@ -44,6 +47,7 @@ class ApplyStats:
     transcoded: int = 0  # keys written with typed commands
     expired_skipped: int = 0
     expired_fields_skipped: int = 0
+    field_ttls_dropped: int = 0  # fields written without their TTL (drop_field_ttls)
     empty_skipped: int = 0
     failed: Counter[str] = field(default_factory=Counter)  # reason -> keys not written
     commands: int = 0
@@ -54,6 +58,7 @@ class ApplyStats:
                 "restored": self.restored, "transcoded": self.transcoded,
                 "expired_skipped": self.expired_skipped,
                 "expired_fields_skipped": self.expired_fields_skipped,
+                "field_ttls_dropped": self.field_ttls_dropped,
                 "empty_skipped": self.empty_skipped,
                 "failed": sum(self.failed.values()), "failed_by_reason": dict(self.failed),
                 "functions": self.functions, "commands": self.commands}
@@ -100,7 +105,9 @@ class CommandBuilder:
         if e.kind == "module" and not self._fast(e):
             return self._fail(e, f"module value ({e.value.name}) without a usable payload")
         if e.field_expires and self.target.field_ttl_mode is None:
-            return self._fail(e, f"hash field TTLs: {self.target} has no field expiry")
+            if not self.opt.drop_field_ttls:
+                return self._fail(e, f"hash field TTLs: {self.target} has no field expiry")
+            self.stats.field_ttls_dropped += len(e.field_expires)
         if self._fast(e):
             return self._restore(e)
         out = list(self._typed(e))
@@ -211,6 +218,8 @@ class CommandBuilder:
             if t is not None:
                 groups.setdefault(t, []).append(f)
         mode = self.target.field_ttl_mode
+        if mode is None:  # drop_field_ttls: the values are written, the TTLs counted
+            return
         for t, fields in sorted(groups.items()):
             if mode == "hpexpireat":
                 head: list[Arg] = ["HPEXPIREAT", e.key, t]

@@ -9,7 +9,6 @@ copy unless ``skip_unsupported``), refuse a non-empty target unless ``flush_targ
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from migrate.apply.target import Target
 from migrate.apply.writer import TargetWriter
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
+from migrate.keyglob import compile_glob
 from migrate.model import Finding, Severity
 from migrate.rdb.reader import RdbReader
 from migrate.rdb.records import Entry, Function
@@ -116,7 +116,7 @@ class CopyJob:
         self.opt = options
         self.target_hint = target_hint
         self.observer = observer or (lambda p: None)
-        self._match = re.compile(fnmatch.translate(options.match).encode()) \
+        self._match = compile_glob(options.match) \
             if options.match else None
 
     def _identify(self) -> Target:

@@ -57,18 +57,23 @@ def _confirm(question: str, yes: bool) -> None:
         raise typer.Exit(1)
 
 
-def _final_check(source: Endpoint, target: Endpoint, sample: int) -> FinalCheck | None:
-    """A verification sample taken during the pause (writes are held, so no lag window)."""
+def _final_check(source: Endpoint, target: Endpoint, sample: int,
+                 state_dir: Path | None = None) -> FinalCheck | None:
+    """A verification sample taken during the pause (writes are held, so no lag window),
+    with the keys the running sync saw written (its state folder's written-keys sample)."""
     if sample <= 0:
         return None
+    from migrate.orchestrate.ledger import StatePaths, load_written_keys
     from migrate.verify.runner import VerifyOptions, verify
 
     def check() -> tuple[bool, str]:
+        written = load_written_keys(StatePaths(state_dir).written_keys) if state_dir else []
         report = verify(source, target, VerifyOptions(sample=sample, lag_window_s=0.05,
-                                                      rechecks=1))
+                                                      rechecks=1, written=written))
         first = "; first: " + ", ".join(f"{m.kind} {m.key!r} ({m.detail})" for m in
                                        report.mismatches[:3]) if report.mismatches else ""
-        return report.ok, (f"{report.keys_checked} keys sampled, "
+        return report.ok, (f"{report.keys_checked} keys sampled "
+                           f"({report.written_checked} written by the stream), "
                            f"{report.total_mismatches} mismatches{first}")
     return check
 
@@ -165,7 +170,8 @@ def cutover(
         raise UsageError(f"the {state.mode}-mode sync of {state_dir} is not running",
                          f"start it again with `kvmigrate sync ... --mode {state.mode} {again}"
                          ", then cut over while it runs")
-    runner = Cutover(src, tgt, link, options, final_check=_final_check(src, tgt, verify_sample),
+    runner = Cutover(src, tgt, link, options, final_check=_final_check(src, tgt, verify_sample,
+                                                              state_dir),
                      notify=lambda m: err.print(m, markup=False), sources=shards)
     try:
         result = runner.run()

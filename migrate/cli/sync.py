@@ -15,7 +15,7 @@ from rich.table import Table
 from migrate.cli.console import err, out
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
-from migrate.sync.options import SyncOptions
+from migrate.sync.options import SyncOptions, parse_allow_loss
 from migrate.sync.run import run_sync
 from migrate.verify.runner import parse_db_map
 
@@ -118,6 +118,11 @@ def sync_cmd(
                                  "cluster_enabled:1).")] = False,
     target_cluster: Annotated[bool, typer.Option(
         "--target-cluster", help="The target must be a cluster (detected anyway).")] = False,
+    allow_loss: Annotated[str | None, typer.Option(
+        "--allow-loss", metavar="CLASS,...",
+        help="Drop and count writes of these classes instead of stopping the sync: "
+             "field-ttl, vector-set, module, unsupported-command (default: none; any "
+             "write the target cannot hold stops the sync).")] = None,
 ) -> None:
     """Copy a live source to the target and keep it caught up; exits 0 once caught up and
     the verification sample passes (with --follow: when stopped)."""
@@ -127,7 +132,8 @@ def sync_cmd(
                        match=match, db_map=parse_db_map(db_map), heartbeat=heartbeat,
                        set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
                        listen=listen, jobs=jobs, source_cluster=source_cluster,
-                       target_cluster=target_cluster)
+                       target_cluster=target_cluster,
+                       allow_loss=parse_allow_loss(allow_loss))
     observer = CliObserver()
     opts.observer = observer
 
@@ -151,13 +157,20 @@ def sync_cmd(
             live.stop()
     report = result.verification
     verdict = "not verified (--verify-sample 0)" if report is None else (
-        f"verification sample of {report.keys_checked:,} keys: "
-        + ("MATCH" if report.ok else f"MISMATCH ({report.total_mismatches})"))
+        f"verification sample of {report.keys_checked:,} keys "
+        f"({report.written_checked:,} written during the sync): "
+        + (f"MISMATCH ({report.total_mismatches})" if not report.ok else
+           f"MATCH except {len(report.known)} known difference(s) allowed by --allow-loss"
+           if report.known else "MATCH"))
     out.print(f"sync {result.mode}: {opts.source.display()} -> {opts.target.display()}: "
               f"{verdict}; ledger {result.state_dir}", markup=False)
     if report is not None and not report.ok:
         for m in report.mismatches[:20]:
             out.print(f"  db{m.db} {m.to_dict()['key']}: {m.kind}: {m.detail}", markup=False)
+    if report is not None and report.known:
+        for m in report.known[:20]:
+            out.print(f"  known: db{m.db} {m.to_dict()['key']}: {m.kind}: {m.detail}",
+                      markup=False)
     if result.mode == "native":
         err.print("kvmigrate: the target stays a replica of the source; at cut-over run "
                   "REPLICAOF NO ONE on it", markup=False)

@@ -216,6 +216,9 @@ class ClusterSync:
         self.opts.stop.wait(1.0)
         self.publish("following")
 
+    def written_keys(self) -> list[tuple[int, bytes]]:
+        return [k for e in self.engines for k in e.written_keys()]
+
     def lag_window_s(self) -> float:
         return max(e.lag_window_s() for e in self.engines) if self.engines else 1.0
 

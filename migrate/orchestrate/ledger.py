@@ -9,6 +9,9 @@ Files in the folder:
 - ``ledger.json``: what the run is (source, target, mode), its phases, offsets and counters,
   and the latest live status. Rewritten atomically (write, fsync, rename).
 - ``kvmigrate.pid``: the pid of the run that owns the folder, removed when it ends.
+- ``written-keys.json`` (mode 0600: it names customer keys): a bounded sample of the keys
+  the source's stream wrote, kept by the running sync, so the verification samples at the
+  end of a sync and during a cut-over look at written keys, not only random ones.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from migrate.errors import KvmError, UsageError
 
 LEDGER_FILE = "ledger.json"
 PID_FILE = "kvmigrate.pid"
+WRITTEN_KEYS_FILE = "written-keys.json"
 FORMAT = 1
 
 
@@ -45,6 +49,26 @@ class StatePaths:
     @property
     def spool(self) -> Path:
         return self.root / "spool"
+
+    @property
+    def written_keys(self) -> Path:
+        return self.root / WRITTEN_KEYS_FILE
+
+
+def save_written_keys(path: Path, keys: list[tuple[int, bytes]]) -> None:
+    """The written-keys sample, as [db, key-hex] pairs, mode 0600, replaced atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump([[db, key.hex()] for db, key in keys], fh)
+    os.replace(tmp, path)
+
+
+def load_written_keys(path: Path) -> list[tuple[int, bytes]]:
+    try:
+        return [(int(db), bytes.fromhex(key)) for db, key in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

@@ -29,6 +29,8 @@ class PipelineStats:
     replied: int = 0
     errors: int = 0
     first_errors: list[str] = field(default_factory=list)
+    # what the first refused command was (its label, given to send()), when labels are kept
+    first_error_label: object = None
 
 
 class PipelineWriter:
@@ -42,6 +44,7 @@ class PipelineWriter:
         self._cond = threading.Condition()
         self._unacked_bytes = 0
         self._pending_sizes: deque[int] = deque()
+        self._pending_labels: deque[object] | None = None
         self._reader_error: BaseException | None = None
         self._sock = self._connect(timeout)
         self._closed = False
@@ -69,12 +72,20 @@ class PipelineWriter:
                                                             server_hostname=self.endpoint.host)
         return sock
 
-    def send(self, *args: Arg) -> None:
+    def keep_labels(self) -> None:
+        """From now on, remember each command's label so a refusal can be named."""
+        with self._cond:
+            if self._pending_labels is None:
+                self._pending_labels = deque([None] * len(self._pending_sizes))
+
+    def send(self, *args: Arg, label: object = None) -> None:
         data = encode_command(args)
         self._buf.append(data)
         self._buf_len += len(data)
         with self._cond:
             self._pending_sizes.append(len(data))
+            if self._pending_labels is not None:
+                self._pending_labels.append(label)
             self.stats.sent += 1
         if self._buf_len >= CHUNK:
             self._write_buffer()
@@ -89,6 +100,8 @@ class PipelineWriter:
         with self._cond:  # the bytes count as acknowledged with the batch's last reply
             self._pending_sizes.extend([0] * (commands - 1))
             self._pending_sizes.append(len(data))
+            if self._pending_labels is not None:
+                self._pending_labels.extend([None] * commands)
             self.stats.sent += commands
         if self._buf_len >= CHUNK:
             self._write_buffer()
@@ -122,13 +135,20 @@ class PipelineWriter:
                 reader.feed(chunk)
                 replied = freed = 0
                 errors: list[str] = []
+                first_error_at = -1
                 while (reply := reader.gets()) is not False:
-                    replied += 1
                     if isinstance(reply, hiredis.ReplyError):
                         errors.append(str(reply))
+                        if first_error_at < 0:
+                            first_error_at = replied
+                    replied += 1
                 with self._cond:
-                    for _ in range(replied):
+                    labels = self._pending_labels
+                    for i in range(replied):
                         freed += self._pending_sizes.popleft()
+                        label = labels.popleft() if labels else None
+                        if i == first_error_at and self.stats.errors == 0:
+                            self.stats.first_error_label = label
                     self._unacked_bytes -= freed
                     self.stats.replied += replied
                     self.stats.errors += len(errors)

@@ -140,7 +140,10 @@ class ProxySync:
                complete: threading.Event | None) -> None:
         self.forwarder = Forwarder(gen.stream_path, gen.start_offset, oob_out,
                                    oob_out.stat().st_size,
-                                   Translator(self.apply_target.field_ttl_mode, {}, 0))
+                                   Translator(self.apply_target.field_ttl_mode, {}, 0,
+                                              target=self.apply_target,
+                                              commands=self.target.command_names(),
+                                              allow_loss=self.opts.allow_loss))
         self.server = ReplicaServer(self.listen, rdb_out, oob_out, lambda: self._out_size(),
                                     self.opts.observer.note, complete)
         self.server.start()
@@ -243,6 +246,8 @@ class ProxySync:
                 "target_reconnects": max(0, (server.connections if server else 1) - 1),
                 "dropped_commands": dict(self.forwarder.translator.dropped)
                 if self.forwarder else {},
+                "translated_commands": dict(self.forwarder.translator.translated)
+                if self.forwarder else {},
                 "reconnects": self.link.reconnects,
                 "partial_resyncs": self.link.partial_resyncs}
 
@@ -278,7 +283,7 @@ class ProxySync:
             counters.update(applied=self._applied_offset(),
                             rewrite=self.rewrite.to_dict() if self.rewrite else {})
         if self.forwarder and self.forwarder.translator.dropped:
-            self.opts.observer.note(f"WARNING: commands the target cannot run were dropped: "
+            self.opts.observer.note(f"dropped as allowed by --allow-loss (counted): "
                                     f"{dict(self.forwarder.translator.dropped)}")
         if not self.opts.stop.is_set():
             self._start_thread()
@@ -316,6 +321,8 @@ class ProxySync:
 
     def tick(self) -> None:
         """About a second of --follow: a heartbeat and the live figures."""
+        if isinstance(self.thread_error, KvmError):
+            raise self.thread_error
         if self.thread_error is not None:
             raise KvmError(f"forwarding the stream failed: {self.thread_error}")
         if self.heartbeat:
@@ -333,6 +340,9 @@ class ProxySync:
             return
         self._last_getack = now
         self.forwarder.inject("REPLCONF", "GETACK", "*")
+
+    def written_keys(self) -> list[tuple[int, bytes]]:
+        return self.forwarder.translator.touched.snapshot() if self.forwarder else []
 
     def lag_window_s(self) -> float:
         lag = self.heartbeat.lag_ms() if self.heartbeat else None

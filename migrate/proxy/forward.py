@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 import hiredis
 
+from migrate.errors import KvmError
 from migrate.protocol.resp import Arg, encode_command
 from migrate.sync.replay import Translator
 
@@ -39,9 +40,12 @@ class Forwarder:
         self._marks: deque[tuple[int, int]] = deque([(oob_bytes, stream_start)])
         self._mapped = (0, stream_start)
         self._lock = threading.Lock()
+        self.refused: BaseException | None = None  # once refused, nothing more is forwarded
 
     def step(self) -> int:
         """Translate what the source has sent since the last step; bytes read."""
+        if self.refused is not None:
+            raise self.refused
         if self._in is None:
             if not self.stream_path.exists():
                 return 0
@@ -51,19 +55,27 @@ class Forwarder:
             return 0
         self.reader.feed(data)
         parts: list[bytes] = []
-        while (cmd := self.reader.gets()) is not False:
-            if not isinstance(cmd, list) or not cmd:
-                continue
-            self.source_parsed += len(encode_command(cmd))
-            self.commands += 1
-            for out in self._translate(cmd):
-                encoded = encode_command(out)
-                parts.append(encoded)
-                self.size += len(encoded)
-            self._marks.append((self.size, self.source_parsed))
-        if parts:
-            self._out.write(b"".join(parts))
-        self._out.flush()
+        try:
+            while (cmd := self.reader.gets()) is not False:
+                if not isinstance(cmd, list) or not cmd:
+                    continue
+                self.translator.offset = self.source_parsed
+                try:
+                    translated = self._translate(cmd)  # a refusal stops here, before it
+                except KvmError as exc:
+                    self.refused = exc
+                    raise
+                self.source_parsed += len(encode_command(cmd))
+                self.commands += 1
+                for out in translated:
+                    encoded = encode_command(out)
+                    parts.append(encoded)
+                    self.size += len(encoded)
+                self._marks.append((self.size, self.source_parsed))
+        finally:  # what was translated before a refusal still reaches the target
+            if parts:
+                self._out.write(b"".join(parts))
+            self._out.flush()
         return len(data)
 
     def inject(self, *cmd: Arg) -> None:

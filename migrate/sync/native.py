@@ -156,6 +156,9 @@ class NativeSync:
         self.status.update(**s)
         self.opts.stop.wait(1.0)
 
+    def written_keys(self) -> list[tuple[int, bytes]]:
+        return []  # the target replicates directly: kvmigrate does not see the stream
+
     def lag_window_s(self) -> float:
         lag = self.heartbeat.lag_ms() if self.heartbeat else None
         return max(1.0, 2 * (lag or 0) / 1000)

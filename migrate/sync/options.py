@@ -9,9 +9,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from migrate.endpoint import Endpoint
+from migrate.errors import UsageError
+from migrate.sync.rules import LOSS_CLASSES
 
 MODES = ("auto", "native", "scan", "replica", "proxy")
 TARGETS = ("valkey", "dragonfly", "redis")  # redis: a way back (rollback)
+
+
+def parse_allow_loss(text: str | None) -> frozenset[str]:
+    """``--allow-loss field-ttl,vector-set`` -> the set of classes (each must be known)."""
+    names = frozenset(n.strip() for n in (text or "").split(",") if n.strip())
+    unknown = sorted(names - set(LOSS_CLASSES))
+    if unknown:
+        raise UsageError(f"--allow-loss {','.join(unknown)}: unknown class",
+                         f"known: {', '.join(LOSS_CLASSES)}")
+    return names
 
 
 class Observer(Protocol):
@@ -52,5 +64,7 @@ class SyncOptions:
     jobs: int | None = None  # a cluster source: shards loading at once (None: the cores)
     source_cluster: bool = False  # insist that the source is a cluster (else auto-detected)
     target_cluster: bool = False
+    # classes of loss the user accepted (migrate.sync.rules.LOSS_CLASSES); none by default
+    allow_loss: frozenset[str] = frozenset()
     observer: Observer = field(default_factory=QuietObserver)
     stop: threading.Event = field(default_factory=threading.Event)

@@ -9,35 +9,60 @@ command (the pipeline counts replies). Translations:
   ``--db-map``; FLUSHALL, FLUSHDB, MULTI/EXEC and script effects pass as they come (a
   primary replicates a script's effects, and expirations as DEL/UNLINK).
 - ``PING`` and ``REPLCONF`` are the link's own and are not replayed.
-- Hash field TTL commands: kept for targets with field TTLs (Redis 7.4+, Valkey 9);
-  ``HPEXPIREAT`` becomes ``HEXPIRE`` (seconds, rounded up) for Dragonfly; dropped and
-  counted for targets without them (Valkey 8), as preflight reports.
+- Every other rewrite, and every refusal, is a rule of :mod:`migrate.sync.rules` (hash field
+  TTLs per target, HGETDEL, RESTORE payloads a target cannot read, commands the target does
+  not have). A refused write stops the sync (:class:`~migrate.sync.rules.ChangeRefused`)
+  unless its class of loss was allowed (``--allow-loss``); then it is dropped and counted.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections import Counter, deque
 from pathlib import Path
 from typing import BinaryIO
 
 import hiredis
 
+from migrate.apply.target import Target as ApplyTarget
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import Arg, encode_command
+from migrate.sync.restore import restore_rule
+from migrate.sync.rules import (
+    FIELD_TTL_COMMANDS,
+    VECTOR_SET_COMMANDS,
+    ChangeRefused,
+    Refusal,
+    TargetRefused,
+    field_ttl_rule,
+)
+from migrate.sync.written import KeyReservoir
 
-FIELD_TTL_COMMANDS = {b"HEXPIRE", b"HPEXPIRE", b"HEXPIREAT", b"HPEXPIREAT", b"HPERSIST",
-                      b"HSETEX", b"HGETEX", b"HGETDEL"}
 LINK_COMMANDS = {b"PING", b"REPLCONF"}
 
 
 class Translator:
-    def __init__(self, field_ttl_mode: str | None, db_map: dict[int, int], db: int = 0):
+    """One source command -> the commands that have the same effect on the target.
+
+    ``target`` (what the target is) enables RESTORE rewriting; ``commands`` (the target's
+    own command names, lower case) lets a command the target does not have stop the sync
+    here, where a proxy-mode target would otherwise drop it without a reply; ``allow_loss``
+    names the classes of loss the user accepted. ``offset`` is the source offset of the
+    command being translated (set by the caller) for the stop message."""
+
+    def __init__(self, field_ttl_mode: str | None, db_map: dict[int, int], db: int = 0, *,
+                 target: ApplyTarget | None = None, commands: frozenset[str] | None = None,
+                 allow_loss: frozenset[str] = frozenset()):
         self.field_ttl_mode = field_ttl_mode
         self.db_map = db_map
         self.db = db  # the source database the stream is in
-        self.dropped: Counter[str] = Counter()
+        self.commands = commands
+        self.allow_loss = allow_loss
+        self.offset: int | None = None
+        self.dropped: Counter[str] = Counter()  # lost by the user's choice, per command
+        self.translated: Counter[str] = Counter()  # rewritten by a rule, per command
+        self._field_ttl = field_ttl_rule(field_ttl_mode)
+        self._restore = restore_rule(target) if target is not None else None
+        self.touched: KeyReservoir = KeyReservoir()
 
     def mapped(self, db: int | bytes) -> int:
         n = int(db)
@@ -50,30 +75,51 @@ class Translator:
         if name == b"SELECT":
             self.db = int(args[1])
             return [("SELECT", self.mapped(self.db))]
+        if len(args) > 1 and name not in (b"MULTI", b"EXEC", b"FLUSHALL", b"FLUSHDB"):
+            self.touched.add(self.db, args[1])
+        out: list[tuple[Arg, ...]] | Refusal
         if name == b"SWAPDB" and len(args) == 3:
-            return [("SWAPDB", self.mapped(args[1]), self.mapped(args[2]))]
-        if name == b"MOVE" and len(args) == 3:
-            return [("MOVE", args[1], self.mapped(args[2]))]
-        if name == b"COPY":
-            out = list(args)
-            for i, a in enumerate(out[:-1]):
+            out = [("SWAPDB", self.mapped(args[1]), self.mapped(args[2]))]
+        elif name == b"MOVE" and len(args) == 3:
+            out = [("MOVE", args[1], self.mapped(args[2]))]
+        elif name == b"COPY":
+            copied = list(args)
+            for i, a in enumerate(copied[:-1]):
                 if a.upper() == b"DB":
-                    out[i + 1] = str(self.mapped(out[i + 1])).encode()
-            return [tuple(out)]
-        if name in FIELD_TTL_COMMANDS:
-            return self._field_ttl(name, args)
-        return [tuple(args)]
+                    copied[i + 1] = str(self.mapped(copied[i + 1])).encode()
+            out = [tuple(copied)]
+        elif name in FIELD_TTL_COMMANDS:
+            out = self._field_ttl(name, args)
+        elif name == b"RESTORE" and self._restore is not None:
+            out = self._restore(args)
+        elif name in VECTOR_SET_COMMANDS and self.commands is not None and \
+                name.decode().lower() not in self.commands:
+            out = Refusal("the target has no vector sets", "vector-set", [])
+        else:
+            out = [tuple(args)]
+        if not isinstance(out, Refusal) and self.commands is not None:
+            missing = next((c[0] for c in out if _name(c[0]) not in self.commands
+                            and _name(c[0]) not in ("select", "multi", "exec")), None)
+            if missing is not None:
+                out = Refusal(f"the target has no {_name(missing).upper()} command",
+                              "unsupported-command", [])
+        if isinstance(out, Refusal):
+            return self._refused(name, args, out)
+        if out != [tuple(args)]:
+            self.translated[name.decode()] += 1
+        return out
 
-    def _field_ttl(self, name: bytes, args: list[bytes]) -> list[tuple[Arg, ...]]:
-        if self.field_ttl_mode == "hpexpireat":
-            return [tuple(args)]
-        if self.field_ttl_mode == "hexpire" and name == b"HPEXPIREAT":
-            seconds = max(1, math.ceil((int(args[2]) - time.time() * 1000) / 1000))
-            return [("HEXPIRE", args[1], seconds, *args[3:])]
-        if self.field_ttl_mode == "hexpire" and name in (b"HEXPIRE", b"HSETEX", b"HGETEX"):
-            return [tuple(args)]
+    def _refused(self, name: bytes, args: list[bytes], refusal: Refusal
+                 ) -> list[tuple[Arg, ...]]:
+        if refusal.loss_class not in self.allow_loss or refusal.lossy is None:
+            raise ChangeRefused(name.decode(), args[1] if len(args) > 1 else None, self.db,
+                                self.offset, refusal.reason, refusal.loss_class)
         self.dropped[name.decode()] += 1
-        return []
+        return refusal.lossy
+
+
+def _name(arg: Arg) -> str:
+    return (arg.decode() if isinstance(arg, bytes) else str(arg)).lower()
 
 
 class StreamReplayer:
@@ -90,6 +136,7 @@ class StreamReplayer:
         self._marks: deque[tuple[int, int, int]] = deque()  # (sent, offset, db)
         self._applied = (start_offset, translator.db)
         self.commands = 0
+        self.refused: BaseException | None = None  # once refused, nothing more is replayed
 
     def _file(self) -> BinaryIO | None:
         if self._fh is None and self.path.exists():
@@ -98,6 +145,8 @@ class StreamReplayer:
 
     def step(self, max_bytes: int = 4 << 20) -> int:
         """Parse and send what is in the file now (up to ``max_bytes``); bytes consumed."""
+        if self.refused is not None:
+            raise self.refused
         fh = self._file()
         if fh is None:
             return 0
@@ -108,12 +157,31 @@ class StreamReplayer:
         while (cmd := self.reader.gets()) is not False:
             if not isinstance(cmd, list) or not cmd:
                 continue
+            self.translator.offset = self.offset
+            label = (cmd[0], cmd[1] if len(cmd) > 1 else None, self.translator.db, self.offset)
+            try:
+                translated = self.translator(cmd)
+            except ChangeRefused as exc:
+                # applied up to the command before it: --resume starts at the refused one
+                self._marks.append((self.writer.stats.sent, self.offset, self.translator.db))
+                self.refused = exc
+                raise
             self.offset += len(encode_command(cmd))
-            for out in self.translator(cmd):
-                self.writer.send(*out)
+            for out in translated:
+                self.writer.send(*out, label=label)
             self.commands += 1
         self._marks.append((self.writer.stats.sent, self.offset, self.translator.db))
         return len(data)
+
+    def check_refusals(self) -> None:
+        """Stop at the first replayed command the target refused (after a flush)."""
+        stats = self.writer.stats
+        if not stats.errors:
+            return
+        name, key, db, offset = stats.first_error_label or (b"a command", None, 0, None)
+        self.refused = TargetRefused(name.decode(errors="replace").upper(), key, db, offset,
+                            stats.first_errors[0] if stats.first_errors else "?")
+        raise self.refused
 
     def applied(self) -> tuple[int, int]:
         """(offset, source db) of the last command the target has answered."""

@@ -32,6 +32,7 @@ from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink
 from migrate.sync.replay import StreamReplayer, Translator
+from migrate.sync.rules import ChangeRefused, TargetRefused, refuse_failed_keys
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
@@ -156,7 +157,8 @@ class ReplicaSync:
         with open(gen.rdb_path, "rb") as raw:
             fh = GrowingFile(raw, gen, self.link, self.opts.stop)
             reader = RdbReader(fh)  # type: ignore[arg-type]
-            options = ApplyOptions(replace=True)
+            options = ApplyOptions(replace=True,
+                                   drop_field_ttls="field-ttl" in self.opts.allow_loss)
             with TargetWriter(self.target.endpoint, self.apply_target, reader.producer.magic,
                               options, self.opts.db_map, pipe=self.target.writer(0)) as writer:
                 for rec in reader.records():
@@ -170,8 +172,10 @@ class ReplicaSync:
                         writer.load_function(rec)
                 stats = writer.finish()
         self.load_stats = stats.to_dict()
-        for reason, n in stats.failed.items():
-            self.opts.observer.note(f"WARNING: {n} key(s) not written: {reason}")
+        refuse_failed_keys(stats.failed, self.opts.allow_loss, self.opts.observer.note)
+        if stats.field_ttls_dropped:
+            self.opts.observer.note(f"{stats.field_ttls_dropped} hash field TTL(s) not copied "
+                                    "(the fields were): allowed by --allow-loss field-ttl")
         self.status.update(keys=self.keys_loaded, load=self.load_stats)
         gen.rdb_path.unlink(missing_ok=True)  # loaded: the spool keeps only the stream
 
@@ -193,7 +197,11 @@ class ReplicaSync:
         db = self.resume_db if gen.rdb_path is None else 0
         self.replayer = StreamReplayer(gen.stream_path, gen.start_offset, self.writer,
                                        Translator(self.apply_target.field_ttl_mode,
-                                                  self.opts.db_map, db))
+                                                  self.opts.db_map, db,
+                                                  target=self.apply_target,
+                                                  commands=self.target.command_names(),
+                                                  allow_loss=self.opts.allow_loss))
+        self.writer.keep_labels()
         self.gen_number = gen.number
         self.ledger.offsets.update(replid=gen.replid, generation=gen.number)
         self._save_applied(gen)  # loaded: a source that stays idle is caught up as it is
@@ -206,12 +214,29 @@ class ReplicaSync:
         if gen.number != self.gen_number:
             self._open_generation(gen)
         assert self.replayer is not None and self.writer is not None
-        consumed = self.replayer.step()
+        try:
+            consumed = self.replayer.step()
+        except ChangeRefused:  # nothing of it was sent: resume starts at the refused command
+            self.writer.flush()
+            self._checked(gen)
+            self._save_applied(gen)
+            raise
         if consumed:
             self.writer.flush()
+            self._checked(gen)
             self._save_applied(gen)
             self._last_progress = time.monotonic()
         return consumed
+
+    def _checked(self, gen: Generation) -> None:
+        """Stop at a write the target refused. Commands after it in the same pipelined batch
+        were applied, so no offset is exact to resume from: --resume loads again."""
+        assert self.replayer is not None
+        try:
+            self.replayer.check_refusals()
+        except TargetRefused:
+            self.applied_path.unlink(missing_ok=True)
+            raise
 
     def _save_applied(self, gen: Generation) -> None:
         assert self.replayer is not None
@@ -230,7 +255,10 @@ class ReplicaSync:
                 "lag_bytes": max(0, source_offset - applied),
                 "commands": self.replayer.commands if self.replayer else 0,
                 "target_errors": pstats.errors if pstats else 0,
-                "dropped_commands": dropped, "reconnects": self.link.reconnects,
+                "dropped_commands": dropped,
+                "translated_commands": dict(self.replayer.translator.translated)
+                if self.replayer else {},
+                "reconnects": self.link.reconnects,
                 "partial_resyncs": self.link.partial_resyncs}
 
     def catch_up(self) -> None:
@@ -256,10 +284,6 @@ class ReplicaSync:
                 time.sleep(0.02)
             counters.update(applied=self._applied_offset(), keys_loaded=self.keys_loaded,
                             load=self.load_stats)
-        if self.writer is not None and self.writer.stats.errors:
-            self.opts.observer.note(f"WARNING: the target refused {self.writer.stats.errors} "
-                                    f"replayed command(s), first: "
-                                    f"{self.writer.stats.first_errors[:1]}")
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
@@ -272,6 +296,8 @@ class ReplicaSync:
             self.thread_error = exc
 
     def tick(self) -> None:
+        if isinstance(self.thread_error, KvmError):
+            raise self.thread_error
         if self.thread_error is not None:
             raise KvmError(f"replaying the stream failed: {self.thread_error}")
         if self.heartbeat:
@@ -279,6 +305,9 @@ class ReplicaSync:
         self.opts.stop.wait(1.0)
         self.status.update(sync_phase="following", **self.figures(),
                            lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
+
+    def written_keys(self) -> list[tuple[int, bytes]]:
+        return self.replayer.translator.touched.snapshot() if self.replayer else []
 
     def lag_window_s(self) -> float:
         lag = self.heartbeat.lag_ms() if self.heartbeat else None

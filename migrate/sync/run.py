@@ -6,6 +6,7 @@ SIGINT/SIGTERM) -> done. A resumed run skips what the ledger says is done.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,13 +14,15 @@ from typing import Protocol
 import redis
 
 from migrate.errors import KvmError, UsageError
-from migrate.orchestrate.ledger import Ledger, default_state_dir
+from migrate.orchestrate.ledger import Ledger, default_state_dir, save_written_keys
 from migrate.sync import native
 from migrate.sync.options import MODES, TARGETS, SyncOptions
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 from migrate.verify.model import VerifyReport
 from migrate.verify.runner import VerifyOptions, verify
+
+WRITTEN_KEYS_EVERY_S = 5.0  # how often a following sync saves the written-keys sample
 
 
 class Engine(Protocol):
@@ -34,6 +37,8 @@ class Engine(Protocol):
     def tick(self) -> None: ...
 
     def lag_window_s(self) -> float: ...
+
+    def written_keys(self) -> list[tuple[int, bytes]]: ...
 
     def close(self) -> None: ...
 
@@ -73,7 +78,11 @@ def choose_mode(source: Source, target: Target, opts: SyncOptions) -> tuple[str,
             raise UsageError(f"--mode {opts.mode} cannot work: {why_not[opts.mode]}", hint)
         return opts.mode, f"asked for with --mode {opts.mode}"
     if not why_not["native"]:
-        return "native", "the target can load the source's RDB and replicate from it"
+        unsafe = native_loses_writes(source, target)
+        if unsafe is None:
+            return "native", "the target can load the source's RDB and replicate from it, " \
+                             "and has every write command the source serves"
+        why_not["native"] = unsafe
     if not why_not["proxy"]:
         return "proxy", f"native cannot work ({why_not['native']}); the target loads the " \
                         "source's RDB through kvmigrate, which rewrites what it cannot read"
@@ -85,6 +94,25 @@ def choose_mode(source: Source, target: Target, opts: SyncOptions) -> tuple[str,
                        f"({why_not['replica']}); scan copies key by key"
     raise UsageError("no mode can do this sync: " + "; ".join(f"{m}: {r}" for m, r in
                                                               why_not.items()))
+
+
+def native_loses_writes(source: Source, target: Target) -> str | None:
+    """Why native replication could lose writes without a word (None: it cannot). In native
+    mode the target replicates directly and kvmigrate never sees the stream, so auto picks it
+    only where every write command the source serves arrives intact."""
+    if target.identity.flavor == "dragonfly":
+        return ("a Dragonfly replica drops what it cannot take without an error (vector sets, "
+                "field TTLs, commands it lacks: docs/compatibility.md "
+                "'Dragonfly as a replica of Redis')")
+    try:
+        missing = sorted(source.write_commands() - target.command_names())
+    except redis.RedisError as exc:
+        return f"the two servers' command tables could not be compared ({exc})"
+    if missing:
+        shown = ", ".join(m.upper() for m in missing[:6]) + (" ..." if len(missing) > 6 else "")
+        return (f"the target lacks {len(missing)} write command(s) the source serves "
+                f"({shown}): native replication would drop them without a word")
+    return None
 
 
 def _check_target_flavor(target: Target, to: str) -> None:
@@ -172,20 +200,33 @@ def run_sync(opts: SyncOptions) -> SyncResult:
             engine.catch_up()
             if opts.stop.is_set():
                 raise KeyboardInterrupt
+            written = engine.written_keys()
+            save_written_keys(ledger.paths.written_keys, written)
             if opts.verify_sample > 0:
                 with ledger.phase("verify") as counters:
                     verification = verify(source.endpoint, target.endpoint, VerifyOptions(
                         sample=opts.verify_sample, match=opts.match, db_map=opts.db_map,
-                        lag_window_s=engine.lag_window_s()))
+                        lag_window_s=engine.lag_window_s(), written=written,
+                        allow_loss=opts.allow_loss))
                     counters.update(keys=verification.keys_checked,
+                                    written_keys=verification.written_checked,
                                     mismatches=verification.total_mismatches)
-                    status.update(verification=f"{verification.keys_checked} keys sampled, "
-                                               f"{verification.total_mismatches} mismatches")
+                    status.update(verification=f"{verification.keys_checked} keys sampled "
+                                               f"({verification.written_checked} written by "
+                                               "the stream), "
+                                               f"{verification.total_mismatches} mismatches"
+                                               + (f", {len(verification.known)} known "
+                                                  "differences (--allow-loss)"
+                                                  if verification.known else ""))
             if opts.follow:
                 with ledger.phase("follow"):
                     opts.observer.note("following the source: Ctrl-C (SIGINT) or SIGTERM "
                                        "stops")
+                    saved = time.monotonic()
                     while not opts.stop.is_set():
+                        if time.monotonic() - saved >= WRITTEN_KEYS_EVERY_S:
+                            save_written_keys(ledger.paths.written_keys, engine.written_keys())
+                            saved = time.monotonic()
                         try:
                             engine.tick()
                         except (KvmError, redis.RedisError) as exc:
@@ -196,6 +237,7 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                                                    "cut-over): following ends")
                                 break
                             raise
+                    save_written_keys(ledger.paths.written_keys, engine.written_keys())
                     status.update(sync_phase="stopped")
         except KvmError:
             raise

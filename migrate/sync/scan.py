@@ -11,10 +11,13 @@
 4. Caught up: a heartbeat written on the source has come through the notifications and shows
    on the target. ``--follow`` keeps copying dirty keys.
 
-What it cannot see (said in the run and in docs/sync.md): FLUSHALL/FLUSHDB and SWAPDB (no
-per-key notification), any change while the notification link is down, and changes to a
-key whose notification class is disabled. XREADGROUP, XACK and XCLAIM notify nothing either
-(seen here), so known streams are copied again every ``STREAM_REFRESH_S`` seconds.
+What it cannot see: FLUSHALL/FLUSHDB and SWAPDB (no per-key notification). The source's
+INFO commandstats is read when the subscription starts and about once a second after: a
+call of one of them stops the sync (:class:`UnseenCommands`), since the target no longer
+matches; ``--resume`` re-scans. Also unseen: any change while the notification link is
+down, and changes to a key whose notification class is disabled. XREADGROUP, XACK and
+XCLAIM notify nothing either (seen here), so known streams are copied again every
+``STREAM_REFRESH_S`` seconds.
 Resuming re-scans everything and removes target keys the source no longer has, because
 changes made while kvmigrate was stopped are unseen.
 """
@@ -32,15 +35,18 @@ import redis
 
 from migrate.compat.rdb import can_load_rdb_of
 from migrate.errors import KvmError
+from migrate.keyglob import compile_glob
 from migrate.orchestrate.ledger import Ledger
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import Arg
 from migrate.sync.barrier import STOP, BarrierRequests
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
+from migrate.sync.rules import refuse_failed_keys
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 from migrate.sync.typed import TypedCaps, TypedStats, key_commands
+from migrate.sync.written import KeyReservoir
 from migrate.verify.model import HEARTBEAT_KEY, is_internal
 from migrate.verify.rawconn import RawConn, is_error
 
@@ -51,6 +57,43 @@ BATCH = 500
 STREAM_REFRESH_S = 2.0  # streams are copied again this often (group reads notify nothing)
 MAX_REFRESHED_STREAMS = 10_000
 _CHANNEL = re.compile(rb"^__key(space|event)@(\d+)__:(.*)$", re.S)
+
+
+class UnseenCommands:
+    """Calls of commands that send no keyspace notification (SWAPDB, FLUSHALL, FLUSHDB),
+    counted from the source's INFO commandstats: scan mode cannot follow them, so one seen
+    during the sync stops it."""
+
+    NAMES = ("swapdb", "flushall", "flushdb")
+    INTERVAL_S = 1.0
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.baseline = self._calls()
+        self._checked = time.monotonic()
+
+    def _calls(self) -> dict[str, int]:
+        stats = self.source.client.info("commandstats")
+        return {n: int((stats.get(f"cmdstat_{n}") or {}).get("calls", 0)) for n in self.NAMES}
+
+    def check(self, *, now: bool = False) -> None:
+        if not now and time.monotonic() - self._checked < self.INTERVAL_S:
+            return
+        self._checked = time.monotonic()
+        calls = self._calls()
+        for name in self.NAMES:
+            if calls[name] < self.baseline[name]:
+                raise KvmError("the source's command statistics were reset (CONFIG RESETSTAT) "
+                               "during a scan-mode sync: kvmigrate can no longer tell whether "
+                               "SWAPDB or FLUSHALL ran; the sync stopped",
+                               "run the sync again with --resume (it re-scans everything)")
+            if calls[name] > self.baseline[name]:
+                raise KvmError(f"the source ran {name.upper()} during a scan-mode sync; it "
+                               "sends no keyspace notification, so the target no longer "
+                               "matches the source; the sync stopped",
+                               "run the sync again with --resume (it re-scans everything and "
+                               "removes keys the source no longer has), or use --mode replica "
+                               "where the source allows PSYNC")
 
 
 def notify_flags(value: str) -> set[str]:
@@ -98,9 +141,11 @@ class DirtyKeys:
         self._keys: OrderedDict[tuple[int, bytes], int] = OrderedDict()
         self._lock = threading.Lock()
         self.events = 0
+        self.written = KeyReservoir()
 
     def add(self, db: int, key: bytes) -> None:
         with self._lock:
+            self.written.add(db, key)
             self.events += 1
             self._keys[(db, key)] = self.events
             self._keys.move_to_end((db, key))
@@ -221,7 +266,7 @@ class ScanSync:
         self.caps = TypedCaps(source.has("PEXPIRETIME"), source.has("HPEXPIRETIME"),
                               target.has("HPEXPIREAT"))
         self.typed_stats = TypedStats()
-        self.match = re.compile(_glob_to_regex(opts.match)) if opts.match else None
+        self.match = compile_glob(opts.match) if opts.match else None
         self.reader = RawConn(source.endpoint)
         self.writer = TargetWriter(target)
         self.dirty = DirtyKeys()
@@ -253,13 +298,16 @@ class ScanSync:
             self.opts.observer.note(f"--set-notify-keyspace-events: set it to {wanted!r} on the "
                                     f"source (was {value!r}; restored at the end)")
             value = wanted
+        self.unseen = UnseenCommands(self.source)  # before the subscription: nothing missed
         self.notifications = Notifications(self.source, self.dirty,
                                            "K" in notify_flags(value))
         how = "DUMP/RESTORE" if self.use_dump else "typed commands (the target cannot load " \
                                                    "the source's DUMP format)"
         self.opts.observer.note(f"scan: subscribed to keyspace notifications; copying with "
-                                f"{how}. Not seen: FLUSHALL/FLUSHDB, SWAPDB, changes while "
-                                "the notification link is down; streams are re-copied every "
+                                f"{how}. FLUSHALL/FLUSHDB and SWAPDB send no notification: "
+                                "one seen on the source stops the sync. Not seen: changes "
+                                "while the notification link is down; streams are re-copied "
+                                "every "
                                 f"{STREAM_REFRESH_S:.0f} s for consumer-group changes")
         self.status.update(copy_method="dump-restore" if self.use_dump else "typed")
 
@@ -396,6 +444,7 @@ class ScanSync:
             while not self.opts.stop.is_set():
                 assert self.notifications is not None
                 self.notifications.check()
+                self.unseen.check()
                 moved = self.drain()
                 self.writer.flush()
                 self.publish("catch-up")
@@ -408,22 +457,26 @@ class ScanSync:
                     raise KvmError("the heartbeat written on the source did not come through "
                                    "the keyspace notifications in time",
                                    "check notify-keyspace-events on the source")
+            self.unseen.check(now=True)
             counters.update(keys=self.keys_copied, bytes=self.bytes_copied,
                             events=self.dirty.events)
         self.report_losses()
         self._start_applier()
 
     def report_losses(self) -> None:
+        """What the target could not take stops the sync, unless its class of loss was
+        allowed with --allow-loss (then it is counted in the status and said once)."""
         stats = self.typed_stats
-        if stats.field_ttls_dropped:
-            self.opts.observer.note(f"WARNING: {stats.field_ttls_dropped} hash field TTL(s) "
-                                    f"could not be copied: {self.target} has no field TTLs "
-                                    "(those fields will never expire there)")
-        for kind, n in stats.skipped_types.items():
-            self.opts.observer.note(f"WARNING: {n} key(s) of type {kind} not copied (no typed "
-                                    "copy for it)")
         self.status.update(field_ttls_dropped=stats.field_ttls_dropped,
                            skipped_types=stats.skipped_types)
+        failed: dict[str, int] = {}
+        if stats.field_ttls_dropped:
+            failed[f"hash field TTLs: {self.target} has no field TTL"] = \
+                stats.field_ttls_dropped
+        for kind, n in stats.skipped_types.items():
+            failed[f"{kind} values: no way to write them to {self.target} "
+                   f"({'vectorset' if kind == 'vectorset' else 'module'} data)"] = n
+        refuse_failed_keys(failed, self.opts.allow_loss, self.opts.observer.note)
 
     def publish(self, phase: str, **extra: Any) -> None:
         now = time.monotonic()
@@ -482,8 +535,12 @@ class ScanSync:
 
     def tick(self) -> None:
         """About a second of --follow: a heartbeat and the live figures."""
+        if isinstance(self.applier_error, KvmError):
+            raise self.applier_error
         if self.applier_error is not None:
             raise KvmError(f"copying changes failed: {self.applier_error}")
+        if not self.cut_over:
+            self.unseen.check()
         if self.cut_over:  # the source is paused or fenced now: no more heartbeats
             self.opts.stop.wait(1.0)
             return
@@ -492,6 +549,9 @@ class ScanSync:
         self.opts.stop.wait(1.0)
         self.publish("following",
                      lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
+
+    def written_keys(self) -> list[tuple[int, bytes]]:
+        return self.dirty.written.snapshot()
 
     def lag_window_s(self) -> float:
         lag = self.heartbeat.lag_ms() if self.heartbeat else None
@@ -515,32 +575,3 @@ class ScanSync:
         self.writer.close()
         self.reader.close()
 
-
-def _glob_to_regex(pattern: str) -> bytes:
-    """Redis glob (``*``, ``?``, ``[...]``, ``\\x``) as a regular expression over bytes."""
-    out, i, raw = [], 0, pattern.encode()
-    while i < len(raw):
-        ch = raw[i:i + 1]
-        if ch == b"*":
-            out.append(b".*")
-        elif ch == b"?":
-            out.append(b".")
-        elif ch == b"\\" and i + 1 < len(raw):
-            i += 1
-            out.append(re.escape(raw[i:i + 1]))
-        elif ch == b"[":
-            end = raw.find(b"]", i + 1)
-            if end == -1:
-                out.append(re.escape(ch))
-            else:
-                body = raw[i + 1:end]
-                if body.startswith(b"^"):
-                    body = b"^" + body[1:].replace(b"\\", b"\\\\")
-                else:
-                    body = body.replace(b"\\", b"\\\\")
-                out.append(b"[" + body + b"]")
-                i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return b"".join(out)

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from migrate.endpoint import Endpoint, has_command
+from migrate.endpoint import Endpoint, has_command, raw_command
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.serverinfo import ServerIdentity, identify
 from migrate.verify.runner import keyspace
@@ -38,6 +38,24 @@ class Side:
 
     def __str__(self) -> str:
         return f"{self.identity} at {self.endpoint.display()}"
+
+    def write_commands(self) -> frozenset[str]:
+        """The commands this server flags ``write`` (COMMAND), lower case."""
+        out = set()
+        for entry in raw_command(self.client, "COMMAND"):  # type: ignore[union-attr]
+            name, flags = entry[0], entry[2]
+            if b"write" in flags or "write" in flags:
+                out.add(name.decode().lower() if isinstance(name, bytes) else str(name).lower())
+        return frozenset(out)
+
+    def command_names(self) -> frozenset[str]:
+        """The target's own commands, lower case (COMMAND LIST; COMMAND where it has none)."""
+        try:
+            names = raw_command(self.client, "COMMAND", "LIST")
+        except redis.ResponseError:
+            names = [c[0] for c in raw_command(self.client, "COMMAND")]  # type: ignore[union-attr]
+        return frozenset(n.decode().lower() if isinstance(n, bytes) else str(n).lower()
+                         for n in names)  # type: ignore[union-attr]
 
 
 class Source(Side):

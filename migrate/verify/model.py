@@ -47,6 +47,10 @@ class VerifyReport:
     rechecked: int = 0  # suspects looked at again after the lag window
     cleared_on_recheck: int = 0  # suspects that matched on a re-check (writes in flight)
     unsettled: list[Mismatch] = field(default_factory=list)  # changed at every look
+    written_checked: int = 0  # of keys_checked: keys the source's stream wrote
+    # differences of a class of loss the user allowed (--allow-loss): listed, not matches,
+    # and not counted as mismatches either
+    known: list[Mismatch] = field(default_factory=list)
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -61,6 +65,8 @@ class VerifyReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "mode": self.mode, "keys_checked": self.keys_checked,
+            "written_keys_checked": self.written_checked,
+            "known_differences": [m.to_dict() for m in self.known],
             "mismatches_total": self.total_mismatches,
             "counts": [{"source_db": c.source_db, "target_db": c.target_db,
                         "source_keys": c.source_keys, "target_keys": c.target_keys,

@@ -17,6 +17,7 @@ from migrate.cluster.router import Conn, RoutedConn, connect
 from migrate.cluster.topology import is_cluster
 from migrate.endpoint import Endpoint, has_command
 from migrate.errors import UsageError
+from migrate.keyglob import compile_glob
 from migrate.verify.compare import CompareOptions, Side, compare_batch
 from migrate.verify.model import (
     HEARTBEAT_KEY,
@@ -40,6 +41,10 @@ class VerifyOptions:
     max_listed: int = 1000
     max_suspects: int = 20000
     progress: Callable[[int], None] | None = None
+    # keys the source's stream wrote (db, key): a sample also compares every one of them
+    written: list[tuple[int, bytes]] = field(default_factory=list)
+    # classes of loss the user allowed (sync --allow-loss): their differences are known
+    allow_loss: frozenset[str] = frozenset()
 
 
 def parse_db_map(text: str | None) -> dict[int, int]:
@@ -91,6 +96,7 @@ class Verifier:
         tcli.close()
         self.copts = CompareOptions(opts.ttl_tolerance_ms, 1000)
         self.match = opts.match.encode() if opts.match else None
+        self.match_rx = compile_glob(opts.match) if opts.match else None
 
     def close(self) -> None:
         self.src.conn.close()
@@ -167,7 +173,25 @@ class Verifier:
                     return suspects
             if self.opts.full:
                 suspects.extend(self._extra_keys(db))
+        if not self.opts.full and self.opts.written:
+            suspects.extend(self._written(report))
         return suspects
+
+    def _written(self, report: VerifyReport) -> list[Mismatch]:
+        """The keys the stream wrote (beyond the random sample): they are where a lost or
+        mistranslated write shows."""
+        by_db: dict[int, list[bytes]] = {}
+        for db, key in dict.fromkeys(self.opts.written):
+            if not is_internal(key) and (self.match_rx is None or self.match_rx.fullmatch(key)):
+                by_db.setdefault(db, []).append(key)
+        found: list[Mismatch] = []
+        for db, keys in by_db.items():
+            for chunk in _chunks(keys, self.opts.batch):
+                found.extend(compare_batch(self.src, self.tgt, db, self.tdb(db), chunk,
+                                           self.copts))
+                report.keys_checked += len(chunk)
+                report.written_checked += len(chunk)
+        return found
 
     def _extra_keys(self, db: int) -> list[Mismatch]:
         """Keys in the target database that the source database lacks."""
@@ -306,6 +330,13 @@ def verify(source: Endpoint, target: Endpoint, opts: VerifyOptions) -> VerifyRep
                                           f"{c.target_keys} in target db {c.target_db}"))
         else:
             report.notes.append("--match given: key counts per database are not compared")
+        if "field-ttl" in opts.allow_loss:
+            report.known = [m for m in final if m.kind == "field-ttl"]
+            final = [m for m in final if m.kind != "field-ttl"]
+            if report.known:
+                report.notes.append(f"{len(report.known)} key(s) differ only in hash field "
+                                    "TTLs, a loss allowed with --allow-loss field-ttl: known "
+                                    "differences, not matches")
         if report.unsettled:
             report.notes.append(f"{len(report.unsettled)} key(s) were written between every "
                                 "two looks and could not be compared (not counted as "

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from migrate.errors import KvmError, UsageError
+from migrate.keyglob import glob_to_regex as _glob_to_regex
 from migrate.orchestrate.ledger import Ledger
 from migrate.sync.replay import Translator
-from migrate.sync.scan import _glob_to_regex, notify_problem
+from migrate.sync.rules import ChangeRefused
+from migrate.sync.scan import notify_problem
 from migrate.verify.runner import parse_db_map
 
 RUN = {"source": "redis://a:1", "target": "redis://b:2", "mode": "scan"}
@@ -69,8 +71,19 @@ def test_translator() -> None:
     assert t([b"PING"]) == [] and t([b"REPLCONF", b"GETACK", b"*"]) == []
     assert t([b"SWAPDB", b"0", b"1"]) == [("SWAPDB", 4, 1)]
     assert t([b"MOVE", b"k", b"0"]) == [("MOVE", b"k", 4)]
-    assert t([b"HPEXPIREAT", b"h", b"1", b"FIELDS", b"1", b"f"]) == []
-    assert t.dropped == {"HPEXPIREAT": 1}
+    with pytest.raises(ChangeRefused) as info:  # a field TTL the target cannot hold: a stop
+        t([b"HPEXPIREAT", b"h", b"1", b"FIELDS", b"1", b"f"])
+    assert info.value.exit_code == 4 and "HPEXPIREAT on key 'h' in db 0" in str(info.value)
+    lossy = Translator(None, {}, allow_loss=frozenset({"field-ttl"}))
+    assert lossy([b"HPEXPIREAT", b"h", b"1", b"FIELDS", b"1", b"f"]) == []
+    assert lossy.dropped == {"HPEXPIREAT": 1}
+    # value-carrying field-TTL commands keep their values on a target without field TTLs
+    assert t([b"HSETEX", b"h", b"KEEPTTL", b"FIELDS", b"1", b"f", b"3.5"]) == [
+        (b"HSET", b"h", b"f", b"3.5")]
+    assert lossy([b"HSETEX", b"h", b"PXAT", b"9", b"FIELDS", b"1", b"f", b"v"]) == [
+        (b"HSET", b"h", b"f", b"v")]
+    assert t([b"HGETDEL", b"h", b"FIELDS", b"2", b"a", b"b"]) == [(b"HDEL", b"h", b"a", b"b")]
+    assert t([b"HPERSIST", b"h", b"FIELDS", b"1", b"a"]) == []
     assert Translator("hpexpireat", {})([b"HPEXPIREAT", b"h", b"1"]) == [
         (b"HPEXPIREAT", b"h", b"1")]
     df = Translator("hexpire", {})([b"HPEXPIREAT", b"h", b"99999999999999", b"FIELDS", b"1",

@@ -1,0 +1,125 @@
+"""Every write the source accepted arrives on the target, or the sync stops loudly: real
+write commands run on a real source while ``sync --follow`` follows it, then the two servers
+are compared key by key (tests/sync/writes.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from migrate.lab.fleet import Fleet
+from tests.sync import writes
+from tests.sync.writes import COMMON, OTHER_DB, converge, follow, run, stop, wait_applied
+
+# Field-TTL commands as Redis 8 and Valkey 9 clients send them (Redis 8 replicates them as
+# HSETEX KEEPTTL / HPERSIST / HPEXPIREAT / HDEL; Valkey 9 may send them as they are).
+VALUE_CARRYING_FIELD_COMMANDS = [
+    ["HSET", "fh:1", "f", "1.5"], ["HINCRBYFLOAT", "fh:1", "f", "2"],
+    ["HSETEX", "fh:2", "FIELDS", 1, "a", "b"], ["HSETEX", "fh:2", "KEEPTTL", "FIELDS", 1,
+                                                  "c", "d"],
+    ["HSET", "fh:3", "a", "1", "b", "2"], ["HGETDEL", "fh:3", "FIELDS", 1, "a"],
+    ["HGETEX", "fh:3", "PERSIST", "FIELDS", 1, "b"],
+    ["EVAL", "return redis.call('HINCRBYFLOAT', KEYS[1], 'f', 1)", 1, "fh:1"],
+]
+FIELD_TTL_COMMANDS = [
+    ["HSETEX", "ft:1", "PX", 900000, "FIELDS", 1, "a", "b"],
+    ["HSET", "ft:2", "a", "1", "b", "2"], ["HPEXPIRE", "ft:2", 800000, "FIELDS", 1, "a"],
+    ["HGETEX", "ft:2", "EX", 700, "FIELDS", 1, "b"], ["HPERSIST", "ft:2", "FIELDS", 1, "a"],
+]
+
+
+def _all_writes(source: object, *, field_values: bool) -> None:
+    run(source, COMMON)  # type: ignore[arg-type]
+    run(source, OTHER_DB, db=2)  # type: ignore[arg-type]
+    writes.dump_restore(source)  # type: ignore[arg-type]
+    if field_values:
+        run(source, VALUE_CARRYING_FIELD_COMMANDS)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("source_spec", "target_spec", "mode"), [
+    ("redis-8", "valkey-8.0", "replica"),
+    ("redis-8", "valkey-8.0", "auto"),  # auto picks proxy
+    ("redis-8", "valkey-9", "proxy"),
+    ("valkey-9", "valkey-8.0", "replica"),
+    ("valkey-9", "valkey-8.0", "proxy"),
+    ("redis-7.0", "valkey-8.0", "replica"),
+    ("redis-7.0", "valkey-8.1", "auto"),  # auto picks native
+])
+def test_every_write_arrives(lab: Fleet, tmp_path: Path, source_spec: str, target_spec: str,
+                             mode: str) -> None:
+    source, target = lab.start(source_spec), lab.start(target_spec)
+    source.client().set("before", "the sync")
+    proc = follow(source, target, tmp_path / "state", mode=mode)
+    try:
+        field_values = source_spec in ("redis-8", "valkey-9")
+        _all_writes(source, field_values=field_values)
+        if target_spec == "valkey-9":
+            run(source, FIELD_TTL_COMMANDS)
+        wait_applied(source, target)
+        diff = converge(source, target)
+    finally:
+        code, _, stderr = stop(proc)
+    assert diff == []
+    assert code == 0, stderr
+    status = json.loads((tmp_path / "state.json").read_text())["status"]
+    assert "WARNING" not in stderr
+    if mode != "auto" or source_spec != "redis-7.0":  # native mode never sees the stream
+        # the end-of-sync sample looked at written keys, not only random ones
+        written = json.loads((tmp_path / "state" / "written-keys.json").read_text())
+        assert [0, b"h:1".hex()] in written
+        assert oct((tmp_path / "state" / "written-keys.json").stat().st_mode)[-3:] == "600"
+    assert status.get("mode") == ("proxy" if source_spec == "redis-8" and mode == "auto"
+                                  else "native" if mode == "auto" else mode)
+
+
+@pytest.mark.parametrize(("source_spec", "mode", "command", "loss_class"), [
+    ("redis-8", "replica", ["HPEXPIRE", "h", 900000, "FIELDS", 1, "f"], "field-ttl"),
+    ("redis-8", "proxy", ["HSETEX", "h", "EX", 900, "FIELDS", 1, "f", "v"], "field-ttl"),
+    ("redis-8", "proxy", ["VADD", "vs", "VALUES", 2, 1, 2, "e1"], "vector-set"),
+    ("valkey-9", "replica", ["HSETEX", "h", "PX", 900000, "FIELDS", 1, "f", "v"], "field-ttl"),
+])
+def test_a_write_the_target_cannot_hold_stops_the_sync(lab: Fleet, tmp_path: Path,
+                                                      source_spec: str, mode: str,
+                                                      command: list, loss_class: str) -> None:
+    source, target = lab.start(source_spec), lab.start("valkey-8.0")
+    source.client().hset("h", "f", "before")
+    proc = follow(source, target, tmp_path / "state", mode=mode)
+    run(source, [["SET", "k", "1"], command, ["SET", "after", "1"]])
+    proc.wait(60)
+    code, _, stderr = stop(proc)
+    last = stderr.strip().splitlines()[-1]
+    assert code == 4, stderr
+    # named as the source replicated it (Redis 8: HPEXPIRE as HPEXPIREAT, HSETEX EX as
+    # HSETEX PXAT)
+    assert last.startswith("kvmigrate: error: the target cannot take "), last
+    assert f" on key '{command[1]}' in db 0, source offset " in last
+    assert f"--allow-loss {loss_class}" in last
+    assert target.client().get("k") == b"1"  # what came before it arrived
+    assert target.client().get("after") is None  # nothing after it was applied
+
+    if mode == "replica":  # resumable: once allowed, the rest arrives and the loss is counted
+        resumed = follow(source, target, tmp_path / "state", "--resume",
+                         "--allow-loss", loss_class, mode=mode)
+        wait_applied(source, target)
+        code, stdout, stderr = stop(resumed)
+        assert code == 0, stderr
+        assert "MATCH except 1 known difference(s) allowed by --allow-loss" in stdout
+        assert target.client().get("after") == b"1"
+        assert target.client().hget("h", "f") == source.client().hget("h", "f")
+        status = json.loads((tmp_path / "state.json").read_text())["status"]
+        assert sum(status["dropped_commands"].values()) == 1
+
+
+def test_swapdb_in_scan_mode_stops_the_sync(lab: Fleet, tmp_path: Path) -> None:
+    source, target = lab.start("redis-7.0", extra_args=["--notify-keyspace-events", "KEA"]), \
+        lab.start("valkey-8.0")
+    source.client(db=2).set("two", "2")
+    source.client(db=3).set("three", "3")
+    proc = follow(source, target, tmp_path / "state", mode="scan")
+    run(source, [["SWAPDB", 2, 3]])
+    proc.wait(60)
+    code, _, stderr = stop(proc)
+    assert code == 4, stderr
+    assert "the source ran SWAPDB during a scan-mode sync" in stderr.strip().splitlines()[-1]
