@@ -61,6 +61,29 @@ def installed_specs() -> dict[str, install.Installed]:
     return records
 
 
+NO_DRAGONFLY = ("no Dragonfly: none in the lab cache and KVMIGRATE_DRAGONFLY_FROM is not set "
+                "(kvmigrate lab install dragonfly [--from FILE] provides one)")
+
+
+@pytest.fixture(scope="session")
+def dragonfly_installed() -> install.Installed:
+    """The lab's Dragonfly: the one in the lab cache, or installed from
+    KVMIGRATE_DRAGONFLY_FROM. No registry here packages Dragonfly, so where none can be had
+    the tests that need it are skipped with that reason (never silently)."""
+    from migrate.lab import dragonfly
+
+    record = install.installed(dragonfly.SPEC)
+    if record is None and os.environ.get(dragonfly.ENV_FROM):
+        try:
+            record = dragonfly.install_dragonfly()
+        except Exception as exc:  # given one that does not work: a failure, not a skip
+            pytest.fail(f"cannot install Dragonfly from {dragonfly.ENV_FROM}: {exc}",
+                        pytrace=False)
+    if record is None:
+        pytest.skip(NO_DRAGONFLY)
+    return record
+
+
 @pytest.fixture
 def lab(installed_specs: dict[str, install.Installed], tmp_path: Path) -> Iterator[Fleet]:
     """Start servers with ``lab.start("redis-7.0")``; all are stopped after the test."""

@@ -10,9 +10,9 @@ from rich.table import Table
 from migrate.cli import lab_cluster
 from migrate.cli.console import err, out, print_json
 from migrate.errors import UsageError
-from migrate.lab import install, registry
+from migrate.lab import dragonfly, install, registry
 from migrate.lab.seed import PROFILES, census, seed
-from migrate.lab.specs import SPECS, resolve_specs
+from migrate.lab.specs import KNOWN, SPECS, resolve_specs
 
 app = typer.Typer(help="Real Redis and Valkey servers for tests, demos and rehearsals.",
                   no_args_is_help=True)
@@ -22,13 +22,22 @@ app.add_typer(lab_cluster.app, name="cluster")
 @app.command("install")
 def install_cmd(
     specs: Annotated[list[str] | None, typer.Argument(
-        help=f"Specs to install ({', '.join(SPECS)}), or 'all'.")] = None,
+        help=f"Specs to install ({', '.join(SPECS)}, dragonfly), or 'all' (every Debian "
+             "one).")] = None,
     force: Annotated[bool, typer.Option(help="Download and unpack again.")] = False,
+    from_path: Annotated[str | None, typer.Option(
+        "--from", metavar="FILE", envvar=dragonfly.ENV_FROM,
+        help="dragonfly: a release tarball (dragonfly-ARCH.tar.gz) or binary to install "
+             "instead of downloading the official release.")] = None,
 ) -> None:
-    """Download server binaries from Debian's archive into the lab cache."""
+    """Download server binaries into the lab cache: Redis and Valkey from Debian's archive,
+    Dragonfly from its official release (checked against its published SHA-256) or --from."""
     for spec in resolve_specs(specs or ["all"]):
-        record = install.install(spec, progress=lambda m: err.print(f"  {m}", markup=False),
-                                 force=force)
+        progress = lambda m: err.print(f"  {m}", markup=False)  # noqa: E731
+        if spec.name == dragonfly.SPEC:
+            record = dragonfly.install_dragonfly(from_path, progress=progress, force=force)
+        else:
+            record = install.install(spec, progress=progress, force=force)
         out.print(f"{spec.name:<11} {spec.flavor} {record.version:<8} {record.binary}",
                   markup=False)
 
@@ -37,10 +46,10 @@ def install_cmd(
 def list_cmd() -> None:
     """List the known server specs and whether each is installed."""
     table = Table("spec", "server", "installed", "from")
-    for spec in SPECS.values():
+    for spec in KNOWN.values():
         record = install.installed(spec.name)
         table.add_row(spec.name, spec.description, record.version if record else "no",
-                      f"{spec.package} ({spec.suite})")
+                      f"{spec.package} ({spec.suite})" if spec.package else "release")
     out.print(table)
 
 

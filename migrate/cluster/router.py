@@ -194,6 +194,7 @@ class _Unit:
     replies: int  # replies the body gets (a block: MULTI, one per command, EXEC)
     slot: int | None  # None: a node was chosen without a key; never redirected
     block: bool = False
+    label: object = None  # what the caller calls it, to name a refused write
 
 
 class _NodeLink:
@@ -206,6 +207,7 @@ class _NodeLink:
         self.endpoint = endpoint
         self.replied = self.errors = 0
         self.first_errors: list[str] = []
+        self.first_error_label: object = None
         self.redirects: list[tuple[_Unit, Redirect]] = []
         self._noticed = noticed
         self._max_in_flight = max_in_flight
@@ -342,6 +344,8 @@ class _NodeLink:
         if unit.block and isinstance(replies[-1], list):
             errors += [str(r) for r in replies[-1] if isinstance(r, hiredis.ReplyError)]
         self.replied += unit.replies
+        if errors and not self.errors:
+            self.first_error_label = unit.label
         self.errors += len(errors)
         room = max(10 - len(self.first_errors), 0)
         self.first_errors.extend(errors[:room])
@@ -375,9 +379,14 @@ class ClusterWriter:
         self._block: list[tuple[Arg, ...]] | None = None
         self._sent = 0
         self._counts = ClusterStats()  # moved/asked/retried and errors given up on
+        self._label: object = None  # the label of the command being sent
 
     # --- sending -----------------------------------------------------------------------------
-    def send(self, *args: Arg) -> None:
+    def keep_labels(self) -> None:
+        """Labels are always kept (PipelineWriter's interface)."""
+
+    def send(self, *args: Arg, label: object = None) -> None:
+        self._label = label
         if self._block is not None:
             self._send_in_block(args)
         else:
@@ -412,7 +421,7 @@ class ClusterWriter:
             key = first_key(args)
             slot = None if key is None else key_slot(key)
             address = self._slots.primaries[0] if slot is None else self._slots.address(slot)
-            self._dispatch(_Unit(encode_command(args), 1, slot), address)
+            self._dispatch(_Unit(encode_command(args), 1, slot, label=self._label), address)
 
     @staticmethod
     def _select(args: Sequence[Arg]) -> None:
@@ -449,7 +458,8 @@ class ClusterWriter:
         body = b"".join([encode_command(("MULTI",)), *map(encode_command, block),
                          encode_command(("EXEC",))])
         slot = slots.pop()
-        self._dispatch(_Unit(body, len(block) + 2, slot, block=True), self._slots.address(slot))
+        self._dispatch(_Unit(body, len(block) + 2, slot, block=True, label=self._label),
+                       self._slots.address(slot))
 
     def _dispatch(self, unit: _Unit, address: str) -> None:
         self._link(address).send(unit)
@@ -524,10 +534,12 @@ class ClusterWriter:
         c = self._counts
         links = list(self._links.values())
         first = [e for link in links for e in link.first_errors] + c.first_errors
+        label = next((link.first_error_label for link in links if link.errors), None)
         return ClusterStats(sent=self._sent,
                             replied=c.replied + sum(link.replied for link in links),
                             errors=c.errors + sum(link.errors for link in links),
-                            first_errors=first[:10], moved=c.moved, asked=c.asked,
+                            first_errors=first[:10], first_error_label=label,
+                            moved=c.moved, asked=c.asked,
                             retried=c.retried, refreshes=self._slots.refreshes,
                             nodes=len(links))
 

@@ -100,9 +100,10 @@ RULES: dict[str, Rule] = {r.redis: r for r in [
          source="dragonflydb/dragonfly src/server/db_slice.cc"),
     Rule("bind", "custom", "bind",
          "Dragonfly binds one address: the first one is kept", source=DOCS_FLAGS),
-    Rule("rename-command", "custom", "rename_command",
-         "all renames joined as old=new; a command renamed to \"\" (disabled) goes to "
-         "restricted_commands (only the admin port may run it)", source=DOCS_FLAGS),
+    Rule("rename-command", "custom", "restricted_commands",
+         "a command renamed to \"\" (disabled) goes to restricted_commands (only the admin "
+         "port may run it); a rename to another name is a blocker: Dragonfly 1.40.1 refuses "
+         "--rename_command", source=f"{DOCS_FLAGS}; seen on Dragonfly 1.40.1"),
     Rule("replicaof", "custom", "replicaof", "host port -> host:port", source=SERVER_FAMILY),
     Rule("slaveof", "custom", "replicaof", "host port -> host:port", source=SERVER_FAMILY),
     Rule("loglevel", "custom", "minloglevel",

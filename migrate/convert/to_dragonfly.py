@@ -282,14 +282,29 @@ class _Writer:
             final[original] = new
             if new:
                 origin[new.lower()] = original
-                self.fate(src, Fate.RENAMED, "rename_command", "old=new")
+                self.fate(src, Fate.UNSUPPORTED,
+                          note="Dragonfly 1.40 has no rename (rename_command is an unknown "
+                               "flag there)")
             else:
                 self.fate(src, Fate.CHANGED, "restricted_commands",
                           "disabled -> restricted to the admin port")
-        renames = [f"{old}={new}" for old, new in final.items() if new]
+        renames = [old for old, new in final.items() if new]  # the new names are secrets
         disabled = [old for old, new in final.items() if not new]
-        if renames:
-            self.emit("rename_command", ",".join(renames), s.last)
+        if renames:  # seen on Dragonfly 1.40.1: --rename_command is refused at start
+            self.finding("dragonfly.rename-command", Severity.BLOCKER,
+                         f"rename-command has no Dragonfly equivalent (renamed: "
+                         f"{', '.join(renames)})",
+                         s.last,
+                         detail="Dragonfly 1.40.1 refuses --rename_command at start. Its "
+                                "--command_alias adds a name but keeps the original one "
+                                "callable, and an alias needs its own ACL permissions, so "
+                                "neither hiding a command nor the clients' renamed names "
+                                "carry over.",
+                         remediation="make clients call the original names, and restrict "
+                                     "dangerous commands with ACLs or restricted_commands "
+                                     "(admin port only)",
+                         source="seen on Dragonfly 1.40.1; dragonfly "
+                                "src/server/command_registry.cc (command_alias)")
         if disabled:
             self.emit("restricted_commands", ",".join(disabled), s.last)
             self.finding("dragonfly.disabled-commands", Severity.INFO,

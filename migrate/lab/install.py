@@ -153,6 +153,46 @@ def _resolve_in_root(root: Path, path: Path) -> Path | None:
     return None
 
 
+def find_loader(root: Path, suite: str) -> Path:
+    """The dynamic loader inside an unpacked libc6 root."""
+    triplet, loader_name = _triplet()
+    for cand in (f"usr/lib/{triplet}/{loader_name}", f"lib/{triplet}/{loader_name}",
+                 f"usr/lib64/{loader_name}", f"lib64/{loader_name}"):
+        loader = _resolve_in_root(root, root / cand)
+        if loader is not None:
+            return loader
+    raise LabError(f"no {loader_name} in the unpacked libc6 of {suite}")
+
+
+def unpack_runtime(suite: str, packages: list[str], root: Path,
+                   progress: Progress) -> list[Path]:
+    """Download library packages of ``suite`` through the lab's own apt state and unpack them
+    into ``root`` (a runtime a binary runs in through that suite's loader)."""
+    apt = AptCache(paths.apt_dir())
+    apt.ensure_lists(progress)
+    debs = apt.download(suite, packages)
+    progress(f"unpacking {len(debs)} packages from {suite}")
+    for deb in debs:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+    return debs
+
+
+def library_path(root: Path) -> str:
+    triplet, _ = _triplet()
+    return f"{root}/lib/{triplet}:{root}/usr/lib/{triplet}"
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Put a fully prepared folder in place of ``target`` (an older install included)."""
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+
+
+def write_manifest(record: Installed) -> None:
+    _manifest(record.spec).write_text(json.dumps(asdict(record), indent=2))
+
+
 def _manifest(spec_name: str) -> Path:
     return paths.server_root(spec_name) / "installed.json"
 
@@ -172,7 +212,7 @@ def install(spec: ServerSpec, progress: Progress = lambda _msg: None,
     """Install ``spec`` into the cache (a no-op when it is there already)."""
     if not force and (done := installed(spec.name)) is not None:
         return done
-    triplet, loader_name = _triplet()
+    _triplet()  # an unsupported machine fails here, before any download
     apt = AptCache(paths.apt_dir())
     apt.ensure_lists(progress)
     progress(f"{spec.name}: downloading {spec.package} from {spec.suite}")
@@ -189,26 +229,17 @@ def install(spec: ServerSpec, progress: Progress = lambda _msg: None,
         for deb in (server_deb, *lib_debs):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True,
                            capture_output=True)
-        loader = None
-        for cand in (f"usr/lib/{triplet}/{loader_name}", f"lib/{triplet}/{loader_name}",
-                     f"usr/lib64/{loader_name}", f"lib64/{loader_name}"):
-            loader = _resolve_in_root(root, root / cand)
-            if loader is not None:
-                break
-        if loader is None:
-            raise LabError(f"{spec.name}: no {loader_name} in the unpacked libc6 of {spec.suite}")
+        loader = find_loader(root, spec.lib_suite)
         binary = root / "usr" / "bin" / spec.binary
         if not binary.exists():
             raise LabError(f"{spec.name}: package {spec.package} from {spec.suite} has no "
                            f"usr/bin/{spec.binary}")
         final_root = target / "root"
-        libpath = f"{final_root}/lib/{triplet}:{final_root}/usr/lib/{triplet}"
+        libpath = library_path(final_root)
         record = Installed(spec=spec.name, version="", root=str(final_root),
                            loader=str(final_root / loader.relative_to(root)),
                            library_path=libpath, binary=str(final_root / binary.relative_to(root)))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -218,7 +249,7 @@ def install(spec: ServerSpec, progress: Progress = lambda _msg: None,
         shutil.rmtree(target, ignore_errors=True)
         raise
     record = Installed(**{**asdict(record), "version": version})
-    _manifest(spec.name).write_text(json.dumps(asdict(record), indent=2))
+    write_manifest(record)
     progress(f"{spec.name}: {spec.flavor} {version} ready")
     return record
 

@@ -16,6 +16,7 @@ import redis
 
 from migrate.endpoint import Endpoint
 from migrate.errors import LabError
+from migrate.lab.dragonfly import dragonfly_args
 from migrate.lab.install import Installed
 
 HOST = "127.0.0.1"
@@ -54,7 +55,9 @@ class ServerProcess:
 
     @property
     def log_path(self) -> Path:
-        return Path(self.directory) / "server.log"
+        # Dragonfly logs to stderr (--logtostderr), which the lab keeps in stdout.log
+        name = "stdout.log" if self.flavor == "dragonfly" else "server.log"
+        return Path(self.directory) / name
 
     @property
     def endpoint(self) -> Endpoint:
@@ -141,15 +144,20 @@ def start_server(installed: Installed, *, name: str, spec: str, flavor: str, dir
     directory.mkdir(parents=True, exist_ok=True)
     proc = ServerProcess(name=name, spec=spec, flavor=flavor, version=installed.version,
                          port=port, directory=str(directory), password=password)
-    args = [*installed.argv(f"{flavor}-server")]
-    if config_file is not None:
-        args.append(str(config_file))
-    args += ["--port", str(port), "--bind", HOST, "--dir", str(directory),
-             "--logfile", str(proc.log_path), "--daemonize", "no"]
-    if lab_defaults:
-        args += ["--save", "", "--appendonly", "no", "--enable-debug-command", "local"]
-    if password:
-        args += ["--requirepass", password]
+    if flavor == "dragonfly":
+        args = [*installed.argv("dragonfly"),
+                *dragonfly_args(port=port, host=HOST, directory=directory, password=password,
+                                flagfile=config_file, lab_defaults=lab_defaults)]
+    else:
+        args = [*installed.argv(f"{flavor}-server")]
+        if config_file is not None:
+            args.append(str(config_file))
+        args += ["--port", str(port), "--bind", HOST, "--dir", str(directory),
+                 "--logfile", str(proc.log_path), "--daemonize", "no"]
+        if lab_defaults:
+            args += ["--save", "", "--appendonly", "no", "--enable-debug-command", "local"]
+        if password:
+            args += ["--requirepass", password]
     args += extra_args or []
     proc.argv = args
     with open(directory / "stdout.log", "ab") as out:

@@ -45,16 +45,24 @@ SPECS: dict[str, ServerSpec] = {
 }
 
 
+# Dragonfly is no Debian package: `lab install dragonfly` takes its release or a local file
+# (migrate/lab/dragonfly.py), so it is not part of `all`.
+DRAGONFLY = ServerSpec("dragonfly", "dragonfly", "", "trixie", "",
+                       "Dragonfly (its official release, or --from PATH)")
+KNOWN: dict[str, ServerSpec] = {**SPECS, DRAGONFLY.name: DRAGONFLY}
+
+
 def get_spec(name: str) -> ServerSpec:
     try:
-        return SPECS[name]
+        return KNOWN[name]
     except KeyError:
-        raise UsageError(f"unknown server spec {name!r}; known specs: {', '.join(SPECS)}") \
+        raise UsageError(f"unknown server spec {name!r}; known specs: {', '.join(KNOWN)}") \
             from None
 
 
 def resolve_specs(names: list[str]) -> list[ServerSpec]:
-    """``all`` (or nothing) means every spec; otherwise each name must be known."""
+    """``all`` (or nothing) means every Debian-packaged spec; otherwise each name must be
+    known (``dragonfly`` included)."""
     if not names or names == ["all"]:
         return list(SPECS.values())
     return [get_spec(n) for n in names]

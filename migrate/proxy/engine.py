@@ -58,8 +58,14 @@ def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
         return "proxy mode lets the target load the RDB itself; --db-map needs --mode replica"
     if not source.has("PSYNC"):
         return f"{source} does not offer PSYNC (renamed or disabled)"
-    if target.identity.flavor not in ("valkey", "dragonfly", "redis"):
-        return f"{target} is not a Redis, Valkey or Dragonfly server"
+    if target.identity.flavor == "dragonfly":
+        # seen on v1.40.1: as a replica of kvmigrate it reports no applied offset kvmigrate
+        # can read, and like any replica it drops a write it refuses without an answer
+        return ("a Dragonfly replica drops the writes it refuses without an answer and "
+                "reports no applied offset to kvmigrate (seen on Dragonfly 1.40.1); use "
+                "replica mode, which sees every refusal")
+    if target.identity.flavor not in ("valkey", "redis"):
+        return f"{target} is not a Redis or Valkey server"
     if not target.has("REPLICAOF"):
         return f"{target} does not offer REPLICAOF (renamed or disabled)"
     return None

@@ -469,10 +469,14 @@ class ScanSync:
         stats = self.typed_stats
         self.status.update(field_ttls_dropped=stats.field_ttls_dropped,
                            skipped_types=stats.skipped_types)
-        failed: dict[str, int] = {}
         if stats.field_ttls_dropped:
-            failed[f"hash field TTLs: {self.target} has no field TTL"] = \
-                stats.field_ttls_dropped
+            what = (f"{stats.field_ttls_dropped} hash field TTL(s) could not be copied: "
+                    f"{self.target} has no field TTLs")
+            if "field-ttl" not in self.opts.allow_loss:
+                raise KvmError(f"{what} (those fields would never expire there); the sync "
+                               "stopped", "--allow-loss field-ttl copies them without TTLs")
+            self.opts.observer.note(f"{what}: allowed by --allow-loss field-ttl")
+        failed: dict[str, int] = {}
         for kind, n in stats.skipped_types.items():
             failed[f"{kind} values: no way to write them to {self.target} "
                    f"({'vectorset' if kind == 'vectorset' else 'module'} data)"] = n

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from migrate.protocol.resp import Arg
+from migrate.verify.hll import same_hyperloglog
 from migrate.verify.model import Mismatch
 from migrate.verify.rawconn import Reply, is_error, pairs
 
@@ -120,7 +121,8 @@ def _compare_values(src: Side, tgt: Side, db: int, typed: list[tuple[bytes, byte
     big: list[tuple[bytes, bytes]] = []
     for (key, kind), sv, tv in zip(typed, sfirst, tfirst, strict=True):
         if kind == b"string":
-            if sv != tv:
+            if sv != tv and not (isinstance(sv, bytes) and isinstance(tv, bytes)
+                                 and same_hyperloglog(sv, tv)):
                 out.append(Mismatch(db, key, "value", _string_detail(sv, tv)))
         elif kind in LENGTH_COMMAND:
             if sv != tv:

@@ -101,7 +101,7 @@ def test_values_and_units_are_converted() -> None:
     assert f["snapshot_cron"] == "* * * * *"
     assert f["dbfilename"] == "dump"
     assert f["notify_keyspace_events"] == "Ex"
-    assert f["rename_command"] == "config=cfg-secret"
+    assert "rename_command" not in f  # Dragonfly 1.40.1 refuses it (a blocker instead)
     assert f["restricted_commands"] == "flushall"
     assert f["replicaof"] == "10.0.0.9:6379"
     assert f["tls_replication"] == "true"
@@ -198,11 +198,14 @@ def test_small_maxmemory_warns_about_dragonfly_minimum() -> None:
     assert any(f.id == "dragonfly.maxmemory-small" for f in result.findings)
 
 
-def test_rename_chains_resolve_to_the_final_name() -> None:
-    f = flags(dragonfly("rename-command CONFIG cfg-a\nrename-command cfg-a cfg-b\n"
-                        "rename-command DEBUG \"\"\n"))
-    assert f["rename_command"] == "config=cfg-b"
-    assert f["restricted_commands"] == "debug"
+def test_renames_are_a_blocker_and_disabled_commands_restricted() -> None:
+    result = dragonfly("rename-command CONFIG cfg-a\nrename-command cfg-a cfg-b\n"
+                       "rename-command DEBUG \"\"\n")
+    f = flags(result)
+    assert "rename_command" not in f and f["restricted_commands"] == "debug"
+    [blocker] = [x for x in result.findings if x.id == "dragonfly.rename-command"]
+    assert blocker.title.endswith("rename-command has no Dragonfly equivalent (renamed: config)")
+    assert "cfg-b" not in result.text and "cfg-b" not in str(blocker)
 
 
 def test_value_with_surrounding_spaces_is_flagged() -> None:

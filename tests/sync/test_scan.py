@@ -97,15 +97,20 @@ def test_typed_copy_redis8_to_valkey9_with_field_ttls(lab: Fleet, tmp_path: Path
     assert report.ok, report.to_dict()
 
 
-def test_field_ttls_valkey8_cannot_hold_are_reported(lab: Fleet, tmp_path: Path) -> None:
+def test_field_ttls_valkey8_cannot_hold_stop_the_sync(lab: Fleet, tmp_path: Path) -> None:
     source = lab.start("redis-8", extra_args=["--notify-keyspace-events", "KA"])
     target = lab.start("valkey-8.0")
     seed(source.endpoint, keys=300)
     result = run_cli("sync", "--source", source.url, "--target", target.url, "--mode", "scan",
                      "--state", str(tmp_path / "s"))
-    assert result.code == 1, result.output
-    assert "3 hash field TTL(s) could not be copied" in result.stderr
-    assert "seed:hash:field-ttl: field-ttl" in result.stdout
+    assert result.code == 4, result.output
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "kvmigrate: error: 3 hash field TTL(s) could not be copied")
+    result = run_cli("sync", "--source", source.url, "--target", target.url, "--mode", "scan",
+                     "--state", str(tmp_path / "s2"), "--flush-target", "--allow-loss",
+                     "field-ttl", "--verify-sample", "400")
+    assert result.code == 0, result.output
+    assert "known: db0 seed:hash:field-ttl: field-ttl" in result.stdout
 
 
 def test_match_and_db_map(lab: Fleet, tmp_path: Path) -> None:
