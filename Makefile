@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup lab test lint demo docs bench clean
+.PHONY: setup lab test lint demo demo-dragonfly docs bench clean
 
 $(STAMP): pyproject.toml scripts/bootstrap-os.sh
 	./scripts/bootstrap-os.sh
@@ -25,6 +25,9 @@ test: lab lint
 
 demo: lab
 	PATH="$(abspath $(BIN)):$$PATH" ./scripts/demo.sh
+
+demo-dragonfly: lab
+	PATH="$(abspath $(BIN)):$$PATH" ./scripts/demo-dragonfly.sh
 
 bench: lab
 	$(BIN)/python -m benchmarks

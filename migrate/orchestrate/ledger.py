@@ -3,6 +3,7 @@
 pgcopydb's idea: each phase of a run is recorded with its start, end and counters; the same
 record prints the status and decides what a resumed run skips, so the two cannot disagree.
 Every path of the state folder is declared here; a pidfile keeps two runs out of one folder.
+A folder created for a run is 0700 and every file the run writes 0600 (customer data).
 
 Files in the folder:
 
@@ -108,7 +109,14 @@ class Ledger:
         ``run`` names the run (source, target, mode); a resumed ledger must name the same.
         """
         paths = StatePaths(root)
-        root.mkdir(parents=True, exist_ok=True)
+        # A state folder holds customer data (spooled RDBs and streams, key names): what
+        # this process writes is private (0600 files, 0700 folders), and a folder it creates
+        # for the run is 0700.
+        os.umask(0o077)
+        created = not root.exists()
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if created:
+            os.chmod(root, 0o700)
         ledger = cls(paths, {})
         ledger._lock()
         try:

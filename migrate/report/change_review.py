@@ -60,6 +60,7 @@ def build(result: RunResult, values: dict[str, str]) -> dict[str, Any]:
     estimate = None
     if source and "keys" in source:
         native_ok = bool(target and "_identity" in target and "_identity" in source and
+                         target["_identity"].flavor != "dragonfly" and  # replica mode there
                          choose_path(target["_identity"], source["_identity"]).native)
         copies = any(step.op == "copy" for step in result.steps)
         path = "native" if native_ok and not copies else "logical"

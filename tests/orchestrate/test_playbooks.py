@@ -120,17 +120,7 @@ def test_live_playbook_under_a_failover_writer(source_spec: str, mode: str, lab:
     writer.stop.set()
     thread.join(10)
     assert result.code == 0, result.output[-3000:]
-    cut = json.loads((tmp_path / "st" / "sync" / "cutover.json").read_text())
-    assert cut["ok"] and 0 < cut["paused_ms"] < 1500
-    old = [a for a in writer.acks if a.server == "old"]
-    new = [a for a in writer.acks if a.server == "new"]
-    assert old and new
-    values = target.client().mget([a.key for a in writer.acks])
-    lost = [a.key for a, v in zip(writer.acks, values, strict=True) if v != str(a.value).encode()]
-    assert not lost, lost[:10]
-    assert max(a.at for a in old) < cut["promoted_at"]
-    with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
-        source.client().set("late", 1)
+    _no_acknowledged_write_lost(writer, source, target, tmp_path / "st" / "sync")
     ledger = json.loads((tmp_path / "st" / "playbook" / "ledger.json").read_text())
     assert [p["name"] for p in ledger["phases"] if p["status"] == "done"] == [
         s.name for s in pb.load("redis-to-valkey-live").steps]
@@ -204,3 +194,42 @@ def test_urls_with_a_password_reach_the_child_through_its_environment() -> None:
     assert "--target" in child_argv  # nothing secret in it: stays on the command line
     assert env is not None and env["KVMIGRATE_SOURCE_URL"] == params["source"]
     assert _urls_to_env("rdb inspect", {"source": params["source"]}, ["x"]) == (["x"], None)
+
+
+def test_dragonfly_live_playbook_under_a_failover_writer(dragonfly_installed: object,
+                                                         lab: Fleet, tmp_path: Path) -> None:
+    """redis-to-dragonfly-live end to end into a real Dragonfly: auto picks replica mode
+    (the only one that sees Dragonfly refuse a write), cut over under a writer that fails
+    over on NOREPLICAS; every acknowledged write is on Dragonfly."""
+    source, target = lab.start("redis-7.0"), lab.start("dragonfly")
+    seed(source.endpoint, keys=3000, profile="strings")
+    writer = FailoverWriter(source, target)
+    thread = writer.start()
+    time.sleep(0.3)
+    result = run_cli("playbook", "run", "redis-to-dragonfly-live", "--var",
+                     f"source={source.url}", "--var", f"target={target.url}", "--var",
+                     f"state={tmp_path / 'st'}", "--var", "max_pause_ms=1500", "--yes")
+    time.sleep(0.3)
+    writer.stop.set()
+    thread.join(10)
+    assert result.code == 0, result.output[-3000:]
+    _no_acknowledged_write_lost(writer, source, target, tmp_path / "st" / "sync")
+    sync_ledger = json.loads((tmp_path / "st" / "sync" / "ledger.json").read_text())
+    assert sync_ledger["run"]["mode"] == "replica"
+
+
+def _no_acknowledged_write_lost(writer: FailoverWriter, source: object, target: object,
+                                state: Path) -> None:
+    """The cut-over paused writes for less than its bound, every write acknowledged by
+    either server is on the new primary, and the old one refuses writes (fenced)."""
+    cut = json.loads((state / "cutover.json").read_text())
+    assert cut["ok"] and 0 < cut["paused_ms"] < 1500
+    old = [a for a in writer.acks if a.server == "old"]
+    new = [a for a in writer.acks if a.server == "new"]
+    assert old and new
+    values = target.client().mget([a.key for a in writer.acks])  # type: ignore[attr-defined]
+    lost = [a.key for a, v in zip(writer.acks, values, strict=True) if v != str(a.value).encode()]
+    assert not lost, lost[:10]
+    assert max(a.at for a in old) < cut["promoted_at"]
+    with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+        source.client().set("late", 1)  # type: ignore[attr-defined]

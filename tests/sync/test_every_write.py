@@ -74,6 +74,9 @@ def test_every_write_arrives(lab: Fleet, tmp_path: Path, source_spec: str, targe
     assert code == 0, stderr
     status = json.loads((tmp_path / "state.json").read_text())["status"]
     assert "WARNING" not in stderr
+    state = tmp_path / "state"  # customer data: private folders and files
+    assert oct(state.stat().st_mode)[-3:] == "700"
+    assert {oct(p.stat().st_mode)[-3:] for p in state.rglob("*") if p.is_file()} == {"600"}
     if mode != "auto" or source_spec != "redis-7.0":  # native mode never sees the stream
         # the end-of-sync sample looked at written keys, not only random ones
         written = json.loads((tmp_path / "state" / "written-keys.json").read_text())
