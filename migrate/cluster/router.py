@@ -36,6 +36,7 @@ from migrate.cluster.slots import SLOTS, key_slot
 from migrate.cluster.topology import Topology, discover, is_cluster
 from migrate.endpoint import Endpoint
 from migrate.errors import ConnectError, KvmError, UsageError
+from migrate.keyspec import command_keys
 from migrate.protocol.pipeline import CHUNK, PipelineStats
 from migrate.protocol.resp import Arg, encode_command, to_bytes
 from migrate.verify.rawconn import RawConn, Reply
@@ -68,8 +69,15 @@ def command_name(args: Sequence[Arg]) -> bytes:
 
 
 def first_key(args: Sequence[Arg]) -> bytes | None:
-    """The key a cluster routes ``args`` by (its first key), or None for a keyless command."""
+    """The key a cluster routes ``args`` by (its first key), or None for a keyless command:
+    from the servers' own key specifications (migrate/keyspec.py); the lists below serve
+    commands those do not know (a module's, a newer server's)."""
+    keys = command_keys(args)
     name = command_name(args)
+    if keys:
+        return keys[0]
+    if keys is not None and name not in KEY_AFTER_SUBCOMMAND:  # DEBUG has no key specs
+        return None
     if name in SCRIPTS:
         numkeys = to_bytes(args[2]) if len(args) > 3 else b"0"
         return to_bytes(args[3]) if numkeys.isdigit() and int(numkeys) > 0 else None

@@ -24,6 +24,7 @@ from typing import BinaryIO
 import hiredis
 
 from migrate.apply.target import Target as ApplyTarget
+from migrate.keyspec import command_keys
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import Arg, encode_command
 from migrate.sync.restore import restore_rule
@@ -75,8 +76,9 @@ class Translator:
         if name == b"SELECT":
             self.db = int(args[1])
             return [("SELECT", self.mapped(self.db))]
-        if len(args) > 1 and name not in (b"MULTI", b"EXEC", b"FLUSHALL", b"FLUSHDB"):
-            self.touched.add(self.db, args[1])
+        keys = command_keys(args)  # the servers' own key specifications
+        for key in (keys if keys is not None else args[1:2])[:8]:
+            self.touched.add(self.db, key)
         out: list[tuple[Arg, ...]] | Refusal
         if name == b"SWAPDB" and len(args) == 3:
             out = [("SWAPDB", self.mapped(args[1]), self.mapped(args[2]))]
@@ -112,8 +114,10 @@ class Translator:
     def _refused(self, name: bytes, args: list[bytes], refusal: Refusal
                  ) -> list[tuple[Arg, ...]]:
         if refusal.loss_class not in self.allow_loss or refusal.lossy is None:
-            raise ChangeRefused(name.decode(), args[1] if len(args) > 1 else None, self.db,
-                                self.offset, refusal.reason, refusal.loss_class)
+            keys = command_keys(args)
+            key = keys[0] if keys else (args[1] if keys is None and len(args) > 1 else None)
+            raise ChangeRefused(name.decode(), key, self.db, self.offset, refusal.reason,
+                                refusal.loss_class)
         self.dropped[name.decode()] += 1
         return refusal.lossy
 
