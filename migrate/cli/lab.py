@@ -119,14 +119,15 @@ def status_cmd(
     if fmt == "json":
         print_json(rows)
         return
+    if not rows:
+        err.print("no lab servers; start one with: kvmigrate lab up NAME --server SPEC")
+        return
     table = Table("name", "server", "version", "port", "pid", "keys", "state")
     for r in rows:
         table.add_row(r["name"], r["server"], r["version"], str(r["port"]),
                       str(r["pid"] or "-"), "-" if r["keys"] is None else f"{r['keys']:,}",
                       r["state"])
     out.print(table)
-    if not rows:
-        err.print("no lab servers; start one with: kvmigrate lab up NAME --server SPEC")
 
 
 @app.command("seed")

@@ -112,7 +112,8 @@ def _ports(count: int, port_base: int | None) -> list[tuple[int, int]]:
         ports = list(range(port_base, port_base + count))
         for port in ports:
             if port_in_use(port):
-                raise LabError(f"port {port} on {HOST} is in use", "choose another --port-base")
+                raise UsageError(f"port {port} on {HOST} is in use",
+                                 "choose another --port-base")
         taken.update(ports)
     pairs = []
     for port in ports:
@@ -349,8 +350,8 @@ def up(name: str, spec_name: str, shards: int, *, replicas: int = 0,
     get_spec(spec_name)
     running = [p for p in nodes(name) if p.alive()]
     if running:
-        raise LabError(f"lab cluster {name!r} is already running ({running[0].name} on port "
-                       f"{running[0].port})", f"stop it first: kvmigrate lab cluster down {name}")
+        raise UsageError(f"lab cluster {name!r} is already running ({running[0].name} on port "
+                         f"{running[0].port})", f"stop it first: kvmigrate lab cluster down {name}")
     for stale in nodes(name):  # the stopped nodes of an earlier cluster of that name
         registry.down(stale.name)
 

@@ -56,8 +56,8 @@ def up(name: str, spec_name: str | None, *, port: int | None = None,
     if (directory / "instance.json").exists():
         existing = ServerProcess.load(directory)
         if existing.alive():
-            raise LabError(f"lab server {name!r} is already running on port {existing.port}",
-                           f"stop it first: kvmigrate lab down {name}")
+            raise UsageError(f"lab server {name!r} is already running on port "
+                             f"{existing.port}", f"stop it first: kvmigrate lab down {name}")
     if binary:
         record, flavor = install.from_binary(binary)
         spec_label = f"custom:{flavor}-{record.version}"

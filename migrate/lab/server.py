@@ -15,7 +15,7 @@ from pathlib import Path
 import redis
 
 from migrate.endpoint import Endpoint
-from migrate.errors import LabError
+from migrate.errors import LabError, UsageError
 from migrate.lab.dragonfly import dragonfly_args
 from migrate.lab.install import Installed
 
@@ -140,7 +140,7 @@ def start_server(installed: Installed, *, name: str, spec: str, flavor: str, dir
     if port is None:
         port = free_port()
     elif port_in_use(port):
-        raise LabError(f"port {port} on {HOST} is in use", "choose another with --port")
+        raise UsageError(f"port {port} on {HOST} is in use", "choose another with --port")
     directory.mkdir(parents=True, exist_ok=True)
     proc = ServerProcess(name=name, spec=spec, flavor=flavor, version=installed.version,
                          port=port, directory=str(directory), password=password)

@@ -55,7 +55,7 @@ def test_up_status_url_down(isolated_lab_dir: Path) -> None:
     assert topology.ok and [e.port for e in topology.primaries()] == [base, base + 1, base + 2]
 
     again = run_cli("lab", "cluster", "up", "shop", "--server", "valkey-8.0")
-    assert again.code == 4 and "already running" in _one_line(again)
+    assert again.code == 2 and "already running" in _one_line(again)  # a usage slip
     plain = run_cli("lab", "down", "shop")  # the cluster's name, not a server's
     assert plain.code == 2 and "lab cluster down shop" in plain.stderr
 
@@ -114,6 +114,6 @@ def test_port_in_use_stops_nothing_it_did_not_start(isolated_lab_dir: Path) -> N
         port = s.getsockname()[1]
         res = run_cli("lab", "cluster", "up", "c", "--server", "valkey-9", "--shards", "2",
                       "--port-base", str(port))
-    assert res.code == 4
+    assert res.code == 2
     assert f"port {port} on 127.0.0.1 is in use" in _one_line(res)
     assert run_cli("lab", "status", "--format", "json").stdout.strip() == "[]"

@@ -61,3 +61,18 @@ def test_server_refusing_its_arguments_points_at_a_log_that_exists(
     assert "exited at start" in line and "bogus-directive" in line
     log = Path(line.rsplit("(see ", 1)[1].rstrip(")"))
     assert log.exists() and "Bad directive" in log.read_text()
+
+
+def test_usage_slips_are_exit_2_and_an_empty_lab_prints_no_table(
+        isolated_lab_dir: Path) -> None:
+    empty = run_cli("lab", "status")
+    assert empty.code == 0 and empty.stdout == ""
+    assert empty.stderr.strip() == ("no lab servers; start one with: kvmigrate lab up NAME "
+                                    "--server SPEC")
+    up = run_cli("lab", "up", "twice", "--server", "redis-7.0")
+    assert up.code == 0, up.output
+    port = run_cli("lab", "url", "twice").stdout.strip().rsplit(":", 1)[1]
+    again = run_cli("lab", "up", "twice", "--server", "redis-7.0")
+    assert again.code == 2 and "is already running on port" in _one_line(again)
+    taken = run_cli("lab", "up", "other", "--server", "redis-7.0", "--port", port)
+    assert taken.code == 2 and f"port {port} on 127.0.0.1 is in use" in _one_line(taken)
