@@ -6,6 +6,7 @@ fixes where they appear in ``--help``.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import pkgutil
@@ -74,6 +75,11 @@ def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
     sys.exit(code)
 
 
+# A full or read-only filesystem (the state folder, a spool, an output file): the operator's
+# to fix, said in one line, not reported as a kvmigrate bug.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: every error, ours or the argument parser's, becomes one line
     ``kvmigrate: error: ...`` and its exit code; never a traceback (KVMIGRATE_DEBUG=1 shows
@@ -94,6 +100,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{exc.format_message().replace('Value error, ', '')} (see `{where} --help`)",
               exc.exit_code)
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:  # not a bug: the disk
+            where = f" {exc.filename}" if exc.filename else ""
+            _fail(f"cannot write{where}: {exc.strerror}", ExitCode.FAILED,
+                  "make room on that filesystem (or give --state a folder elsewhere), then "
+                  "run again with --resume")
         if os.environ.get("KVMIGRATE_DEBUG"):
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (a kvmigrate bug: please report it; "
