@@ -35,6 +35,11 @@ class LuaUndeclaredKeys(Check):
     def run(self, ctx: Context) -> Iterator[Finding]:
         mode = ctx.profile.value("undeclared_keys", "allowed")
         cluster = ctx.target.cluster_enabled or ctx.source.cluster.enabled
+        # A live Dragonfly shows --lua_undeclared_keys_shas in CONFIG GET, but not
+        # --default_lua_flags (seen on 1.40.1: CONFIG GET default_lua_flags answers nothing)
+        allowed_shas = {s.strip().lower() for s in
+                        ctx.target.config.get("lua_undeclared_keys_shas", "").split(",")
+                        if s.strip()} if ctx.target.live else set()
         for script in ctx.scripts:
             if script.parse_error:
                 yield self.finding(Severity.WARNING, f"{script.name}: cannot be analysed",
@@ -46,15 +51,27 @@ class LuaUndeclaredKeys(Check):
                 continue
             evidence = {"script": script.name, "kind": script.kind,
                         "accesses": [a.describe() for a in script.undeclared[:20]],
-                        "count": len(script.undeclared), "flags": script.flags}
+                        "count": len(script.undeclared), "flags": script.flags,
+                        "sha1": script.sha1}
             title = f"{script.name}: {len(script.undeclared)} undeclared key access(es)"
-            if mode == "blocked" and script.allows_undeclared:
+            if mode == "blocked" and script.kind == "script" and script.sha1 in allowed_shas:
+                yield self.finding(Severity.INFO, title + " (allowed on the target by "
+                                   "lua_undeclared_keys_shas)",
+                                   f"{ctx.target_name} lists its SHA1 {script.sha1} in "
+                                   "lua_undeclared_keys_shas (CONFIG GET): the script runs, "
+                                   "but blocks all other work while it runs.",
+                                   remediation="", evidence=evidence)
+            elif mode == "blocked" and script.allows_undeclared:
                 yield self.finding(Severity.INFO, title + " (allowed by its --!df flag)",
                                    "The script runs, but blocks all other work while it runs.",
                                    remediation="", evidence=evidence)
             elif mode == "blocked":
+                unseen = (" A live Dragonfly does not show --default_lua_flags in CONFIG GET: "
+                          "if it was started with --default_lua_flags=allow-undeclared-keys, "
+                          "the script runs.") if ctx.target.live else ""
                 yield self.finding(Severity.BLOCKER, title,
-                                   f"{ctx.target_name} rejects these calls at run time.",
+                                   f"{ctx.target_name} rejects these calls at run time "
+                                   "(\"script tried accessing undeclared key\")." + unseen,
                                    evidence=evidence)
             elif cluster:
                 yield self.finding(Severity.WARNING, title,

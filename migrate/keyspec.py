@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "checks" / "data" / "key_specs.json"
+# every command (and "container|subcommand") each lab server flags ``write``
+WRITE_COMMANDS_FILE = DATA_FILE.with_name("write_commands.json")
 
 Arg = bytes | str | int | float
 # [begin type, begin a, begin b, find type, find a, find b, find c, incomplete (0/1)]
@@ -75,6 +77,31 @@ def specs_of_server(client: Any) -> dict[str, list[Spec]]:
     return out
 
 
+def write_commands_of_server(client: Any) -> list[str]:
+    """The commands (``name`` or ``container|sub``) a live server's COMMAND INFO flags
+    ``write``, sorted."""
+    from migrate.endpoint import raw_command
+
+    out: set[str] = set()
+
+    def walk(entry: list) -> None:
+        if "write" in {_d(flag) for flag in entry[2]}:
+            out.add(str(_d(entry[0])).lower())
+        for sub in (entry[9] if len(entry) > 9 else []) or []:
+            walk(sub)
+
+    for entry in raw_command(client, "COMMAND", "INFO"):  # type: ignore[union-attr]
+        if entry:
+            walk(entry)
+    return sorted(out)
+
+
+@cache
+def write_commands() -> dict[str, list[str]]:
+    """{"flavor version": [write command, ...]} of every lab server version."""
+    return json.loads(WRITE_COMMANDS_FILE.read_text())["servers"]
+
+
 @cache
 def table() -> dict[str, list[Spec]]:
     return json.loads(DATA_FILE.read_text())["commands"]
@@ -110,6 +137,25 @@ def _find(spec: Spec, begin: int, argv: Sequence[bytes]) -> list[int]:
         first, count = begin + b, int(argv[begin + a])
         return [first + i * max(c, 1) for i in range(count) if first + i * max(c, 1) < len(argv)]
     return []
+
+
+def command_name(args: Sequence[Arg]) -> str:
+    """A command as users name it: ``SET``, or ``FUNCTION RESTORE`` for a container's
+    subcommand."""
+    argv = [_b(a) for a in args[:2]]
+    name = argv[0].decode(errors="replace")
+    if len(argv) > 1 and f"{name.lower()}|{argv[1].decode(errors='replace').lower()}" in table():
+        return f"{name} {argv[1].decode(errors='replace')}".upper()
+    return name.upper()
+
+
+def named_key(args: Sequence[Arg]) -> bytes | None:
+    """The key a message names for a command: its first key (the second argument of a
+    command this table does not know)."""
+    keys = command_keys(args)
+    if keys is None:
+        return _b(args[1]) if len(args) > 1 else None
+    return keys[0] if keys else None
 
 
 def command_keys(args: Sequence[Arg]) -> list[bytes] | None:

@@ -67,6 +67,17 @@ def config_conversion_reference() -> str:
 GENERATED["docs/config-conversion.md"] = config_conversion_reference
 
 
+def compatibility() -> str:
+    """docs/compatibility.md: written by hand, with the every-write matrix generated from
+    checks/data/write_matrix.json (scripts/gen_write_matrix.py)."""
+    from migrate.sync.write_matrix import with_matrix
+
+    return with_matrix((REPO / "docs" / "compatibility.md").read_text())
+
+
+GENERATED["docs/compatibility.md"] = compatibility
+
+
 def main() -> None:
     for rel, make in GENERATED.items():
         (REPO / rel).write_text(make())

@@ -82,6 +82,13 @@ class CommandBuilder:
         self._restorable = [target.restores(t, producer_magic) for t in range(256)]
         self._dump_footer = target.dump_version.to_bytes(2, "little")
         self._lru = target.flavor != "dragonfly"
+        self._max_ttl_ms = target.max_ttl_ms
+
+    def _expiry_fits(self, expire_ms: int) -> bool:
+        """Not expired, and not beyond the target's longest TTL."""
+        now = self.opt.now_ms()
+        return now < expire_ms and (self._max_ttl_ms is None or
+                                    expire_ms - now <= self._max_ttl_ms)
 
     # --- entry point -----------------------------------------------------------------------
     def commands(self, e: Entry) -> list[Command]:
@@ -89,7 +96,7 @@ class CommandBuilder:
             raw = e.raw
             if raw is not None and len(raw) + 10 <= self.opt.max_bytes and \
                     self._restorable[e.type_code] and \
-                    (e.expire_ms is None or e.expire_ms > self.opt.now_ms()):
+                    (e.expire_ms is None or self._expiry_fits(e.expire_ms)):
                 return self._restore(e)
         ident = (e.db, e.key)
         if e.part > 0 and self._skip_key == ident:
@@ -102,6 +109,9 @@ class CommandBuilder:
             return []
         if e.expire_ms is not None and e.expire_ms <= self.opt.now_ms():
             return self._skip(e, expired=True)
+        if e.expire_ms is not None and not self._expiry_fits(e.expire_ms):
+            return self._fail(e, f"expiry more than {self._max_ttl_ms // 1000:,} s ahead: "
+                                 f"{self.target} would clamp it silently")
         if e.kind == "module" and not self._fast(e):
             return self._fail(e, f"module value ({e.value.name}) without a usable payload")
         if e.field_expires and self.target.field_ttl_mode is None:
@@ -156,11 +166,15 @@ class CommandBuilder:
                 cmd += ("IDLETIME", e.idle_s)
             elif e.freq is not None:
                 cmd += ("FREQ", e.freq)
+        out = [cmd]
+        if e.kind == "stream" and isinstance(e.value, StreamValue) and \
+                self.target.sets_entries_read_after:
+            out += self._entries_read(e.key, e.value)
         stats = self.stats
         stats.restored += 1
         stats.keys[e.kind] += 1
-        stats.commands += 1
-        return [cmd]
+        stats.commands += len(out)
+        return out
 
     # --- typed path ------------------------------------------------------------------------
     def _bounded(self, head: list[Arg], items: list[tuple[Arg, ...]],
@@ -228,6 +242,13 @@ class CommandBuilder:
             for cmd in self._bounded([], [(f,) for f in fields], lambda it: len(it[0])):
                 yield (*head, "FIELDS", len(cmd), *cmd)
 
+    @staticmethod
+    def _entries_read(key: bytes, v: StreamValue) -> list[Command]:
+        """Each group's entries-read counter, set again (see Target.sets_entries_read_after)."""
+        return [("XGROUP", "SETID", key, g.name, _sid(g.last_id), "ENTRIESREAD", g.entries_read)
+                for g in v.groups
+                if g.entries_read is not None and g.entries_read < INVALID_ENTRIES_READ]
+
     def _stream(self, key: bytes, v: StreamValue, first: bool) -> Iterator[Command]:
         for eid, fields in v.entries:
             flat: list[Arg] = [x for pair in fields for x in pair]
@@ -250,6 +271,8 @@ class CommandBuilder:
                     g.entries_read < INVALID_ENTRIES_READ:
                 create += ["ENTRIESREAD", g.entries_read]
             yield tuple(create)
+            if self.target.sets_entries_read_after:
+                yield from self._entries_read(key, StreamValue(groups=[g]))
             owner = {pid: c.name for c in g.consumers for pid in c.pending}
             for c in g.consumers:
                 yield ("XGROUP", "CREATECONSUMER", key, g.name, c.name)

@@ -18,7 +18,7 @@ from pathlib import Path
 from migrate.apply.commands import ApplyOptions, ApplyStats, CommandBuilder
 from migrate.apply.fit import assess
 from migrate.apply.rdbfile import RdbFileWriter
-from migrate.apply.target import Target
+from migrate.apply.target import STREAM_TYPES, Target
 from migrate.apply.writer import TargetWriter
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
@@ -150,7 +150,8 @@ class CopyJob:
 
         with self.path.open("rb") as fh:  # phase 1: the whole file is valid, or nothing is
             summary = summarize(fh, progress=validating,  # written
-                                raw_limit=self.opt.apply.max_bytes - 16)
+                                raw_limit=self.opt.apply.max_bytes - 16,
+                                expiry_limit_ms=target.max_ttl_ms)
 
         findings = assess(summary, target)
         blockers = [f for f in findings if f.severity == Severity.BLOCKER]
@@ -199,7 +200,9 @@ class CopyJob:
             magic = summary.producer.magic
             irregular = summary.irregular
 
-            restorable = frozenset(t for t in range(256) if target.restores(t, magic))
+            # streams are decoded for a target that needs their groups' counters set again
+            restorable = frozenset(t for t in range(256) if target.restores(t, magic) and not (
+                t in STREAM_TYPES and target.sets_entries_read_after))
 
             def skim(type_code: int, offset: int) -> bool:  # validated: only bytes needed
                 return type_code in restorable and offset not in irregular

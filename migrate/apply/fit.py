@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from migrate.apply.target import Target
 from migrate.compat.rdb import SOURCE, max_rdb_loadable
 from migrate.model import Finding, Severity
@@ -17,6 +19,10 @@ def _type_label(code: int, magic: str) -> str:
     names = (VALKEY_TYPE_NAMES if magic == "VALKEY" and code in VALKEY_TYPE_NAMES
              else TYPE_NAMES).get(code, ("?", "?"))
     return f"{names[0]}/{names[1]} (type {code})"
+
+
+def _key_name(key: bytes) -> str:
+    return repr(key.decode("utf-8", "backslashreplace"))
 
 
 def assess(summary: RdbSummary, target: Target) -> list[Finding]:
@@ -67,15 +73,33 @@ def assess(summary: RdbSummary, target: Target) -> list[Finding]:
             out.append(Finding(
                 "rdb.field-ttl", Severity.WARNING,
                 f"{summary.field_ttl_hashes} hash(es) with field TTLs: {target} takes them as "
-                "HEXPIRE seconds (rounded up); a native load fails on types 24/25",
+                "HEXPIRE seconds (rounded up) and keeps each field deadline in whole seconds "
+                "(less than 1 s off); a native load fails on types 24/25",
                 source=SOURCE))
+    if summary.beyond_expiry_limit and target.max_ttl_ms is not None:
+        db, key, at = summary.first_beyond_expiry_limit or (0, b"?", 0)
+        when = time.strftime("%Y-%m-%d", time.gmtime(at / 1000))
+        out.append(Finding(
+            "rdb.expiry-beyond-limit", Severity.BLOCKER,
+            f"{summary.beyond_expiry_limit} key(s) expire more than "
+            f"{target.max_ttl_ms // 1000:,} s (about 8.5 years) ahead, first "
+            f"{_key_name(key)} in db {db} (expires {when}): {target} would clamp "
+            "such a TTL silently",
+            detail="seen on Dragonfly 1.40.1: RESTORE and SET ... PXAT cap a TTL at 2^28-1 "
+                   "seconds without an error; PEXPIREAT refuses it",
+            remediation="shorten those TTLs on the source (or PERSIST them), or pass "
+                        "--skip-unsupported to copy the rest and count them as failed",
+            evidence={"keys": summary.beyond_expiry_limit, "first": [db, _key_name(key), at]},
+            source=SOURCE))
     for name, count in sorted(summary.modules.items()):
         ok = target.flavor == "redis"
         if target.flavor == "dragonfly":
             ok = any(n == name for n, _ in DRAGONFLY_MODULES)
+        first = summary.first_module_key.get(name)
         out.append(Finding(
             "rdb.module-values", Severity.WARNING if ok else Severity.BLOCKER,
             f"{count} value(s) of module type {name!r}" +
+            (f" (first {_key_name(first[1])} in db {first[0]})" if first else "") +
             ("" if ok else f": {target} has no module for them"),
             detail="module values are copied only as DUMP payloads to a target that has the "
                    "same module loaded; otherwise they fail and are counted",

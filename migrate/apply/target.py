@@ -19,6 +19,12 @@ from migrate.serverinfo import ServerIdentity, parse_version
 # supported one, so that what is written loads on every supported version.
 DEFAULT_VERSIONS = {flavor: default_version(flavor) for flavor in SUPPORTED}
 
+# Dragonfly's longest TTL: 2^28-1 seconds (about 8.5 years) from now. Seen on v1.40.1:
+# PEXPIREAT beyond it is refused ("expiry is out of range"), but RESTORE (with or without
+# ABSTTL) and SET ... PXAT clamp it silently to that limit (dragonfly src/server/common.h).
+DRAGONFLY_MAX_TTL_MS = ((1 << 28) - 1) * 1000
+STREAM_TYPES = frozenset({15, 19, 21})
+
 # RDB version that introduced each type byte (redis src/rdb.h history).
 _TYPE_MIN_RDB = {0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 8, 7: 8, 9: 1, 10: 1, 11: 1, 12: 1, 13: 1,
                  14: 7, 15: 9, 16: 10, 17: 10, 18: 10, 19: 10, 20: 11, 21: 11}
@@ -91,8 +97,29 @@ class Target:
 
     @property
     def stream_metadata(self) -> bool:
-        """XSETID ENTRIESADDED/MAXDELETEDID and XGROUP CREATE ENTRIESREAD (Redis 7.0+)."""
+        """XSETID ENTRIESADDED/MAXDELETEDID and XGROUP CREATE ENTRIESREAD (Redis 7.0+).
+        Seen on Dragonfly 1.40.1: XSETID takes neither option (wrong number of arguments)
+        and XGROUP CREATE accepts ENTRIESREAD but ignores it."""
         return self.flavor != "dragonfly"
+
+    @property
+    def sets_entries_read_after(self) -> bool:
+        """Whether each consumer group's entries-read must be set again with ``XGROUP SETID
+        ... ENTRIESREAD`` after the stream is written. Seen on Dragonfly 1.40.1: RESTORE
+        drops the counter of every group that has not read to the end (XINFO shows nil),
+        and XGROUP CREATE ignores ENTRIESREAD; XGROUP SETID ... ENTRIESREAD keeps it."""
+        return self.flavor == "dragonfly"
+
+    @property
+    def max_ttl_ms(self) -> int | None:
+        """The longest TTL the target keeps (None: no limit that matters)."""
+        return DRAGONFLY_MAX_TTL_MS if self.flavor == "dragonfly" else None
+
+
+def restores_type(identity: ServerIdentity, type_code: int, producer_magic: str) -> bool:
+    """Whether a server's RESTORE reads a value of this RDB type byte (from a payload or
+    file with this header magic)."""
+    return _restores(identity, type_code, producer_magic)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -76,13 +76,21 @@ def rollback(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
         path = "native" if chosen.native else "window" if new_id.flavor == "dragonfly" \
             else "logical"
         notify(f"{chosen.reason}: the {path} path")
+    if path == "native" and not chosen.native:
+        raise UsageError(f"no native reverse replication from {new.display()} to "
+                         f"{old.display()}: {chosen.reason}",
+                         "use --path window --window-ms N" if new_id.flavor == "dragonfly"
+                         else "use --path logical")
     if path == "native":
         return rollback_native(old, new, options, fence_record=fence_record,
                                final_check=final_check, notify=notify)
     if path == "logical":
         if new_id.flavor == "dragonfly":
             raise UsageError(f"the logical path follows the new primary with PSYNC: "
-                             f"{chosen.reason}", "use --path window --window-ms N")
+                             f"{chosen.reason}; and its keyspace notifications cover expiry "
+                             "only (notify-keyspace-events takes only Ex, seen on Dragonfly "
+                             "1.40.1), so no scan-mode reverse sync can follow it either",
+                             "use --path window --window-ms N")
         return rollback_logical(old, new, options, fence_record=fence_record,
                                 state_root=state_root, final_check=final_check,
                                 notify=notify, old_flavor=old_id.flavor)

@@ -15,6 +15,7 @@ a value of mixed origin counts as undeclared.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,7 @@ class ScriptAnalysis:
     literal_keys: list[str] = field(default_factory=list)  # key arguments named by a literal
     flags: list[str] = field(default_factory=list)  # --!df flags=... and #!lua flags=...
     parse_error: str = ""
+    sha1: str = ""  # SHA1 of the code, as EVALSHA and Dragonfly's lua_undeclared_keys_shas name it
 
     @property
     def allows_undeclared(self) -> bool:
@@ -95,11 +97,13 @@ class ScriptAnalysis:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "commands": sorted(self.commands),
                 "undeclared": [a.describe() for a in self.undeclared], "flags": self.flags,
+                "sha1": self.sha1,
                 "parse_error": self.parse_error}
 
 
 def analyse(code: str, name: str, kind: str = "script") -> ScriptAnalysis:
-    result = ScriptAnalysis(name=name, kind=kind)
+    result = ScriptAnalysis(name=name, kind=kind,
+                            sha1=hashlib.sha1(code.encode("utf-8", "surrogateescape")).hexdigest())
     result.flags = _flags(code)
     source = code
     if source.startswith("#!"):  # a function library's shebang is not Lua: keep line numbers

@@ -250,10 +250,7 @@ class ProxySync:
                 "commands": self.forwarder.commands if self.forwarder else 0,
                 "target_linked": bool(server and server.linked.is_set()),
                 "target_reconnects": max(0, (server.connections if server else 1) - 1),
-                "dropped_commands": dict(self.forwarder.translator.dropped)
-                if self.forwarder else {},
-                "translated_commands": dict(self.forwarder.translator.translated)
-                if self.forwarder else {},
+                **(self.forwarder.translator.figures() if self.forwarder else {}),
                 "reconnects": self.link.reconnects,
                 "partial_resyncs": self.link.partial_resyncs}
 

@@ -52,6 +52,11 @@ class RdbSummary:
     seconds_expiry: bool = False
     irregular: set[int] = field(default_factory=set)  # offsets of keys that are chunked,
     # bigger than ``raw_limit``, empty or with field TTLs: a second pass must decode these
+    # keys whose expiry is further ahead than ``summarize(expiry_limit_ms=...)`` allows, and
+    # the first of them as (db, key, expire_ms); the first key of each module type
+    beyond_expiry_limit: int = 0
+    first_beyond_expiry_limit: tuple[int, bytes, int] | None = None
+    first_module_key: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         p = self.producer
@@ -82,10 +87,13 @@ class RdbSummary:
 
 def summarize(stream: BinaryIO, *, now_ms: int | None = None,
               progress: Callable[[int], None] | None = None,
-              raw_limit: int = 4 * 1024 * 1024) -> RdbSummary:
+              raw_limit: int = 4 * 1024 * 1024,
+              expiry_limit_ms: int | None = None) -> RdbSummary:
     """Read the whole stream (raising RdbFormatError on any defect) and summarize it;
-    ``progress(bytes_read)`` is called now and then."""
+    ``progress(bytes_read)`` is called now and then. ``expiry_limit_ms``: count the keys
+    that expire more than this far ahead (a target's longest TTL)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
+    beyond = None if expiry_limit_ms is None else now + expiry_limit_ms
     reader = RdbReader(stream, keep_raw=False)
     s = RdbSummary(reader.producer)
     heap: list[tuple[int, int, KeyInfo]] = []
@@ -124,11 +132,16 @@ def summarize(stream: BinaryIO, *, now_ms: int | None = None,
                     earliest = exp
                 if latest is None or exp > latest:
                     latest = exp
+                if beyond is not None and exp > beyond:
+                    s.beyond_expiry_limit += 1
+                    if s.first_beyond_expiry_limit is None:
+                        s.first_beyond_expiry_limit = (rec.db, rec.key, exp)
             if field_ttl_fields:
                 s.field_ttl_hashes += 1
                 s.fields_with_ttl += field_ttl_fields
             if rec.kind == "module":
                 s.modules[rec.value.name] += 1
+                s.first_module_key.setdefault(rec.value.name, (rec.db, rec.key))
             seq += 1
             if rec.size >= floor:
                 info = KeyInfo(rec.db, rec.key, rec.kind, rec.encoding, rec.size, elements)

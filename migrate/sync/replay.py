@@ -24,10 +24,10 @@ from typing import BinaryIO
 import hiredis
 
 from migrate.apply.target import Target as ApplyTarget
-from migrate.keyspec import command_keys
+from migrate.keyspec import command_keys, command_name, named_key
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import Arg, encode_command
-from migrate.sync.restore import restore_rule
+from migrate.sync.restore import function_restore_rule, restore_rule
 from migrate.sync.rules import (
     FIELD_TTL_COMMANDS,
     VECTOR_SET_COMMANDS,
@@ -35,10 +35,12 @@ from migrate.sync.rules import (
     Refusal,
     TargetRefused,
     field_ttl_rule,
+    msetex_as_sets,
 )
 from migrate.sync.written import KeyReservoir
 
 LINK_COMMANDS = {b"PING", b"REPLCONF"}
+MAX_DROPPED_KEYS = 1000  # losses listed one by one in the status (all are counted)
 
 
 class Translator:
@@ -61,8 +63,12 @@ class Translator:
         self.offset: int | None = None
         self.dropped: Counter[str] = Counter()  # lost by the user's choice, per command
         self.translated: Counter[str] = Counter()  # rewritten by a rule, per command
+        self.translations: dict[str, str] = {}  # command -> what the rule made of it
+        self.dropped_keys: list[dict[str, object]] = []  # the first MAX_DROPPED_KEYS losses
         self._field_ttl = field_ttl_rule(field_ttl_mode)
         self._restore = restore_rule(target) if target is not None else None
+        self._function_restore = function_restore_rule(target) if target is not None else None
+        self._dragonfly = target is not None and target.flavor == "dragonfly"
         self.touched: KeyReservoir = KeyReservoir()
 
     def mapped(self, db: int | bytes) -> int:
@@ -84,6 +90,10 @@ class Translator:
             out = [("SWAPDB", self.mapped(args[1]), self.mapped(args[2]))]
         elif name == b"MOVE" and len(args) == 3:
             out = [("MOVE", args[1], self.mapped(args[2]))]
+        elif name == b"COPY" and self._dragonfly and any(a.upper() == b"DB"
+                                                             for a in args[3:]):
+            out = Refusal("Dragonfly's COPY has no DB option (seen on Dragonfly 1.40.1: "
+                          "syntax error)", "unsupported-command", [])
         elif name == b"COPY":
             copied = list(args)
             for i, a in enumerate(copied[:-1]):
@@ -92,8 +102,18 @@ class Translator:
             out = [tuple(copied)]
         elif name in FIELD_TTL_COMMANDS:
             out = self._field_ttl(name, args)
+        elif name == b"MSETEX" and self.commands is not None and "msetex" not in self.commands:
+            out = msetex_as_sets(args)
         elif name == b"RESTORE" and self._restore is not None:
             out = self._restore(args)
+        elif name == b"FUNCTION" and self._dragonfly and len(args) > 1 and \
+                args[1].upper() != b"FLUSH":
+            out = Refusal("Dragonfly has no functions (its FUNCTION takes only FLUSH, as a "
+                          "no-op: docs/compatibility.md 'Lua and functions on Dragonfly')",
+                          "unsupported-command", [])
+        elif name == b"FUNCTION" and len(args) > 1 and args[1].upper() == b"RESTORE" and \
+                self._function_restore is not None:
+            out = self._function_restore(args)
         elif name in VECTOR_SET_COMMANDS and self.commands is not None and \
                 name.decode().lower() not in self.commands:
             out = Refusal("the target has no vector sets", "vector-set", [])
@@ -107,19 +127,42 @@ class Translator:
                               "unsupported-command", [])
         if isinstance(out, Refusal):
             return self._refused(name, args, out)
-        if out != [tuple(args)]:
-            self.translated[name.decode()] += 1
+        if [tuple(map(_bytes, c)) for c in out] != [tuple(args)]:
+            shown = command_name(args)
+            self.translated[shown] += 1
+            self.translations.setdefault(shown, _how(shown, out))
         return out
 
     def _refused(self, name: bytes, args: list[bytes], refusal: Refusal
                  ) -> list[tuple[Arg, ...]]:
         if refusal.loss_class not in self.allow_loss or refusal.lossy is None:
+            raise ChangeRefused(command_name(args), named_key(args), self.db, self.offset,
+                                refusal.reason, refusal.loss_class)
+        self.dropped[command_name(args)] += 1
+        if len(self.dropped_keys) < MAX_DROPPED_KEYS:
             keys = command_keys(args)
-            key = keys[0] if keys else (args[1] if keys is None and len(args) > 1 else None)
-            raise ChangeRefused(name.decode(), key, self.db, self.offset, refusal.reason,
-                                refusal.loss_class)
-        self.dropped[name.decode()] += 1
+            self.dropped_keys.append({
+                "db": self.db, "command": command_name(args), "class": refusal.loss_class,
+                "keys": [k.decode(errors="replace") for k in (keys or [])[:4]]})
         return refusal.lossy
+
+    def figures(self) -> dict[str, object]:
+        """What the rules did so far, for the status JSON and the final report."""
+        return {"dropped_commands": dict(self.dropped), "dropped_keys": list(self.dropped_keys),
+                "translated_commands": dict(self.translated),
+                "translations": dict(self.translations)}
+
+
+def _how(name: str, out: list[tuple[Arg, ...]]) -> str:
+    """A translation in words: ``HGETDEL -> HDEL``, ``HPERSIST -> nothing``."""
+    if not out:
+        return "nothing (no effect on this target)"
+    names = " + ".join(dict.fromkeys(command_name(c) for c in out))
+    return f"{names} (payload rewritten)" if names == name else names
+
+
+def _bytes(arg: Arg) -> bytes:
+    return arg if isinstance(arg, bytes) else str(arg).encode()
 
 
 def _name(arg: Arg) -> str:
@@ -162,7 +205,8 @@ class StreamReplayer:
             if not isinstance(cmd, list) or not cmd:
                 continue
             self.translator.offset = self.offset
-            label = (cmd[0], cmd[1] if len(cmd) > 1 else None, self.translator.db, self.offset)
+            label = (command_name(cmd).encode(), named_key(cmd), self.translator.db,
+                     self.offset)
             try:
                 translated = self.translator(cmd)
             except ChangeRefused as exc:

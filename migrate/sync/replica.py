@@ -248,16 +248,13 @@ class ReplicaSync:
     def figures(self) -> dict[str, Any]:
         source_offset = int(self.source.info("replication").get("master_repl_offset", 0))
         applied = self._applied_offset()
-        dropped = dict(self.replayer.translator.dropped) if self.replayer else {}
         pstats = self.writer.stats if self.writer else None
         return {"mode": self.mode, "source_offset": source_offset, "applied_offset": applied,
                 "received_offset": self.link.received,
                 "lag_bytes": max(0, source_offset - applied),
                 "commands": self.replayer.commands if self.replayer else 0,
                 "target_errors": pstats.errors if pstats else 0,
-                "dropped_commands": dropped,
-                "translated_commands": dict(self.replayer.translator.translated)
-                if self.replayer else {},
+                **(self.replayer.translator.figures() if self.replayer else {}),
                 "reconnects": self.link.reconnects,
                 "partial_resyncs": self.link.partial_resyncs}
 

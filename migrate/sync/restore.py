@@ -15,10 +15,46 @@ from collections.abc import Callable
 
 from migrate.apply.commands import ApplyOptions, CommandBuilder
 from migrate.apply.target import Target
-from migrate.rdb import Entry, RdbFormatError, RdbReader, split_payload
+from migrate.rdb import Entry, Function, RdbFormatError, RdbReader, split_payload
 from migrate.rdb import encode as enc
 from migrate.rdb.crc64 import crc64
 from migrate.sync.rules import Out, Refusal
+
+
+def _libraries(raw: bytes, version: int) -> list[bytes]:
+    """The library codes in the raw body of a FUNCTION DUMP payload (opcode 245 records)."""
+    magic = b"VALKEY%03d" % version if version >= 80 else b"REDIS%04d" % version
+    body = magic + raw + b"\xff"
+    data = body + crc64(body).to_bytes(8, "little")
+    return [rec.code for rec in RdbReader(io.BytesIO(data)).records()
+            if isinstance(rec, Function)]
+
+
+def function_restore_rule(target: Target) -> Callable[[list[bytes]], Out | Refusal]:
+    """``FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]``: as it is where the target reads
+    the payload's RDB version; otherwise the same libraries by FUNCTION LOAD (FLUSH: after a
+    FUNCTION FLUSH; REPLACE: LOAD REPLACE), which is what RESTORE does with each."""
+    dump_version = target.dump_version
+
+    def rule(args: list[bytes]) -> Out | Refusal:
+        if len(args) < 3:
+            return Refusal("FUNCTION RESTORE with too few arguments", "unsupported-command")
+        try:
+            raw, version = split_payload(args[2])
+            libraries = _libraries(raw, version)
+        except RdbFormatError as exc:
+            return Refusal(f"a FUNCTION DUMP payload kvmigrate cannot read ({exc})",
+                           "unsupported-command")
+        foreign = target.flavor == "valkey" and 12 <= version < 80
+        if version <= dump_version and not foreign:
+            return [tuple(args)]
+        policy = args[3].upper() if len(args) > 3 else b"APPEND"
+        out: Out = [(b"FUNCTION", b"FLUSH")] if policy == b"FLUSH" else []
+        replace = (b"REPLACE",) if policy == b"REPLACE" else ()
+        out.extend((b"FUNCTION", b"LOAD", *replace, code) for code in libraries)
+        return out
+
+    return rule
 
 
 def _one_key_rdb(key: bytes, raw: bytes, version: int) -> tuple[bytes, str]:

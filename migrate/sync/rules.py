@@ -31,6 +31,8 @@ LOSS_CLASSES: dict[str, str] = {
     "vector-set": "vector set commands (Redis 8's vectorset module) on a target without it",
     "module": "values and commands of modules the target does not have",
     "unsupported-command": "commands the target does not have",
+    "stream-counters": "a stream's entries-added and max-deleted-id where the target cannot "
+                       "set them (Dragonfly; only consumer-group lag reads differently)",
 }
 
 Out = list[tuple[Arg, ...]]
@@ -172,6 +174,34 @@ def field_ttl_rule(mode: str | None) -> Callable[[bytes, list[bytes]], Out | Ref
     if mode == "hexpire":
         return dragonfly
     return none
+
+
+def msetex_as_sets(args: list[bytes]) -> Out | Refusal:
+    """``MSETEX numkeys key value ... [NX|XX] [EX|PX|EXAT|PXAT n|KEEPTTL]`` (Valkey 9.1) for
+    a target without it: one SET per key with the same expiry. The condition is dropped: the
+    source replicates an MSETEX only once it held for every key, and the target's keys are
+    the source's, so each SET has the effect the MSETEX had."""
+    try:
+        n = int(args[1])
+    except (IndexError, ValueError):
+        return Refusal("an MSETEX form kvmigrate does not know", "unsupported-command")
+    pairs, rest = args[2:2 + 2 * n], args[2 + 2 * n:]
+    expiry: list[bytes] = []
+    i = 0
+    while i < len(rest):
+        word = rest[i].upper()
+        if word in (b"NX", b"XX", b"KEEPTTL"):
+            expiry += [word] if word == b"KEEPTTL" else []
+            i += 1
+        elif word in (b"EX", b"PX", b"EXAT", b"PXAT") and i + 1 < len(rest):
+            expiry = [word, rest[i + 1]]
+            i += 2
+        else:
+            return Refusal("an MSETEX form kvmigrate does not know", "unsupported-command")
+    if len(pairs) != 2 * n:
+        return Refusal("an MSETEX form kvmigrate does not know", "unsupported-command")
+    return [(b"SET", key, value, *expiry) for key, value in zip(pairs[::2], pairs[1::2],
+                                                                strict=True)]
 
 
 FIELD_TTL_COMMANDS = {b"HEXPIRE", b"HPEXPIRE", b"HEXPIREAT", b"HPEXPIREAT", b"HPERSIST",

@@ -33,9 +33,11 @@ from typing import Any
 
 import redis
 
+from migrate.apply.target import restores_type
 from migrate.compat.rdb import can_load_rdb_of
 from migrate.errors import KvmError
 from migrate.keyglob import compile_glob
+from migrate.keyspec import command_name, named_key
 from migrate.orchestrate.ledger import Ledger
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import Arg
@@ -60,11 +62,12 @@ _CHANNEL = re.compile(rb"^__key(space|event)@(\d+)__:(.*)$", re.S)
 
 
 class UnseenCommands:
-    """Calls of commands that send no keyspace notification (SWAPDB, FLUSHALL, FLUSHDB),
-    counted from the source's INFO commandstats: scan mode cannot follow them, so one seen
-    during the sync stops it."""
+    """Calls of commands that send no keyspace notification (SWAPDB, FLUSHALL, FLUSHDB, and
+    the FUNCTION commands that change libraries), counted from the source's INFO
+    commandstats: scan mode cannot follow them, so one seen during the sync stops it."""
 
-    NAMES = ("swapdb", "flushall", "flushdb")
+    NAMES = ("swapdb", "flushall", "flushdb", "function|load", "function|delete",
+             "function|flush", "function|restore")
     INTERVAL_S = 1.0
 
     def __init__(self, source: Source):
@@ -88,7 +91,8 @@ class UnseenCommands:
                                "SWAPDB or FLUSHALL ran; the sync stopped",
                                "run the sync again with --resume (it re-scans everything)")
             if calls[name] > self.baseline[name]:
-                raise KvmError(f"the source ran {name.upper()} during a scan-mode sync; it "
+                raise KvmError(f"the source ran {name.replace('|', ' ').upper()} during a "
+                               "scan-mode sync; it "
                                "sends no keyspace notification, so the target no longer "
                                "matches the source; the sync stopped",
                                "run the sync again with --resume (it re-scans everything and "
@@ -229,6 +233,7 @@ class TargetWriter:
 
     def __init__(self, target: Target):
         self.writer: PipelineWriter = target.writer(0)
+        self.writer.keep_labels()
         self.db = 0
         self.checked_errors = 0
 
@@ -236,7 +241,7 @@ class TargetWriter:
         if db != self.db:
             self.writer.send("SELECT", db)
             self.db = db
-        self.writer.send(*args)
+        self.writer.send(*args, label=(command_name(args), named_key(args), db))
 
     def check(self) -> None:
         stats = self.writer.stats
@@ -245,7 +250,13 @@ class TargetWriter:
             hint = None
             if "payload version" in first or "checksum" in first:
                 hint = "the target cannot RESTORE the source's DUMP format; report this"
-            raise KvmError(f"the target refused {stats.errors} write(s), first: {first}", hint)
+            where = ""
+            if isinstance(stats.first_error_label, tuple):
+                name, key, db = stats.first_error_label
+                shown = f" on key {key.decode(errors='replace')!r}" if key else ""
+                where = f" ({name}{shown} in db {db})"
+            raise KvmError(f"the target refused {stats.errors} write(s), first{where}: {first}",
+                           hint)
 
     def flush(self) -> None:
         self.writer.flush()
@@ -264,7 +275,9 @@ class ScanSync:
         self.ledger, self.status = ledger, status
         self.use_dump = can_load_rdb_of(target.identity, source.identity).ok
         self.caps = TypedCaps(source.has("PEXPIRETIME"), source.has("HPEXPIRETIME"),
-                              target.has("HPEXPIREAT"))
+                              target.has("HPEXPIREAT"),
+                              stream_metadata=target.identity.flavor != "dragonfly",
+                              target_field_ttl_seconds=target.has("HEXPIRE"))
         self.typed_stats = TypedStats()
         self.match = compile_glob(opts.match) if opts.match else None
         self.reader = RawConn(source.endpoint)
@@ -317,6 +330,12 @@ class ScanSync:
             return key == HEARTBEAT_KEY
         return self.match is None or self.match.fullmatch(key) is not None
 
+    def _restores(self, payload: bytes) -> bool:
+        """Whether the target's RESTORE reads this DUMP payload's value type."""
+        version = int.from_bytes(payload[-10:-8], "little") if len(payload) >= 11 else 0
+        return restores_type(self.target.identity, payload[0], "VALKEY" if version >= 80
+                        else "REDIS")
+
     def tdb(self, db: int) -> int:
         return self.opts.db_map.get(db, db)
 
@@ -331,10 +350,14 @@ class ScanSync:
             ttl_cmd = "PEXPIRETIME" if self.caps.source_expiretime else "PTTL"
             replies = self.reader.call_many([c for k in keys for c in
                                              (("DUMP", k), (ttl_cmd, k))])
+            typed: list[bytes] = []
             for i, key in enumerate(keys):
                 payload, ttl = replies[2 * i], replies[2 * i + 1]
                 if payload is None or is_error(payload):
                     self.writer.send(tdb, "DEL", key)
+                    continue
+                if not self._restores(payload):  # e.g. a field-TTL hash on Dragonfly
+                    typed.append(key)
                     continue
                 self.bytes_copied += len(payload)
                 if isinstance(ttl, int) and ttl >= 0:
@@ -345,11 +368,12 @@ class ScanSync:
                 else:
                     self.writer.send(tdb, "RESTORE", key, 0, payload, "REPLACE")
         else:
-            now = int(time.time() * 1000)
-            for key in keys:
-                for cmd in key_commands(self.reader, key, self.caps, self.typed_stats, now):
-                    self.bytes_copied += sum(len(a) for a in cmd if isinstance(a, bytes))
-                    self.writer.send(tdb, *cmd)
+            typed = keys
+        now = int(time.time() * 1000)
+        for key in typed:
+            for cmd in key_commands(self.reader, key, self.caps, self.typed_stats, now):
+                self.bytes_copied += sum(len(a) for a in cmd if isinstance(a, bytes))
+                self.writer.send(tdb, *cmd)
         self.keys_copied += len(keys)
         self.writer.check()
 
@@ -468,6 +492,7 @@ class ScanSync:
         allowed with --allow-loss (then it is counted in the status and said once)."""
         stats = self.typed_stats
         self.status.update(field_ttls_dropped=stats.field_ttls_dropped,
+                           stream_counters_dropped=stats.stream_counters_dropped,
                            skipped_types=stats.skipped_types)
         if stats.field_ttls_dropped:
             what = (f"{stats.field_ttls_dropped} hash field TTL(s) could not be copied: "
@@ -476,6 +501,14 @@ class ScanSync:
                 raise KvmError(f"{what} (those fields would never expire there); the sync "
                                "stopped", "--allow-loss field-ttl copies them without TTLs")
             self.opts.observer.note(f"{what}: allowed by --allow-loss field-ttl")
+        if stats.stream_counters_dropped:
+            what = (f"{stats.stream_counters_dropped} stream(s) with deleted entries: "
+                    f"{self.target} cannot set a stream's entries-added and max-deleted-id "
+                    "(consumer-group lag would read differently)")
+            if "stream-counters" not in self.opts.allow_loss:
+                raise KvmError(f"{what}; the sync stopped",
+                               "--allow-loss stream-counters copies the streams without them")
+            self.opts.observer.note(f"{what}: allowed by --allow-loss stream-counters")
         failed: dict[str, int] = {}
         for kind, n in stats.skipped_types.items():
             failed[f"{kind} values: no way to write them to {self.target} "

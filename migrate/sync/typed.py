@@ -9,6 +9,8 @@ types).
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -22,6 +24,8 @@ Command = tuple[Arg, ...]
 @dataclass
 class TypedStats:
     field_ttls_dropped: int = 0
+    # streams whose entries-added / max-deleted-id the target cannot set (Dragonfly)
+    stream_counters_dropped: int = 0
     skipped_types: dict[str, int] = field(default_factory=dict)
     skipped_keys: list[bytes] = field(default_factory=list)
 
@@ -31,6 +35,14 @@ class TypedCaps:
     source_expiretime: bool  # PEXPIRETIME on the source
     source_field_ttl: bool  # HPEXPIRETIME on the source
     target_field_ttl: bool  # HPEXPIREAT on the target
+    # XSETID ENTRIESADDED/MAXDELETEDID, XGROUP CREATE ENTRIESREAD (not Dragonfly 1.40.1,
+    # which needs XGROUP SETID ... ENTRIESREAD instead: migrate/apply/target.py)
+    stream_metadata: bool = True
+    # HEXPIRE in seconds where the target has no HPEXPIREAT (Dragonfly 1.40.1)
+    target_field_ttl_seconds: bool = False
+
+
+PEL_EXACT = 1000  # pending entries per group copied with their exact delivery time
 
 
 def key_commands(src: RawConn, key: bytes, caps: TypedCaps, stats: TypedStats,
@@ -116,11 +128,16 @@ def _field_ttls(src: RawConn, key: bytes, fields: list[bytes], caps: TypedCaps,
             by_time.setdefault(at, []).append(name)
     if not by_time:
         return
-    if not caps.target_field_ttl:
+    if caps.target_field_ttl:
+        for at, names in by_time.items():
+            yield ("HPEXPIREAT", key, at, "FIELDS", len(names), *names)
+    elif caps.target_field_ttl_seconds:  # whole seconds from now, rounded up
+        now_ms = time.time() * 1000
+        for at, names in by_time.items():
+            yield ("HEXPIRE", key, max(1, math.ceil((at - now_ms) / 1000)), "FIELDS",
+                   len(names), *names)
+    else:
         stats.field_ttls_dropped += sum(len(v) for v in by_time.values())
-        return
-    for at, names in by_time.items():
-        yield ("HPEXPIREAT", key, at, "FIELDS", len(names), *names)
 
 
 def _stream(src: RawConn, key: bytes, caps: TypedCaps, stats: TypedStats) \
@@ -140,27 +157,52 @@ def _stream(src: RawConn, key: bytes, caps: TypedCaps, stats: TypedStats) \
     if copied == 0:  # an empty stream still has its last ID: create it trimmed to nothing
         yield ("XADD", key, "MAXLEN", 0, last_id, "x", "y")
     setid: list[Arg] = ["XSETID", key, last_id]
-    if b"entries-added" in info:
+    if b"entries-added" in info and caps.stream_metadata:
         setid += ["ENTRIESADDED", info[b"entries-added"], "MAXDELETEDID",
                   info.get(b"max-deleted-entry-id", b"0-0")]
+    elif b"entries-added" in info and (
+            int(info[b"entries-added"]) != int(info.get(b"length", 0))
+            or info.get(b"max-deleted-entry-id", b"0-0") != b"0-0"):
+        stats.stream_counters_dropped += 1  # entries were deleted: the counters differ
     yield tuple(setid)
+    delivered = _delivery_times(src, key)
     for group in (pairs(g) for g in src.call("XINFO", "GROUPS", key)):
         name = group[b"name"]
         create: list[Arg] = ["XGROUP", "CREATE", key, name, group[b"last-delivered-id"]]
-        if group.get(b"entries-read") is not None:
-            create += ["ENTRIESREAD", group[b"entries-read"]]
+        read = group.get(b"entries-read")
+        if read is not None and caps.stream_metadata:
+            create += ["ENTRIESREAD", read]
         yield tuple(create)
+        if read is not None and not caps.stream_metadata:
+            yield ("XGROUP", "SETID", key, name, group[b"last-delivered-id"], "ENTRIESREAD", read)
         for consumer in (pairs(c) for c in src.call("XINFO", "CONSUMERS", key, name)):
             yield ("XGROUP", "CREATECONSUMER", key, name, consumer[b"name"])
         pstart: bytes = b"-"
         while True:
             pending = src.call("XPENDING", key, name, pstart, "+", CHUNK)
             for entry_id, consumer, idle, deliveries in pending:
-                yield ("XCLAIM", key, name, consumer, 0, entry_id, "IDLE", idle, "RETRYCOUNT",
+                # the delivery time as the source has it where XINFO FULL listed it; else
+                # from the idle time (off by the time between the two reads)
+                at = delivered.get((name, entry_id))
+                when: tuple[Arg, ...] = ("TIME", at) if at is not None else ("IDLE", idle)
+                yield ("XCLAIM", key, name, consumer, 0, entry_id, *when, "RETRYCOUNT",
                        deliveries, "FORCE", "JUSTID")
             if len(pending) < CHUNK:
                 break
             pstart = b"(" + pending[-1][0]
+
+
+def _delivery_times(src: RawConn, key: bytes) -> dict[tuple[bytes, bytes], int]:
+    """{(group, entry id): delivery time in ms} of the first PEL_EXACT pending entries of
+    each group, from ``XINFO STREAM key FULL``."""
+    full = src.call("XINFO", "STREAM", key, "FULL", "COUNT", PEL_EXACT)
+    if is_error(full):
+        return {}
+    out: dict[tuple[bytes, bytes], int] = {}
+    for group in (pairs(g) for g in pairs(full).get(b"groups") or []):
+        for entry_id, _consumer, at, _count in group.get(b"pending") or []:
+            out[(group[b"name"], entry_id)] = int(at)
+    return out
 
 
 _WRITERS = {

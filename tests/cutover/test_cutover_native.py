@@ -61,7 +61,9 @@ class FailoverWriter:
                 n += 1
             except redis.ResponseError as exc:
                 self.errors.append(f"{current}: {exc}")
-                if current == "old" and ("NOREPLICAS" in str(exc) or "READONLY" in str(exc)):
+                # redis-py raises ReadOnlyError for READONLY, its message without the code
+                if current == "old" and ("NOREPLICAS" in str(exc) or "READONLY" in str(exc)
+                                         or isinstance(exc, redis.ReadOnlyError)):
                     current = "new"
                 else:
                     time.sleep(0.01)

@@ -12,6 +12,8 @@ from typing import Any
 from migrate.endpoint import Endpoint, has_command, raw_command
 from migrate.rdb import Entry, StreamValue, read_file
 
+FIELDS_PER_CALL = 10_000
+
 Snapshot = dict[tuple[int, bytes], tuple[str, Any, int | None, dict[bytes, int] | None]]
 
 
@@ -97,7 +99,10 @@ def server_snapshot(endpoint: Endpoint) -> Snapshot:
                 value = c.hgetall(key)
                 if field_ttl:
                     fields = list(value)
-                    times = raw_command(c, "HPEXPIRETIME", key, "FIELDS", len(fields), *fields)
+                    times = []
+                    for at in range(0, len(fields), FIELDS_PER_CALL):  # Dragonfly: <64k args
+                        part = fields[at:at + FIELDS_PER_CALL]
+                        times += raw_command(c, "HPEXPIRETIME", key, "FIELDS", len(part), *part)
                     fe = {f: t for f, t in zip(fields, times, strict=True) if t > 0} or None
             elif kind == "stream":
                 value = _stream_from_server(c, key)

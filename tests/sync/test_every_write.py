@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from migrate.endpoint import raw_command
 from migrate.lab.fleet import Fleet
 from migrate.lab.server import ServerProcess
 from tests.sync import writes
@@ -124,17 +125,30 @@ def test_a_write_the_target_cannot_hold_stops_the_sync(lab: Fleet, tmp_path: Pat
         assert sum(status["dropped_commands"].values()) == 1
 
 
-def test_swapdb_in_scan_mode_stops_the_sync(lab: Fleet, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("command", "said"), [
+    (["SWAPDB", 2, 3], "SWAPDB"), (["FLUSHALL"], "FLUSHALL"), (["FLUSHDB"], "FLUSHDB"),
+    (["FUNCTION", "LOAD", "#!lua name=late\nredis.register_function('f', function() "
+      "return 1 end)"], "FUNCTION LOAD"),
+    (["FUNCTION", "DELETE", "early"], "FUNCTION DELETE"),
+    (["FUNCTION", "FLUSH"], "FUNCTION FLUSH"),
+    (["FUNCTION", "RESTORE", "<dump>", "REPLACE"], "FUNCTION RESTORE"),
+])
+def test_what_scan_mode_cannot_see_stops_the_sync(lab: Fleet, tmp_path: Path, command: list,
+                                                  said: str) -> None:
+    """Commands that send no keyspace event: a scan-mode sync cannot follow them."""
     source, target = lab.start("redis-7.0", extra_args=["--notify-keyspace-events", "KEA"]), \
         lab.start("valkey-8.0")
     source.client(db=2).set("two", "2")
     source.client(db=3).set("three", "3")
+    run(source, [["FUNCTION", "LOAD", "#!lua name=early\nredis.register_function('e', "
+                  "function() return 1 end)"]])
+    dump = raw_command(source.client(), "FUNCTION", "DUMP")
     proc = follow(source, target, tmp_path / "state", mode="scan")
-    run(source, [["SWAPDB", 2, 3]])
+    run(source, [[dump if a == "<dump>" else a for a in command]])
     proc.wait(60)
     code, _, stderr = stop(proc)
     assert code == 4, stderr
-    assert "the source ran SWAPDB during a scan-mode sync" in stderr.strip().splitlines()[-1]
+    assert f"the source ran {said} during a scan-mode sync" in stderr.strip().splitlines()[-1]
 
 
 # Dragonfly lacks GEOSEARCHSTORE, FUNCTION/FCALL, and refuses expiries more than ~8.5 years

@@ -102,12 +102,16 @@ def _normalized(snapshot: dict, entries_read: bool = True) -> dict:
     return out
 
 
-def _same(a: tuple | None, b: tuple | None, slack_ms: int) -> bool:
+def _same(a: tuple | None, b: tuple | None, slack_ms: int, field_slack_ms: int = 0) -> bool:
     if a == b:
         return True
-    if a is None or b is None or a[:2] != b[:2] or a[3] != b[3] or None in (a[2], b[2]):
+    if a is None or b is None or a[:2] != b[:2] or (None in (a[2], b[2]) and a[2] != b[2]):
         return False
-    return abs(a[2] - b[2]) <= slack_ms
+    if a[2] is not None and abs(a[2] - b[2]) > slack_ms:
+        return False
+    fa, fb = a[3] or {}, b[3] or {}
+    return fa.keys() == fb.keys() and all(abs(fa[f] - fb[f]) < field_slack_ms or fa[f] == fb[f]
+                                          for f in fa)
 
 
 def functions(server: ServerProcess) -> dict[bytes, bytes]:
@@ -121,23 +125,48 @@ def functions(server: ServerProcess) -> dict[bytes, bytes]:
     return out
 
 
-def differences(source: ServerProcess, target: ServerProcess) -> list[str]:
-    """Every key that differs between the two servers, in words (empty: equal)."""
+def _unknown_entries_read(source: dict, target: dict) -> None:
+    """A group whose entries-read the source does not know (nil: a lag estimate it cannot
+    make) has nothing to carry: Dragonfly makes its own estimate there (docs/compatibility.md
+    'Streams'); the target's is not compared."""
+    for k, (kind, value, *_rest) in source.items():
+        if kind != "stream" or k not in target or target[k][0] != "stream":
+            continue
+        unknown = {g[0] for g in value["groups"] if g[2] is None}
+        if unknown:
+            t = target[k]
+            groups = [(g[0], g[1], None if g[0] in unknown else g[2], *g[3:])
+                      for g in t[1]["groups"]]
+            target[k] = (t[0], {**t[1], "groups": groups}, *t[2:])
+
+
+def diff_pairs(source: ServerProcess, target: ServerProcess
+               ) -> list[tuple[Any, tuple | None, tuple | None]]:
+    """(key or "functions", source's, target's) for everything that differs between the
+    two servers; a key is (db, name) and its value (kind, value, expiry, field TTLs)."""
     # Redis 7.0 replicates XREADGROUP as XCLAIM ... LASTID, after which a Valkey 8.x group's
     # entries-read (the lag estimate) is unknown, as on Valkey's own replica of Redis 7.0
     # (docs/compatibility.md 'Streams'): compared everywhere else.
     exact = not (source.version.startswith("7.0") and target.flavor in ("valkey", "dragonfly"))
     a, b = _normalized(server_snapshot(source.endpoint), exact), \
         _normalized(server_snapshot(target.endpoint), exact)
+    _unknown_entries_read(a, b)
     # Dragonfly 1.40.1 keeps some millisecond deadlines 1 ms earlier (seen: SET ... PXAT);
     # docs/compatibility.md 'Dragonfly as a target'
-    slack = 1 if target.flavor == "dragonfly" else 0
-    out = [f"{k}: source {a.get(k)!r:.300} target {b.get(k)!r:.300}"
-           for k in sorted(set(a) | set(b)) if not _same(a.get(k), b.get(k), slack)]
-    if functions(source) != functions(target):
-        out.append(f"functions: source {sorted(functions(source))} target "
-                   f"{sorted(functions(target))}")
+    # and field deadlines in whole seconds (docs/compatibility.md 'Hash field TTLs')
+    slack, field_slack = (1, 1000) if target.flavor == "dragonfly" else (0, 0)
+    out: list[tuple[Any, tuple | None, tuple | None]] = [
+        (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+        if not _same(a.get(k), b.get(k), slack, field_slack)]
+    fa, fb = functions(source), functions(target)
+    if fa != fb:
+        out.append(("functions", tuple(sorted(fa)), tuple(sorted(fb))))
     return out
+
+
+def differences(source: ServerProcess, target: ServerProcess) -> list[str]:
+    """Every key that differs between the two servers, in words (empty: equal)."""
+    return [f"{k}: source {a!r:.300} target {b!r:.300}" for k, a, b in diff_pairs(source, target)]
 
 
 def converge(source: ServerProcess, target: ServerProcess, timeout: float = 20) -> list[str]:
