@@ -18,6 +18,7 @@ from migrate.lab import install
 from migrate.lab.cluster import ClusterHandle, start_cluster
 from migrate.lab.fleet import Fleet
 from migrate.lab.specs import SPECS
+from migrate.lab.tls import Pki, make_pki
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -201,3 +202,50 @@ def lab_cluster(lab: Fleet) -> Iterator[Callable[..., ClusterHandle]]:
     finally:
         for handle in handles:
             handle.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A private CA with a server certificate (127.0.0.1) and a client certificate, made
+    with openssl for this test run (start a TLS server with ``tls=ServerTls(pki)``)."""
+    return make_pki(tmp_path_factory.mktemp("pki"), "kvmigrate test")
+
+
+@pytest.fixture(scope="session")
+def other_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A second, unrelated CA (the wrong CA for servers of :func:`pki`)."""
+    return make_pki(tmp_path_factory.mktemp("other-pki"), "kvmigrate other")
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, int]]:
+    """A TCP listener on 127.0.0.1 that accepts connections and never sends a byte:
+    (host, port). Every connection it accepted is closed after the test."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for conn in accepted:
+            conn.close()

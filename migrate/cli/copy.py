@@ -31,6 +31,7 @@ from migrate.apply.copy import Progress as CopyProgress
 from migrate.apply.snapshot import fetch_snapshot
 from migrate.apply.target import Target
 from migrate.apply.viassh import fetch_via_ssh
+from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
 from migrate.cli.rdb import Flavor
 from migrate.endpoint import Endpoint
@@ -110,6 +111,14 @@ def copy_cmd(
     = 4 * 1024 * 1024,
     fmt: Annotated[str, typer.Option("--format", metavar="table|json",
                                       help="table or json.")] = "table",
+    source_tls_ca: tls.SourceCa = None,
+    source_tls_cert: tls.SourceCert = None,
+    source_tls_key: tls.SourceKey = None,
+    source_tls_insecure: tls.SourceInsecure = False,
+    target_tls_ca: tls.TargetCa = None,
+    target_tls_cert: tls.TargetCert = None,
+    target_tls_key: tls.TargetKey = None,
+    target_tls_insecure: tls.TargetInsecure = False,
 ) -> None:
     """Copy keys into a target: from an RDB file, or from a fresh snapshot of a live server
     (--from-server), validated completely (structure and checksum) before any key is
@@ -133,8 +142,11 @@ def copy_cmd(
         raise UsageError(f"cannot read {from_rdb}: no such file")
     if to_rdb is not None:
         _check_writable(to_rdb, overwrite)
-    endpoint = Endpoint.parse(target) if target else None
-    source = Endpoint.parse(from_server) if from_server else None
+    endpoint = tls.with_tls(Endpoint.parse(target), "target", target_tls_ca, target_tls_cert,
+                            target_tls_key, target_tls_insecure) if target else None
+    source = tls.with_tls(Endpoint.parse(from_server), "source", source_tls_ca,
+                          source_tls_cert, source_tls_key, source_tls_insecure) \
+        if from_server else None
     if endpoint is not None and source is not None:  # fail before the snapshot is taken
         endpoint.client().close()
         if not flush_target and not dry_run:

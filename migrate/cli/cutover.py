@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
 from migrate.cutover.fence import FenceRecord
 from migrate.cutover.link import (
@@ -147,6 +148,14 @@ def cutover(
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     fmt: FormatOpt = "table",
+    source_tls_ca: tls.SourceCa = None,
+    source_tls_cert: tls.SourceCert = None,
+    source_tls_key: tls.SourceKey = None,
+    source_tls_insecure: tls.SourceInsecure = False,
+    target_tls_ca: tls.TargetCa = None,
+    target_tls_cert: tls.TargetCert = None,
+    target_tls_key: tls.TargetKey = None,
+    target_tls_insecure: tls.TargetInsecure = False,
 ) -> None:
     """Switch writes from the source to the target: bounded pause, catch-up, promote, fence."""
     _check_format(fmt)
@@ -155,7 +164,10 @@ def cutover(
         raise UsageError(f"cut-over of a {state.mode or 'unknown'}-mode sync is not possible",
                          "the --state DIR must hold a `kvmigrate sync` run in native, replica, "
                          "proxy or scan mode")
-    src, tgt = state.endpoint("source", source), state.endpoint("target", target)
+    src = tls.with_tls(state.endpoint("source", source), "source", source_tls_ca,
+                       source_tls_cert, source_tls_key, source_tls_insecure)
+    tgt = tls.with_tls(state.endpoint("target", target), "target", target_tls_ca,
+                       target_tls_cert, target_tls_key, target_tls_insecure)
     options = CutoverOptions(max_pause_ms=max_pause_ms, max_lag_bytes=max_lag_bytes,
                              postpone_file=postpone_file, fence=fence, dry_run=dry_run,
                              last_verification_ok=state.last_verification_ok())
@@ -198,6 +210,14 @@ def rollback_cmd(
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     fmt: FormatOpt = "table",
+    source_tls_ca: tls.SourceCa = None,
+    source_tls_cert: tls.SourceCert = None,
+    source_tls_key: tls.SourceKey = None,
+    source_tls_insecure: tls.SourceInsecure = False,
+    target_tls_ca: tls.TargetCa = None,
+    target_tls_cert: tls.TargetCert = None,
+    target_tls_key: tls.TargetKey = None,
+    target_tls_insecure: tls.TargetInsecure = False,
 ) -> None:
     """After a cut-over: bring the old source back in sync and cut over back to it.
 
@@ -218,7 +238,10 @@ def rollback_cmd(
     if not record.get("ok") and not dry_run:
         raise UsageError(f"no completed cut-over recorded in {state_dir}",
                          "rollback follows `kvmigrate cutover`")
-    old, new = state.endpoint("source", source), state.endpoint("target", target)
+    old = tls.with_tls(state.endpoint("source", source), "source", source_tls_ca,
+                       source_tls_cert, source_tls_key, source_tls_insecure)
+    new = tls.with_tls(state.endpoint("target", target), "target", target_tls_ca,
+                       target_tls_cert, target_tls_key, target_tls_insecure)
     fence = record.get("fence")
     fence_record = FenceRecord(**fence) if fence else None
     if not dry_run:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from migrate.cli import tls
 from migrate.cli.console import err, out
 from migrate.errors import ExitCode, UsageError
 from migrate.model import Severity
@@ -118,6 +119,14 @@ def register(app: typer.Typer) -> None:
         fail_on: Annotated[FailOn, typer.Option(
             "--fail-on", help="Exit 1 when a finding is at or above this severity.")]
         = FailOn.blocker,
+        source_tls_ca: tls.SourceCa = None,
+        source_tls_cert: tls.SourceCert = None,
+        source_tls_key: tls.SourceKey = None,
+        source_tls_insecure: tls.SourceInsecure = False,
+        target_tls_ca: tls.TargetCa = None,
+        target_tls_cert: tls.TargetCert = None,
+        target_tls_key: tls.TargetKey = None,
+        target_tls_insecure: tls.TargetInsecure = False,
     ) -> None:
         """Predict what a migration would break, from read-only facts of the source.
 
@@ -129,7 +138,13 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"cannot write {output}: no such directory {output.parent}")
         report = run(PreflightRequest(source=source, to=to.value, target=target,
                                       target_version=target_version,
-                                      scripts=list(scripts or []), sample=sample))
+                                      scripts=list(scripts or []), sample=sample,
+                                      source_tls=tls.settings(source_tls_ca, source_tls_cert,
+                                                              source_tls_key,
+                                                              source_tls_insecure),
+                                      target_tls=tls.settings(target_tls_ca, target_tls_cert,
+                                                              target_tls_key,
+                                                              target_tls_insecure)))
         threshold = Severity(fail_on.value)
         if fmt is Format.json:
             text = json.dumps(report.to_dict(), indent=2, default=str) + "\n"

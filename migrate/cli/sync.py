@@ -12,10 +12,12 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from migrate.cli import tls
 from migrate.cli.console import err, out
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
 from migrate.sync.options import SyncOptions, parse_allow_loss
+from migrate.sync.rules import LOSS_CLASSES
 from migrate.sync.run import run_sync
 from migrate.verify.runner import parse_db_map
 
@@ -121,12 +123,24 @@ def sync_cmd(
     allow_loss: Annotated[str | None, typer.Option(
         "--allow-loss", metavar="CLASS,...",
         help="Drop and count writes of these classes instead of stopping the sync: "
-             "field-ttl, vector-set, module, unsupported-command (default: none; any "
-             "write the target cannot hold stops the sync).")] = None,
+             f"{', '.join(LOSS_CLASSES)} (default: none; any write the target cannot "
+             "hold stops the sync).")] = None,
+    source_tls_ca: tls.SourceCa = None,
+    source_tls_cert: tls.SourceCert = None,
+    source_tls_key: tls.SourceKey = None,
+    source_tls_insecure: tls.SourceInsecure = False,
+    target_tls_ca: tls.TargetCa = None,
+    target_tls_cert: tls.TargetCert = None,
+    target_tls_key: tls.TargetKey = None,
+    target_tls_insecure: tls.TargetInsecure = False,
 ) -> None:
     """Copy a live source to the target and keep it caught up; exits 0 once caught up and
     the verification sample passes (with --follow: when stopped)."""
-    opts = SyncOptions(source=Endpoint.parse(source), target=Endpoint.parse(target), to=to,
+    src = tls.with_tls(Endpoint.parse(source), "source", source_tls_ca, source_tls_cert,
+                       source_tls_key, source_tls_insecure)
+    tgt = tls.with_tls(Endpoint.parse(target), "target", target_tls_ca, target_tls_cert,
+                       target_tls_key, target_tls_insecure)
+    opts = SyncOptions(source=src, target=tgt, to=to,
                        mode=mode, follow=follow, verify_sample=verify_sample, state_dir=state,
                        resume=resume, status_json=status_json, flush_target=flush_target,
                        match=match, db_map=parse_db_map(db_map), heartbeat=heartbeat,

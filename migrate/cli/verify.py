@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode, UsageError
+from migrate.sync.options import parse_allow_loss
 from migrate.verify.model import VerifyReport
 from migrate.verify.runner import VerifyOptions, parse_db_map, verify
 
@@ -59,6 +61,18 @@ def verify_cmd(
     rechecks: Annotated[int, typer.Option(help="Re-checks of a mismatch before it is "
                                                "reported.")] = 3,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_loss: Annotated[str | None, typer.Option(
+        "--allow-loss", metavar="CLASS,...",
+        help="Classes of loss the sync was allowed (as given to sync --allow-loss): their "
+             "differences are listed as known, never counted as a match.")] = None,
+    source_tls_ca: tls.SourceCa = None,
+    source_tls_cert: tls.SourceCert = None,
+    source_tls_key: tls.SourceKey = None,
+    source_tls_insecure: tls.SourceInsecure = False,
+    target_tls_ca: tls.TargetCa = None,
+    target_tls_cert: tls.TargetCert = None,
+    target_tls_key: tls.TargetKey = None,
+    target_tls_insecure: tls.TargetInsecure = False,
 ) -> None:
     """Compare the target with the source per type: values, TTLs, hash field TTLs, stream
     entries, groups, consumers and pending entries, key counts per database. Exit 0 when all
@@ -67,8 +81,11 @@ def verify_cmd(
         raise UsageError(f"unknown --format {fmt!r}", "use table or json")
     opts = VerifyOptions(full=full, sample=sample, match=match, ttl_tolerance_ms=ttl_tolerance,
                          db_map=parse_db_map(db_map), lag_window_s=lag_window,
-                         rechecks=rechecks)
-    src, tgt = Endpoint.parse(source), Endpoint.parse(target)
+                         rechecks=rechecks, allow_loss=parse_allow_loss(allow_loss))
+    src = tls.with_tls(Endpoint.parse(source), "source", source_tls_ca, source_tls_cert,
+                       source_tls_key, source_tls_insecure)
+    tgt = tls.with_tls(Endpoint.parse(target), "target", target_tls_ca, target_tls_cert,
+                       target_tls_key, target_tls_insecure)
     err.print(f"verifying {tgt.display()} against {src.display()} "
               f"({'full walk' if full else f'sample of {sample}'})", markup=False)
     report = verify(src, tgt, opts)

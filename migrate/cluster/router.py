@@ -19,10 +19,7 @@ verification connection that send each command to the primary serving its key's 
 
 from __future__ import annotations
 
-import contextlib
 import random
-import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -37,6 +34,7 @@ from migrate.cluster.topology import Topology, discover, is_cluster
 from migrate.endpoint import Endpoint
 from migrate.errors import ConnectError, KvmError, UsageError
 from migrate.keyspec import command_keys
+from migrate.protocol.connect import connect as open_connection
 from migrate.protocol.pipeline import CHUNK, PipelineStats
 from migrate.protocol.resp import Arg, encode_command, to_bytes
 from migrate.verify.rawconn import RawConn, Reply
@@ -227,47 +225,11 @@ class _NodeLink:
         self._error: BaseException | None = None
         self._closed = False
         self._reader = hiredis.Reader()
-        self._sock = self._connect(timeout)
-        self._authenticate()
+        self._conn = open_connection(endpoint, db=0, timeout=timeout)
+        self._sock = self._conn.duplex()
         self._thread = threading.Thread(target=self._read_loop, daemon=True,
                                         name=f"kvm-cluster-{endpoint.port}")
         self._thread.start()
-
-    def _connect(self, timeout: float) -> socket.socket:
-        try:
-            sock = socket.create_connection((self.endpoint.host, self.endpoint.port),
-                                            timeout=timeout)
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to cluster node {self.endpoint.display()}: "
-                               f"{exc}", "check that every node of the cluster is up") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.endpoint.tls:
-            sock = ssl.create_default_context().wrap_socket(sock,
-                                                            server_hostname=self.endpoint.host)
-        return sock
-
-    def _authenticate(self) -> None:
-        if self.endpoint.password is None:
-            return
-        auth: list[Arg] = ["AUTH", self.endpoint.password]
-        if self.endpoint.username:
-            auth.insert(1, self.endpoint.username)
-        try:
-            self._sock.sendall(encode_command(auth))
-            reply = self._reader.gets()
-            while reply is False:
-                chunk = self._sock.recv(1 << 16)
-                if not chunk:
-                    raise ConnectionError("server closed the connection")
-                self._reader.feed(chunk)
-                reply = self._reader.gets()
-        except OSError as exc:
-            raise ConnectError(f"lost the connection to {self.endpoint.display()}: {exc}") \
-                from None
-        if isinstance(reply, hiredis.ReplyError):
-            self.close()
-            raise ConnectError(f"cannot authenticate to {self.endpoint.display()}: {reply}",
-                               "check the user and password in the URL")
 
     def send(self, unit: _Unit, *, asking: bool = False) -> None:
         data = ASKING + unit.body if asking else unit.body
@@ -365,8 +327,7 @@ class _NodeLink:
 
     def close(self) -> None:
         self._closed = True
-        with contextlib.suppress(OSError):
-            self._sock.close()
+        self._sock.close()
 
 
 class ClusterWriter:

@@ -13,6 +13,7 @@ from migrate.errors import LabError
 from migrate.lab import install
 from migrate.lab.server import ServerProcess, start_server
 from migrate.lab.specs import get_spec
+from migrate.lab.tls import ServerTls
 
 
 class Fleet:
@@ -24,8 +25,9 @@ class Fleet:
     def start(self, spec_name: str, *, password: str | None = None,
               extra_args: list[str] | None = None, port: int | None = None,
               config_file: Path | None = None, name: str | None = None,
-              lab_defaults: bool = True) -> ServerProcess:
-        """Start a server of ``spec_name``; the spec must be installed (``lab install``)."""
+              lab_defaults: bool = True, tls: ServerTls | None = None) -> ServerProcess:
+        """Start a server of ``spec_name``; the spec must be installed (``lab install``).
+        With ``tls`` it listens on a TLS port only (:mod:`migrate.lab.tls`)."""
         spec = get_spec(spec_name)
         record = install.installed(spec.name)
         if record is None:
@@ -35,7 +37,7 @@ class Fleet:
         proc = start_server(record, name=name, spec=spec.name, flavor=spec.flavor,
                             directory=self.directory / name, port=port, extra_args=extra_args,
                             password=password, config_file=config_file,
-                            lab_defaults=lab_defaults)
+                            lab_defaults=lab_defaults, tls=tls)
         self.servers.append(proc)
         return proc
 

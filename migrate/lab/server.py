@@ -14,10 +14,11 @@ from pathlib import Path
 
 import redis
 
-from migrate.endpoint import Endpoint
+from migrate.endpoint import Endpoint, TlsSettings
 from migrate.errors import LabError, UsageError
 from migrate.lab.dragonfly import dragonfly_args
 from migrate.lab.install import Installed
+from migrate.lab.tls import ServerTls
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
@@ -52,6 +53,18 @@ class ServerProcess:
     pid: int = 0
     argv: list[str] = field(default_factory=list)
     password: str | None = None
+    # a TLS server (its port is the TLS port): how a client reaches it
+    tls_ca: str | None = None
+    tls_cert: str | None = None  # the client certificate (and key) it accepts
+    tls_key: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_ca is not None
+
+    @property
+    def tls_settings(self) -> TlsSettings:
+        return TlsSettings(ca=self.tls_ca, cert=self.tls_cert, key=self.tls_key)
 
     @property
     def log_path(self) -> Path:
@@ -61,17 +74,21 @@ class ServerProcess:
 
     @property
     def endpoint(self) -> Endpoint:
+        if self.tls:
+            return Endpoint(HOST, self.port, password=self.password, tls=True,
+                            tls_settings=self.tls_settings)
         return Endpoint(HOST, self.port, password=self.password)
 
     @property
     def url(self) -> str:
         """The URL with the password in it (for handing to kvmigrate; never print it)."""
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}{HOST}:{self.port}"
+        return f"{'rediss' if self.tls else 'redis'}://{auth}{HOST}:{self.port}"
 
     def client(self, db: int = 0, decode_responses: bool = False) -> redis.Redis:
         return redis.Redis(host=HOST, port=self.port, db=db, password=self.password,
-                           decode_responses=decode_responses, socket_timeout=60)
+                           decode_responses=decode_responses, socket_timeout=60,
+                           **self.endpoint.redis_tls_kwargs())  # type: ignore[arg-type]
 
     def alive(self) -> bool:
         if self.pid <= 0:
@@ -131,11 +148,12 @@ class ServerProcess:
 def start_server(installed: Installed, *, name: str, spec: str, flavor: str, directory: Path,
                  port: int | None = None, extra_args: list[str] | None = None,
                  password: str | None = None, config_file: Path | None = None,
-                 lab_defaults: bool = True) -> ServerProcess:
+                 lab_defaults: bool = True, tls: ServerTls | None = None) -> ServerProcess:
     """Start a server and wait until it answers PING; raise :class:`LabError` if it cannot.
 
     With ``lab_defaults=False`` only port, bind, dir, logfile and daemonize are forced, so a
-    config file's own ``save``, ``appendonly`` ... take effect.
+    config file's own ``save``, ``appendonly`` ... take effect. With ``tls`` the port is its
+    TLS port (and it has no plain one).
     """
     if port is None:
         port = free_port()
@@ -144,6 +162,12 @@ def start_server(installed: Installed, *, name: str, spec: str, flavor: str, dir
     directory.mkdir(parents=True, exist_ok=True)
     proc = ServerProcess(name=name, spec=spec, flavor=flavor, version=installed.version,
                          port=port, directory=str(directory), password=password)
+    if tls is not None:
+        if flavor == "dragonfly":
+            raise LabError("the lab starts Redis and Valkey servers with TLS, not Dragonfly")
+        proc.tls_ca, proc.tls_cert, proc.tls_key = (str(tls.pki.ca_cert),
+                                                    str(tls.pki.client_cert),
+                                                    str(tls.pki.client_key))
     if flavor == "dragonfly":
         args = [*installed.argv("dragonfly"),
                 *dragonfly_args(port=port, host=HOST, directory=directory, password=password,
@@ -158,6 +182,8 @@ def start_server(installed: Installed, *, name: str, spec: str, flavor: str, dir
             args += ["--save", "", "--appendonly", "no", "--enable-debug-command", "local"]
         if password:
             args += ["--requirepass", password]
+        if tls is not None:
+            args += tls.server_args(port)
     args += extra_args or []
     proc.argv = args
     with open(directory / "stdout.log", "ab") as out:

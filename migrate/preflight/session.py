@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrate.endpoint import Endpoint
+from migrate.endpoint import NO_TLS, Endpoint, TlsSettings
 from migrate.errors import UsageError
 from migrate.inspect.facts import TargetFacts
 from migrate.inspect.gather import gather_source, gather_target
@@ -28,6 +28,8 @@ class PreflightRequest:
     target_version: str | None = None
     scripts: list[Path] = field(default_factory=list)
     sample: int = DEFAULT_SAMPLE
+    source_tls: TlsSettings = NO_TLS  # --source-tls-* (for a rediss:// URL)
+    target_tls: TlsSettings = NO_TLS
 
 
 def run(request: PreflightRequest) -> Report:
@@ -38,8 +40,9 @@ def run(request: PreflightRequest) -> Report:
                          "--target reads the live server's version")
     if request.sample < 0:
         raise UsageError("--sample must be 0 or more")
-    source = Endpoint.parse(request.source)
-    target = Endpoint.parse(request.target) if request.target else None
+    source = Endpoint.parse(request.source).with_tls(request.source_tls, "--source-tls")
+    target = Endpoint.parse(request.target).with_tls(request.target_tls, "--target-tls") \
+        if request.target else None
     profile = profile_for(request.to, request.target_version)  # validates the version
     scripts = read_scripts(request.scripts)
     if target is not None:

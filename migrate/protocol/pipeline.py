@@ -2,14 +2,13 @@
 
 It keeps at most ``max_in_flight_bytes`` unacknowledged, so a slow server slows the writer
 instead of filling memory (RedisShake's writer idea), and :meth:`flush` returns only when
-every command sent has been answered ("consistent").
+every command sent has been answered ("consistent"). The connection is
+:func:`migrate.protocol.connect.connect`'s; a reply owed for ``timeout`` seconds fails the
+writer (an idle connection may stay silent).
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import hiredis
 
 from migrate.endpoint import Endpoint
 from migrate.errors import ConnectError, KvmError
+from migrate.protocol.connect import READ_TIMEOUT_S, connect
 from migrate.protocol.resp import Arg, encode_command
 
 CHUNK = 256 * 1024
@@ -35,7 +35,7 @@ class PipelineStats:
 
 class PipelineWriter:
     def __init__(self, endpoint: Endpoint, *, db: int | None = None,
-                 max_in_flight_bytes: int = 8 * 1024 * 1024, timeout: float = 60.0):
+                 max_in_flight_bytes: int = 8 * 1024 * 1024, timeout: float = READ_TIMEOUT_S):
         self.endpoint = endpoint
         self.stats = PipelineStats()
         self._buf: list[bytes] = []
@@ -46,31 +46,11 @@ class PipelineWriter:
         self._pending_sizes: deque[int] = deque()
         self._pending_labels: deque[object] | None = None
         self._reader_error: BaseException | None = None
-        self._sock = self._connect(timeout)
+        self._conn = connect(endpoint, db=db, timeout=timeout)
+        self._sock = self._conn.duplex()
         self._closed = False
         self._thread = threading.Thread(target=self._read_loop, daemon=True)
         self._thread.start()
-        if endpoint.password is not None:
-            auth: list[Arg] = ["AUTH", endpoint.password]
-            if endpoint.username:
-                auth.insert(1, endpoint.username)
-            self.send(*auth)
-        target_db = endpoint.db if db is None else db
-        if target_db:
-            self.send("SELECT", target_db)
-        self.flush()
-
-    def _connect(self, timeout: float) -> socket.socket:
-        try:
-            sock = socket.create_connection((self.endpoint.host, self.endpoint.port),
-                                            timeout=timeout)
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {self.endpoint.display()}: {exc}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.endpoint.tls:
-            sock = ssl.create_default_context().wrap_socket(sock,
-                                                            server_hostname=self.endpoint.host)
-        return sock
 
     def keep_labels(self) -> None:
         """From now on, remember each command's label so a refusal can be named."""
@@ -127,7 +107,13 @@ class PipelineWriter:
         reader = hiredis.Reader()
         try:
             while True:
-                chunk = self._sock.recv(1 << 20)
+                try:
+                    chunk = self._sock.recv(1 << 20)
+                except TimeoutError:
+                    if self._unacked_bytes:
+                        raise TimeoutError(f"no reply within {self._conn.timeout:g} s") \
+                            from None
+                    continue  # idle: nothing is owed
                 if not chunk:
                     if not self._closed:
                         raise ConnectionError("server closed the connection")
@@ -181,8 +167,7 @@ class PipelineWriter:
 
     def close(self) -> None:
         self._closed = True
-        with contextlib.suppress(OSError):
-            self._sock.close()
+        self._sock.close()
 
     def __enter__(self) -> PipelineWriter:
         return self

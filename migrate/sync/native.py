@@ -4,7 +4,9 @@ It gives the target the source's credentials (``masterauth``/``masteruser``), se
 then follows ``INFO replication`` on both sides: the full sync (bytes received of the RDB), the
 load, then the stream until the target's offset reaches the source's and a heartbeat written
 on the source shows up on the target. It refuses up front when the facts in
-:mod:`migrate.compat.rdb` say the target cannot load the source's RDB.
+:mod:`migrate.compat.rdb` say the target cannot load the source's RDB, and for a TLS source
+when the target has no TLS certificate and CA to replicate with (``tls-cert-file``,
+``tls-ca-cert-file``/``-dir``: the target's own files, which kvmigrate cannot give it).
 """
 
 from __future__ import annotations
@@ -33,7 +35,28 @@ def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
     load = can_load_rdb_of(target.identity, source.identity)
     if not load.ok:
         return load.reason
+    return tls_refusal(source, target)
+
+
+def tls_refusal(source: Source, target: Target) -> str | None:
+    """Why the target cannot replicate from a TLS source (None: it can, or no TLS)."""
+    if not source.endpoint.tls:
+        return None
+    try:
+        raw = target.client.config_get("tls-*")
+    except redis.RedisError as exc:
+        return (f"the source is reached over TLS and {target} does not show its TLS "
+                f"settings (CONFIG GET: {exc}), so it may not be able to replicate over TLS")
+    conf = {_text(k): _text(v) for k, v in raw.items()}
+    if not conf.get("tls-cert-file") or not (conf.get("tls-ca-cert-file")
+                                             or conf.get("tls-ca-cert-dir")):
+        return (f"the source is reached over TLS and {target} has no TLS certificate and CA "
+                "to replicate with (tls-cert-file, tls-ca-cert-file unset on the target)")
     return None
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _int(info: dict[str, Any], name: str, default: int = 0) -> int:

@@ -7,26 +7,31 @@ Handshake: AUTH, PING, ``REPLCONF listening-port``, ``REPLCONF capa eof capa psy
 stream after it to ``stream-<gen>.bin``; one thread reads the socket and only writes files,
 so a slow target never backs up the source. It sends ``REPLCONF ACK <applied offset>``
 every second and right away when the stream holds ``REPLCONF GETACK``. After a dropped link
-it reconnects with ``PSYNC <replid> <received+1>``; when the source answers FULLRESYNC
-instead, a new generation starts and the run is told so.
+(or one silent for ``SILENT_LINK_S``: a primary pings its replicas every 10 s) it reconnects
+with ``PSYNC <replid> <received+1>``; when the source answers FULLRESYNC instead, a new
+generation starts and the run is told so. The connection (TLS, AUTH, CLIENT SETNAME,
+deadlines) is :func:`migrate.protocol.connect.connect`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import hiredis
+
 from migrate.endpoint import Endpoint
 from migrate.errors import ConnectError, KvmError
-from migrate.protocol.resp import encode_command
+from migrate.protocol.connect import ServerConnection, connect
+from migrate.protocol.rdbtransfer import read_header, receive_rdb
+from migrate.protocol.resp import Arg
 
-MARK_LEN = 40
+HANDSHAKE_TIMEOUT_S = 30.0  # each read of the handshake and of the RDB transfer
+SILENT_LINK_S = 60.0  # a stream this long without a byte (not even a PING) is dead
 
 
 @dataclass
@@ -50,8 +55,7 @@ class ReplicationLink:
         self.spool = spool
         self.applied = applied
         self.note = note
-        self.sock: socket.socket | None = None
-        self.buf = b""
+        self.conn: ServerConnection | None = None
         self.generation: Generation | None = None
         self.received = 0  # offset of the last stream byte spooled
         self.error: BaseException | None = None
@@ -62,60 +66,28 @@ class ReplicationLink:
         spool.mkdir(parents=True, exist_ok=True)
 
     # --- handshake ----------------------------------------------------------------------------
-    def _connect(self) -> None:
-        ep = self.endpoint
-        try:
-            sock = socket.create_connection((ep.host, ep.port), timeout=30)
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {ep.display()}: {exc}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock, self.buf = sock, b""
-        if ep.password is not None:
-            args = ["AUTH", *([ep.username] if ep.username else []), ep.password]
-            self._expect_ok(args, "AUTH")
-        self._send(["PING"])
-        pong = self._line()
-        if pong.startswith(b"-"):
-            raise ConnectError(f"{ep.display()} refused PING: {pong[1:].decode()}")
-        self._expect_ok(["REPLCONF", "listening-port", sock.getsockname()[1]], "REPLCONF")
-        self._expect_ok(["REPLCONF", "capa", "eof", "capa", "psync2"], "REPLCONF capa")
+    def _connect(self) -> ServerConnection:
+        self.conn = conn = connect(self.endpoint, db=0, timeout=HANDSHAKE_TIMEOUT_S)
+        port = conn.sock.getsockname()[1]
+        for args, what in ((["PING"], "PING"),
+                           (["REPLCONF", "listening-port", port], "REPLCONF"),
+                           (["REPLCONF", "capa", "eof", "capa", "psync2"], "REPLCONF capa")):
+            self._expect_ok(conn, args, what)
+        version = _valkey_version(conn.call("INFO", "server"))
+        if version:  # Valkey 9 sends its own RDB 80 (field TTLs) only to replicas of 9+
+            conn.call("REPLCONF", "version", version)  # an error reply is fine: older ones
+        return conn
 
-    def _expect_ok(self, args: list, what: str) -> None:
-        self._send(args)
-        reply = self._line()
-        if not reply.startswith(b"+"):
-            raise KvmError(f"the source refused {what}: {reply.decode(errors='replace')}")
-
-    def _send(self, args: list) -> None:
-        assert self.sock is not None
-        self.sock.sendall(encode_command(args))
-
-    def _fill(self) -> bool:
-        assert self.sock is not None
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except TimeoutError:
-            return False
-        if not chunk:
-            raise ConnectionError("the source closed the replication link")
-        self.buf += chunk
-        return True
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
+    def _expect_ok(self, conn: ServerConnection, args: list[Arg], what: str) -> None:
+        reply = conn.call(*args)
+        if isinstance(reply, hiredis.ReplyError):
+            raise KvmError(f"{self.endpoint.display()} refused {what}: {reply}")
 
     def psync(self, replid: str | None, offset: int) -> tuple[str, str, int]:
         """Connect and ask for the stream; ("continue"|"full", replid, offset)."""
-        self._connect()
-        self._send(["PSYNC", replid or "?", offset + 1 if replid else -1])
-        while True:
-            line = self._line().lstrip(b"\n")
-            if line:
-                break
-        text = line.decode(errors="replace")
+        conn = self._connect()
+        conn.send("PSYNC", replid or "?", offset + 1 if replid else -1)
+        text = read_header(conn).decode(errors="replace")
         if text.startswith("+FULLRESYNC"):
             _, new_id, new_offset = text.split()
             return "full", new_id, int(new_offset)
@@ -153,7 +125,7 @@ class ReplicationLink:
             while not self._stop.is_set():
                 try:
                     self._receive_stream()
-                except (OSError, ConnectionError) as exc:
+                except (OSError, ConnectionError, ConnectError) as exc:
                     if self._stop.is_set():
                         return
                     self._reconnect(exc)
@@ -162,65 +134,41 @@ class ReplicationLink:
                 self.error = exc
 
     def _receive_rdb(self, gen: Generation) -> None:
-        assert gen.rdb_path is not None and self.sock is not None
-        while True:
-            header = self._line()
-            if header.strip(b"\n"):
-                break
-        header = header.lstrip(b"\n")
-        if not header.startswith(b"$"):
-            raise KvmError(f"unexpected reply before the RDB: {header[:60]!r}")
+        assert gen.rdb_path is not None and self.conn is not None
+        conn = self.conn
+        header = read_header(conn)
+
+        def progress(done: int, total: int | None) -> None:
+            gen.rdb_bytes, gen.rdb_total = done, total
+
         with open(gen.rdb_path, "wb") as fh:
-            if header.startswith(b"$EOF:"):
-                mark = header[5:5 + MARK_LEN]
-                pending = self.buf
-                self.buf = b""
-                while True:
-                    at = pending.find(mark)
-                    if at >= 0:
-                        fh.write(pending[:at])
-                        gen.rdb_bytes += at
-                        self.buf = pending[at + MARK_LEN:]
-                        break
-                    keep = max(0, len(pending) - MARK_LEN)
-                    fh.write(pending[:keep])
-                    gen.rdb_bytes += keep
-                    pending = pending[keep:]
-                    self._fill()
-                    pending += self.buf
-                    self.buf = b""
-            else:
-                total = int(header[1:])
-                gen.rdb_total = total
-                while gen.rdb_bytes < total:
-                    if not self.buf:
-                        self._fill()
-                    take = self.buf[:total - gen.rdb_bytes]
-                    fh.write(take)
-                    gen.rdb_bytes += len(take)
-                    self.buf = self.buf[len(take):]
+            receive_rdb(conn, header, fh, progress)
             fh.flush()
             os.fsync(fh.fileno())
         gen.rdb_done = True
 
     def _receive_stream(self) -> None:
-        assert self.sock is not None and self.generation is not None
-        self.sock.settimeout(0.5)
+        assert self.conn is not None and self.generation is not None
+        conn = self.conn
         last_ack = 0.0
+        last_byte = time.monotonic()
         with open(self.generation.stream_path, "ab") as fh:
-            if self.buf:
-                self._spool(fh, self.buf)
-                self.buf = b""
+            if conn.buf:
+                self._spool(fh, conn.buf)
+                conn.buf = b""
             while not self._stop.is_set():
-                got = self._fill()
-                if got:
-                    data, self.buf = self.buf, b""
+                data = conn.poll(0.5)
+                now = time.monotonic()
+                if data:
+                    last_byte = now
                     self._spool(fh, data)
                     if b"GETACK" in data:
                         last_ack = 0.0
-                now = time.monotonic()
+                elif now - last_byte > SILENT_LINK_S:
+                    raise ConnectError(f"{self.endpoint.display()} sent nothing for "
+                                       f"{SILENT_LINK_S:g} s (not even a PING)")
                 if now - last_ack >= 1.0:
-                    self._send(["REPLCONF", "ACK", self.applied()])
+                    conn.send("REPLCONF", "ACK", self.applied())
                     last_ack = now
 
     def _spool(self, fh: object, data: bytes) -> None:
@@ -231,9 +179,8 @@ class ReplicationLink:
     def _reconnect(self, why: BaseException) -> None:
         self.note(f"replication link dropped ({why}); reconnecting with PSYNC "
                   f"{self.generation.replid if self.generation else '?'} {self.received + 1}")
-        with contextlib.suppress(OSError):
-            if self.sock is not None:
-                self.sock.close()
+        if self.conn is not None:
+            self.conn.close()
         delay = 0.2
         while not self._stop.is_set():
             try:
@@ -265,6 +212,15 @@ class ReplicationLink:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-        with contextlib.suppress(OSError):
-            if self.sock is not None:
-                self.sock.close()
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _valkey_version(info: object) -> str | None:
+    """``valkey_version`` of an ``INFO server`` reply (None for other servers)."""
+    if not isinstance(info, bytes):
+        return None
+    for line in info.splitlines():
+        if line.startswith(b"valkey_version:"):
+            return line.split(b":", 1)[1].strip().decode()
+    return None

@@ -8,9 +8,6 @@ does not stop a batch.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,35 +15,20 @@ import hiredis
 
 from migrate.endpoint import Endpoint
 from migrate.errors import ConnectError
-from migrate.protocol.resp import Arg, encode_command
+from migrate.protocol.connect import READ_TIMEOUT_S, connect
+from migrate.protocol.resp import Arg
 
 Reply = Any
 
 
 class RawConn:
-    def __init__(self, endpoint: Endpoint, *, db: int = 0, timeout: float = 60.0):
+    """A connection from :func:`migrate.protocol.connect.connect` (TLS, AUTH, CLIENT SETNAME,
+    deadlines) that remembers its database."""
+
+    def __init__(self, endpoint: Endpoint, *, db: int = 0, timeout: float = READ_TIMEOUT_S):
         self.endpoint = endpoint
-        self.db = 0
-        try:
-            sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {endpoint.display()}: {exc}",
-                               "check the host, the port and that the server is running") \
-                from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if endpoint.tls:
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=endpoint.host)
-        self._sock = sock
-        self._reader = hiredis.Reader()
-        if endpoint.password is not None:
-            auth: list[Arg] = ["AUTH", endpoint.password]
-            if endpoint.username:
-                auth.insert(1, endpoint.username)
-            reply = self.call(*auth)
-            if isinstance(reply, hiredis.ReplyError):
-                raise ConnectError(f"cannot authenticate to {endpoint.display()}: {reply}",
-                                   "check the user and password in the URL")
-        self.select(db)
+        self.db = db
+        self._conn = connect(endpoint, db=db, timeout=timeout)
 
     def select(self, db: int) -> None:
         if db != self.db:
@@ -56,59 +38,21 @@ class RawConn:
             self.db = db
 
     def call(self, *args: Arg) -> Reply:
-        return self.call_many([args])[0]
+        return self._conn.call(*args)
 
     def call_many(self, commands: Sequence[Sequence[Arg]]) -> list[Reply]:
-        if not commands:
-            return []
-        data = b"".join(encode_command(c) for c in commands)
-        try:
-            self._sock.sendall(data)
-            replies: list[Reply] = []
-            while len(replies) < len(commands):
-                reply = self._reader.gets()
-                if reply is False:
-                    chunk = self._sock.recv(1 << 20)
-                    if not chunk:
-                        raise ConnectionError("server closed the connection")
-                    self._reader.feed(chunk)
-                    continue
-                replies.append(reply)
-        except OSError as exc:
-            raise ConnectError(f"lost the connection to {self.endpoint.display()}: {exc}") \
-                from None
-        return replies
+        return self._conn.call_many(commands)
 
     def send(self, *args: Arg) -> None:
         """Send one command without waiting (for a subscribed connection)."""
-        try:
-            self._sock.sendall(encode_command(args))
-        except OSError as exc:
-            raise ConnectError(f"lost the connection to {self.endpoint.display()}: {exc}") \
-                from None
+        self._conn.send(*args)
 
     def read(self, timeout: float) -> Reply | None:
         """The next pushed reply, or None when nothing came within ``timeout`` seconds."""
-        reply = self._reader.gets()
-        if reply is not False:
-            return reply
-        self._sock.settimeout(timeout)
-        try:
-            chunk = self._sock.recv(1 << 20)
-        except TimeoutError:
-            return None
-        except OSError as exc:
-            raise ConnectError(f"lost the connection to {self.endpoint.display()}: {exc}") \
-                from None
-        if not chunk:
-            raise ConnectError(f"{self.endpoint.display()} closed the connection")
-        self._reader.feed(chunk)
-        reply = self._reader.gets()
-        return None if reply is False else reply
+        return self._conn.read_reply(timeout)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.close()
+        self._conn.close()
 
     def __enter__(self) -> RawConn:
         return self
