@@ -9,7 +9,6 @@ copy unless ``skip_unsupported``), refuse a non-empty target unless ``flush_targ
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from migrate.apply.fit import assess
 from migrate.apply.rdbfile import RdbFileWriter
 from migrate.apply.target import STREAM_TYPES, Target
 from migrate.apply.writer import TargetWriter
+from migrate.dbmap import DbMap, parse_db_map  # noqa: F401 - the CLI imports it here
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
 from migrate.keyglob import compile_glob
@@ -42,7 +42,7 @@ class Progress:
 
 @dataclass
 class CopyOptions:
-    db_map: dict[int, int] = field(default_factory=dict)
+    db_map: DbMap = field(default_factory=DbMap)
     match: str | None = None
     flush_target: bool = False
     dry_run: bool = False
@@ -73,19 +73,6 @@ class CopyResult:
                 "elapsed_s": round(self.elapsed_s, 3), "notes": self.notes,
                 **self.stats.to_dict(),
                 "findings": [f.to_dict() for f in self.findings]}
-
-
-def parse_db_map(text: str | None) -> dict[int, int]:
-    """``"0:1,2:2"`` -> {0: 1, 2: 2}."""
-    if not text:
-        return {}
-    out = {}
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", part)
-        if not m:
-            raise UsageError(f"invalid --db-map entry {part!r}", "expected SRC:DST[,SRC:DST...]")
-        out[int(m.group(1))] = int(m.group(2))
-    return out
 
 
 def _nonempty_dbs(endpoint: Endpoint) -> dict[int, int]:

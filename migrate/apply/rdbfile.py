@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from migrate.apply.commands import ApplyOptions, ApplyStats
 from migrate.apply.target import Target
+from migrate.dbmap import DbMap
 from migrate.rdb import encode
 from migrate.rdb.crc64 import crc64
 from migrate.rdb.records import Entry, Function, StreamValue
@@ -46,7 +47,7 @@ class RdbFileWriter:
         self.target = target
         self.magic = producer_magic
         self.opt = options or ApplyOptions()
-        self.db_map = db_map or {}
+        self.db_map = DbMap(db_map or {})
         self.stats = ApplyStats()
         self.version = target.dump_version
         self._part = path.with_name(path.name + ".part")
@@ -116,7 +117,7 @@ class RdbFileWriter:
         return None
 
     def _key_header(self, e: Entry) -> None:
-        db = self.db_map.get(e.db, e.db)
+        db = self.db_map.to(e.db)
         if db != self._db:
             self.out.write(bytes((OP_SELECTDB,)) + encode.length(db))
             self._db = db

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from migrate.apply.commands import ApplyOptions, ApplyStats, CommandBuilder
 from migrate.apply.target import Target
+from migrate.dbmap import DbMap
 from migrate.endpoint import Endpoint
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import encode_command
@@ -32,7 +33,7 @@ class TargetWriter:
         """``pipe``: the writer to use (a cluster's writer routes each command by slot, so
         commands go to it one by one instead of in pre-encoded batches)."""
         self.builder = CommandBuilder(target, producer_magic, options)
-        self.db_map = db_map or {}
+        self.db_map = DbMap(db_map or {})
         self.pipe = pipe if pipe is not None else PipelineWriter(endpoint, db=0)
         self.routed = bool(getattr(self.pipe, "routed", False))
         self._db = 0
@@ -44,14 +45,14 @@ class TargetWriter:
         return self.builder.stats
 
     def target_db(self, db: int) -> int:
-        return self.db_map.get(db, db)
+        return self.db_map.to(db)
 
     def write(self, entry: Entry) -> int:
         """Queue the commands for one entry; returns how many were queued."""
         cmds = self.builder.commands(entry)
         if not cmds:
             return 0
-        db = self.db_map.get(entry.db, entry.db)
+        db = self.db_map.to(entry.db)
         if self.routed:
             if db != self._db:
                 self.pipe.send("SELECT", db)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from migrate.dbmap import DbMap
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
 from migrate.sync.rules import LOSS_CLASSES
@@ -53,7 +54,7 @@ class SyncOptions:
     status_json: Path | None = None
     flush_target: bool = False
     match: str | None = None
-    db_map: dict[int, int] = field(default_factory=dict)
+    db_map: DbMap = field(default_factory=DbMap)
     heartbeat: bool = True
     set_notify_keyspace_events: bool = False
     stall_timeout_s: float = 300.0

@@ -24,6 +24,7 @@ from typing import BinaryIO
 import hiredis
 
 from migrate.apply.target import Target as ApplyTarget
+from migrate.dbmap import DbMap
 from migrate.keyspec import command_keys, command_name, named_key
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import Arg, encode_command
@@ -56,7 +57,7 @@ class Translator:
                  target: ApplyTarget | None = None, commands: frozenset[str] | None = None,
                  allow_loss: frozenset[str] = frozenset()):
         self.field_ttl_mode = field_ttl_mode
-        self.db_map = db_map
+        self.db_map = DbMap(db_map)
         self.db = db  # the source database the stream is in
         self.commands = commands
         self.allow_loss = allow_loss
@@ -73,7 +74,7 @@ class Translator:
 
     def mapped(self, db: int | bytes) -> int:
         n = int(db)
-        return self.db_map.get(n, n)
+        return self.db_map.to(n)
 
     def __call__(self, args: list[bytes]) -> list[tuple[Arg, ...]]:
         name = args[0].upper()

@@ -93,7 +93,7 @@ class ReplicaSync:
         self.link = ReplicationLink(source.endpoint, ledger.paths.spool, self._applied_offset,
                                     opts.observer.note)
         self.heartbeat = Heartbeat(source.client, target.endpoint.client(
-            db=opts.db_map.get(0, 0))) if opts.heartbeat else None
+            db=opts.db_map.to(0))) if opts.heartbeat else None
         self.replayer: StreamReplayer | None = None
         self.writer: PipelineWriter | None = None
         self.gen_number: int | None = None
@@ -190,10 +190,9 @@ class ReplicaSync:
         if self.replayer is not None:
             self.replayer.close()
         if self.writer is None:
-            self.writer = self.target.writer(self.opts.db_map.get(self.resume_db,
-                                                                  self.resume_db))
+            self.writer = self.target.writer(self.opts.db_map.to(self.resume_db))
         elif gen.rdb_path is not None:
-            self.writer.send("SELECT", self.opts.db_map.get(0, 0))
+            self.writer.send("SELECT", self.opts.db_map.to(0))
         db = self.resume_db if gen.rdb_path is None else 0
         self.replayer = StreamReplayer(gen.stream_path, gen.start_offset, self.writer,
                                        Translator(self.apply_target.field_ttl_mode,

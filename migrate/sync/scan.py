@@ -337,7 +337,7 @@ class ScanSync:
                         else "REDIS")
 
     def tdb(self, db: int) -> int:
-        return self.opts.db_map.get(db, db)
+        return self.opts.db_map.to(db)
 
     def copy_keys(self, db: int, keys: list[bytes]) -> None:
         keys = [k for k in keys if self.wanted(k)]
@@ -433,12 +433,11 @@ class ScanSync:
 
     def sweep_target(self) -> int:
         """Delete target keys (in the copied scope) that the source does not have."""
-        inverse = {t: s for s, t in self.opts.db_map.items()}
         removed = 0
         tconn = RawConn(self.target.endpoint)
         try:
             for tdb in sorted(self.target.keyspace()):
-                sdb = inverse.get(tdb, tdb)
+                sdb = self.opts.db_map.back(tdb)
                 tconn.select(tdb)
                 cursor: bytes = b"0"
                 while True:

@@ -2,8 +2,8 @@
 became of each write command of the source's own command table ("arrives", or "stops: CLASS",
 a loss the sync refuses unless ``--allow-loss CLASS``), and the translation rules that run
 applied. checks/data/write_matrix.json is written by scripts/gen_write_matrix.py from a run of
-tests/sync/test_write_matrix.py on real servers; docs/compatibility.md's matrix is generated
-from it (scripts/gen_docs.py).
+tests/sync/test_write_matrix.py on real servers; the matrix section of docs/compatibility.md
+is generated from it (scripts/gen_docs.py).
 """
 
 from __future__ import annotations
@@ -109,7 +109,12 @@ def render_markdown(data: dict[str, Any] | None = None) -> str:
                     rules.setdefault(f"{command} -> {how}", set()).add(
                         f"{source}->{target}")
             lines.append(f"| {source} -> {target} | " + " | ".join(row) + " |")
-    lines += ["", "### Commands that stop the sync", "",
+    lines += ["", "Into a cluster target (the routed writer, replica mode): every command of "
+              "the corpus that stays in database 0 arrives, from Redis 7.0 into a 3-shard "
+              "Valkey 8.0 cluster and from Valkey 9 into a 3-shard Valkey 9 cluster, each "
+              "command routed to its slot's primary and FUNCTION to every primary "
+              "(tests/sync/test_write_matrix.py::test_every_write_command_into_a_cluster).",
+              "", "### Commands that stop the sync", "",
               "| command | class | where |", "|---|---|---|"]
     for command in sorted(stops):
         for outcome, where in sorted(stops[command].items()):

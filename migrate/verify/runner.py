@@ -15,6 +15,7 @@ import redis
 
 from migrate.cluster.router import Conn, RoutedConn, connect
 from migrate.cluster.topology import is_cluster
+from migrate.dbmap import DbMap, parse_db_map  # noqa: F401 - the CLI imports it here
 from migrate.endpoint import Endpoint, has_command
 from migrate.errors import UsageError
 from migrate.keyglob import compile_glob
@@ -34,7 +35,7 @@ class VerifyOptions:
     sample: int = 1000
     match: str | None = None
     ttl_tolerance_ms: int = 2000
-    db_map: dict[int, int] = field(default_factory=dict)
+    db_map: DbMap = field(default_factory=DbMap)
     lag_window_s: float = 1.0  # how long to wait before looking at a suspect again
     rechecks: int = 3
     batch: int = 256
@@ -45,24 +46,6 @@ class VerifyOptions:
     written: list[tuple[int, bytes]] = field(default_factory=list)
     # classes of loss the user allowed (sync --allow-loss): their differences are known
     allow_loss: frozenset[str] = frozenset()
-
-
-def parse_db_map(text: str | None) -> dict[int, int]:
-    """``"0:1,2:3"`` -> {0: 1, 2: 3}; databases not named keep their number."""
-    mapping: dict[int, int] = {}
-    if not text:
-        return mapping
-    for part in text.split(","):
-        src, sep, dst = part.strip().partition(":")
-        if not sep or not src.isdigit() or not dst.isdigit():
-            raise UsageError(f"bad --db-map entry {part.strip()!r}",
-                             "expected SRC:DST pairs such as 0:0,1:5")
-        if int(src) in mapping:
-            raise UsageError(f"--db-map names source database {src} twice")
-        mapping[int(src)] = int(dst)
-    if len(set(mapping.values())) != len(mapping):
-        raise UsageError("--db-map maps two source databases to one target database")
-    return mapping
 
 
 def _keyspace(client: redis.Redis, conn: Conn) -> dict[int, int]:
@@ -103,15 +86,14 @@ class Verifier:
         self.tgt.conn.close()
 
     def tdb(self, db: int) -> int:
-        return self.opts.db_map.get(db, db)
+        return self.opts.db_map.to(db)
 
     def source_dbs(self) -> list[int]:
         """Source databases to look at: those with keys, and the sources of target databases
         with keys (so keys only on the target are found)."""
-        inverse = {t: s for s, t in self.opts.db_map.items()}
         dbs = set(self._sdbs)
         for t in self._tdbs:
-            dbs.add(inverse.get(t, t))
+            dbs.add(self.opts.db_map.back(t))
         return sorted(dbs)
 
     # --- walking ---------------------------------------------------------------------------

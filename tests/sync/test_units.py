@@ -63,6 +63,12 @@ def test_parse_db_map() -> None:
     for bad in ("0-1", "a:1", "0:1,0:2", "0:1,1:1"):
         with pytest.raises(UsageError):
             parse_db_map(bad)
+    from migrate.apply.copy import parse_db_map as copy_parse
+
+    assert copy_parse is parse_db_map  # one rule for copy, sync and verify
+    with pytest.raises(UsageError, match="overwrite each other"):
+        copy_parse("0:3,1:3")  # copy used to merge them without a word
+    assert parse_db_map("1:4").to(1) == 4 and parse_db_map("1:4").back(4) == 1
 
 
 def test_translator() -> None:

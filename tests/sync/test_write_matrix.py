@@ -7,9 +7,9 @@ loss class the sync refuses: run here with every class allowed, so the refusal i
 and the run goes on; tests/sync/test_every_write.py proves that without ``--allow-loss`` such
 a write stops the sync). Anything else fails, naming the command.
 
-The outcomes are checked against checks/data/write_matrix.json, from which
-docs/compatibility.md's matrix is generated; after a behaviour change, regenerate both with
-``scripts/gen_write_matrix.py`` (it runs this test with KVMIGRATE_MATRIX_OUT set).
+The outcomes are checked against checks/data/write_matrix.json, from which the matrix
+section of docs/compatibility.md is generated; after a behaviour change, regenerate both
+with ``scripts/gen_write_matrix.py`` (it runs this test with KVMIGRATE_MATRIX_OUT set).
 """
 
 from __future__ import annotations
@@ -68,9 +68,10 @@ def _scan_loss(pairs: list[tuple[Any, Any]]) -> str | None:
 
 
 def _outcomes(source: ServerProcess, target: ServerProcess, mode: str, cases: list[str],
-              status: dict[str, Any]) -> dict[str, str]:
+              status: dict[str, Any], target_nodes: list[ServerProcess] | None = None
+              ) -> dict[str, str]:
     by_case: dict[str, list[tuple[Any, Any]]] = {}
-    for key, a, b in diff_pairs(source, target):
+    for key, a, b in diff_pairs(source, target, target_nodes):
         name = "function|load" if key == "functions" else command_of_key(key[1])
         by_case.setdefault(name if name in cases else "?", []).append((a, b))
     assert "?" not in by_case, f"keys outside the corpus differ: {by_case['?'][:3]}"
@@ -139,3 +140,35 @@ def test_every_write_command(request: pytest.FixtureRequest, lab: Fleet, tmp_pat
                                   "scripts/gen_write_matrix.py"
     assert outcomes == committed["outcomes"], \
         "the outcomes changed: run scripts/gen_write_matrix.py and review the diff"
+
+
+# a cluster target has database 0 only: the cases that use others are not run into one
+OTHER_DBS = {"move", "copy", "swapdb", "flushdb"}
+
+
+@pytest.mark.parametrize("source_spec", ["redis-7.0", "valkey-9"])
+def test_every_write_command_into_a_cluster(lab: Fleet, lab_cluster: Any, tmp_path: Path,
+                                            source_spec: str) -> None:
+    """The routed writer: each case's keys share a hash tag, so every command goes to the
+    primary of its slot (FUNCTION to every primary)."""
+    source = lab.start(source_spec)
+    cluster = lab_cluster("valkey-8.0" if source_spec == "redis-7.0" else "valkey-9", shards=3)
+    server = _server_name(source)
+    cases = {n: c for n, c in cases_for(server).items() if n not in OTHER_DBS}
+    extra = ["--to", "valkey", "--allow-loss", ",".join(LOSS_CLASSES)]
+    proc = follow(source, cluster, tmp_path / "state", *extra, mode="replica")
+    arrived: AssertionError | None = None
+    try:
+        for case in cases.values():
+            run_case(lambda db: source.client(db=db), case)
+        wait_applied(source, cluster.nodes[0], timeout=60, cluster=cluster)
+    except AssertionError as exc:
+        arrived = exc
+    finally:
+        code, _, stderr = stop(proc)
+    assert arrived is None and code == 0, f"{arrived}; the sync said: {stderr[-600:]}"
+    status = json.loads((tmp_path / "state.json").read_text())["status"]
+    outcomes = _outcomes(source, cluster.nodes[0], "replica", list(cases), status,
+                         target_nodes=cluster.nodes)
+    assert set(outcomes.values()) == {"arrives"}, \
+        {c: o for c, o in outcomes.items() if o != "arrives"}

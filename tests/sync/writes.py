@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from migrate.endpoint import raw_command
 from migrate.lab.server import ServerProcess
 from migrate.verify.hll import registers
@@ -74,14 +76,22 @@ def run(source: ServerProcess, commands: list[list[Any]], db: int = 0) -> None:
         raw_command(client, *cmd)
 
 
-def wait_applied(source: ServerProcess, target: ServerProcess, timeout: float = 30) -> None:
-    """A last write on the source, seen on the target: the stream is applied in order, so
-    everything written before it has arrived (replica and proxy modes)."""
+def _seen(node: ServerProcess, stamp: bytes) -> bool:
+    try:
+        return node.client().get(DONE) == stamp
+    except redis.ResponseError:  # a cluster node that does not hold the key's slot (MOVED)
+        return False
+
+
+def wait_applied(source: ServerProcess, target: ServerProcess, timeout: float = 30,
+                 cluster: Any = None) -> None:
+    """A last write on the source, seen on the target (any primary of ``cluster``): the
+    stream is applied in order, so everything written before it has arrived."""
     stamp = str(time.time_ns()).encode()
     source.client().set(DONE, stamp)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if target.client().get(DONE) == stamp:
+        if any(_seen(node, stamp) for node in (cluster.nodes if cluster else [target])):
             return
         time.sleep(0.05)
     raise AssertionError("the last write did not reach the target")
@@ -140,16 +150,20 @@ def _unknown_entries_read(source: dict, target: dict) -> None:
             target[k] = (t[0], {**t[1], "groups": groups}, *t[2:])
 
 
-def diff_pairs(source: ServerProcess, target: ServerProcess
+def diff_pairs(source: ServerProcess, target: ServerProcess,
+               target_nodes: list[ServerProcess] | None = None
                ) -> list[tuple[Any, tuple | None, tuple | None]]:
     """(key or "functions", source's, target's) for everything that differs between the
-    two servers; a key is (db, name) and its value (kind, value, expiry, field TTLs)."""
+    two servers (or the source and the primaries ``target_nodes`` of a cluster target, each
+    of which must hold the function libraries); a key is (db, name) and its value (kind,
+    value, expiry, field TTLs)."""
     # Redis 7.0 replicates XREADGROUP as XCLAIM ... LASTID, after which a Valkey 8.x group's
     # entries-read (the lag estimate) is unknown, as on Valkey's own replica of Redis 7.0
     # (docs/compatibility.md 'Streams'): compared everywhere else.
     exact = not (source.version.startswith("7.0") and target.flavor in ("valkey", "dragonfly"))
-    a, b = _normalized(server_snapshot(source.endpoint), exact), \
-        _normalized(server_snapshot(target.endpoint), exact)
+    a, b = _normalized(server_snapshot(source.endpoint), exact), {}
+    for node in target_nodes or [target]:
+        b.update(_normalized(server_snapshot(node.endpoint), exact))
     _unknown_entries_read(a, b)
     # Dragonfly 1.40.1 keeps some millisecond deadlines 1 ms earlier (seen: SET ... PXAT);
     # docs/compatibility.md 'Dragonfly as a target'
@@ -158,9 +172,11 @@ def diff_pairs(source: ServerProcess, target: ServerProcess
     out: list[tuple[Any, tuple | None, tuple | None]] = [
         (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
         if not _same(a.get(k), b.get(k), slack, field_slack)]
-    fa, fb = functions(source), functions(target)
-    if fa != fb:
-        out.append(("functions", tuple(sorted(fa)), tuple(sorted(fb))))
+    fa = functions(source)
+    for node in target_nodes or [target]:
+        if fa != (fb := functions(node)):
+            out.append(("functions", tuple(sorted(fa)), tuple(sorted(fb))))
+            break
     return out
 
 
