@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -121,7 +122,7 @@ class Endpoint:
         settings.check(flag)
         return replace(self, tls_settings=settings)
 
-    def redis_tls_kwargs(self) -> dict[str, object]:
+    def redis_tls_kwargs(self) -> dict[str, Any]:
         """redis-py's names for this endpoint's TLS settings."""
         if not self.tls:
             return {}
@@ -138,7 +139,7 @@ class Endpoint:
             username=self.username, password=self.password,
             socket_timeout=timeout, socket_connect_timeout=timeout,
             decode_responses=decode_responses, client_name=CLIENT_NAME,
-            **self.redis_tls_kwargs(),  # type: ignore[arg-type]
+            **self.redis_tls_kwargs(),
         )
         # the first contact has one deadline (``timeout``), not redis-py's retries with
         # backoff (a silent server would take minutes); later commands retry as redis-py does

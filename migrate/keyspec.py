@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "checks" / "data" / "key_specs.json"
 # every command (and "container|subcommand") each lab server flags ``write``
@@ -71,7 +71,7 @@ def specs_of_server(client: Any) -> dict[str, list[Spec]]:
         for sub in (entry[9] if len(entry) > 9 else []) or []:
             walk(sub)
 
-    for entry in raw_command(client, "COMMAND", "INFO"):  # type: ignore[union-attr]
+    for entry in cast(list[Any], raw_command(client, "COMMAND", "INFO")):
         if entry:
             walk(entry)
     return out
@@ -90,7 +90,7 @@ def write_commands_of_server(client: Any) -> list[str]:
         for sub in (entry[9] if len(entry) > 9 else []) or []:
             walk(sub)
 
-    for entry in raw_command(client, "COMMAND", "INFO"):  # type: ignore[union-attr]
+    for entry in cast(list[Any], raw_command(client, "COMMAND", "INFO")):
         if entry:
             walk(entry)
     return sorted(out)

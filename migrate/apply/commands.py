@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from migrate.apply.target import Target
 from migrate.protocol.resp import Arg
@@ -24,6 +25,7 @@ from migrate.rdb.crc64 import crc64
 from migrate.rdb.records import Entry, StreamValue
 
 Command = tuple[Arg, ...]
+_Item = TypeVar("_Item", bound=tuple[Arg, ...])  # one element's arguments (_bounded)
 INVALID_ENTRIES_READ = 1 << 63  # saved as (uint64)-1 when a group's counter is unknown
 TMP_GROUP = b"__kvmigrate_tmp__"
 
@@ -107,11 +109,13 @@ class CommandBuilder:
         if e.empty:
             self.stats.empty_skipped += 1
             return []
-        if e.expire_ms is not None and e.expire_ms <= self.opt.now_ms():
-            return self._skip(e, expired=True)
-        if e.expire_ms is not None and not self._expiry_fits(e.expire_ms):
-            return self._fail(e, f"expiry more than {self._max_ttl_ms // 1000:,} s ahead: "
-                                 f"{self.target} would clamp it silently")
+        if e.expire_ms is not None:
+            now = self.opt.now_ms()  # one clock reading for both checks
+            if e.expire_ms <= now:
+                return self._skip(e, expired=True)
+            if self._max_ttl_ms is not None and e.expire_ms - now > self._max_ttl_ms:
+                return self._fail(e, f"expiry more than {self._max_ttl_ms // 1000:,} s ahead: "
+                                     f"{self.target} would clamp it silently")
         if e.kind == "module" and not self._fast(e):
             return self._fail(e, f"module value ({e.value.name}) without a usable payload")
         if e.field_expires and self.target.field_ttl_mode is None:
@@ -166,7 +170,7 @@ class CommandBuilder:
                 cmd += ("IDLETIME", e.idle_s)
             elif e.freq is not None:
                 cmd += ("FREQ", e.freq)
-        out = [cmd]
+        out: list[Command] = [cmd]
         if e.kind == "stream" and isinstance(e.value, StreamValue) and \
                 self.target.sets_entries_read_after:
             out += self._entries_read(e.key, e.value)
@@ -177,8 +181,8 @@ class CommandBuilder:
         return out
 
     # --- typed path ------------------------------------------------------------------------
-    def _bounded(self, head: list[Arg], items: list[tuple[Arg, ...]],
-                 size: Callable[[tuple[Arg, ...]], int]) -> Iterator[Command]:
+    def _bounded(self, head: list[Arg], items: list[_Item],
+                 size: Callable[[_Item], int]) -> Iterator[Command]:
         """``head + flattened items``, split so no command passes the bounds."""
         batch: list[Arg] = []
         count = nbytes = 0

@@ -124,9 +124,9 @@ def status_cmd(
         return
     table = Table("name", "server", "version", "port", "pid", "keys", "state")
     for r in rows:
-        table.add_row(r["name"], r["server"], r["version"], str(r["port"]),
+        table.add_row(str(r["name"]), str(r["server"]), str(r["version"]), str(r["port"]),
                       str(r["pid"] or "-"), "-" if r["keys"] is None else f"{r['keys']:,}",
-                      r["state"])
+                      str(r["state"]))
     out.print(table)
 
 

@@ -7,6 +7,8 @@ cluster), so the standalone path is unchanged.
 
 from __future__ import annotations
 
+import redis
+
 from migrate.cluster.router import ClusterWriter
 from migrate.cluster.slots import key_slot
 from migrate.cluster.topology import SlotRange, Topology, discover, is_cluster
@@ -23,9 +25,9 @@ class ClusterTarget(Target):
     """A cluster target: writes go to the primary holding each key's slot; counts and
     FLUSHALL cover every primary."""
 
-    def __init__(self, endpoint: Endpoint, client: object, identity: ServerIdentity,
+    def __init__(self, endpoint: Endpoint, client: redis.Redis, identity: ServerIdentity,
                  topology: Topology):
-        super().__init__(endpoint, client, identity)  # type: ignore[arg-type]
+        super().__init__(endpoint, client, identity)
         self.topology = topology
 
     def writer(self, db: int = 0) -> PipelineWriter:

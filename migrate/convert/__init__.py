@@ -25,7 +25,8 @@ def load(path: str | Path | None = None, *, from_server: str | None = None,
         from migrate.convert.live import read_server
 
         return read_server(from_server)
-    return parse_file(path, include_base=include_base)  # type: ignore[arg-type]
+    assert path is not None  # exactly one of the two was given
+    return parse_file(path, include_base=include_base)
 
 
 def convert(doc: ConfigDocument, target: str, target_version: str | None = None) -> Conversion:

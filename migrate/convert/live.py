@@ -8,6 +8,8 @@ canonical names. Line numbers are positions in the sorted ``CONFIG GET *`` reply
 
 from __future__ import annotations
 
+from typing import cast
+
 from migrate.convert.document import ConfigDocument, Directive, Line
 from migrate.convert.known import REDIS_DEFAULTS, REDIS_FORCED_DEFAULTS
 from migrate.convert.redis_rules import MULTI_ARG
@@ -45,7 +47,7 @@ def read_server(url: str) -> ConfigDocument:
     if ident.flavor != "redis":
         raise UsageError(f"{endpoint.display()} is {ident}, not Redis",
                          "--from-server reads a Redis source")
-    config = client.config_get("*")
+    config = cast(dict[str, str], client.config_get("*"))  # decode_responses: str to str
     return document_from_config(config, origin=endpoint.display(),
                                 version=ident.version_text)
 

@@ -34,9 +34,11 @@ def convert(doc: ConfigDocument, target_version: str | None = None) -> Conversio
         if line.kind in ("comment", "blank"):
             out.append(line.text)
         elif line.kind == "include-start":
+            assert line.directive is not None  # an include line carries its directive
             out.append(f"# kvmigrate: inlined 'include' of {line.directive.args[0]} "
                        f"({line.file}:{line.line}) below")
         elif line.kind == "include-end":
+            assert line.directive is not None
             out.append(f"# kvmigrate: end of {line.directive.args[0]}")
         else:
             out.extend(_directive(line, version, vtuple, result))

@@ -261,7 +261,7 @@ class _Analyser:
             self._block(s.body, _Scope(id(s), scope))
         elif isinstance(s, n.Return):
             values = s.values if isinstance(s.values, list) else [s.values] if s.values else []
-            origins: set[str] = set()
+            origins = set()
             for value in values:
                 origins |= self._expr(value, scope)
             if self.current_function:

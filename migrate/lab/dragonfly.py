@@ -68,7 +68,9 @@ def _extract(source: Path, into: Path) -> Path:
                 raise UsageError(f"{source}: no dragonfly binary in this tarball",
                                  f"expected dragonfly-{_arch()}.tar.gz from a release")
             target = into / "dragonfly"
-            with tar.extractfile(members[0]) as src, open(target, "wb") as out:  # type: ignore[union-attr]
+            extracted = tar.extractfile(members[0])
+            assert extracted is not None  # a regular file (isfile above)
+            with extracted as src, open(target, "wb") as out:
                 shutil.copyfileobj(src, out)
         return target
     if not _is_elf(source):

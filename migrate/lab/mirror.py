@@ -37,7 +37,7 @@ def _one_line_entries(text: str) -> list[tuple[str, list[str]]]:
 
 def _deb822_entries(text: str) -> list[tuple[str, list[str]]]:
     """(uri, suites) of each stanza of a ``.sources`` file whose Types include deb."""
-    out = []
+    out: list[tuple[str, list[str]]] = []
     for stanza in text.split("\n\n"):
         fields: dict[str, str] = {}
         key = ""

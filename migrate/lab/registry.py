@@ -58,6 +58,7 @@ def up(name: str, spec_name: str | None, *, port: int | None = None,
         if existing.alive():
             raise UsageError(f"lab server {name!r} is already running on port "
                              f"{existing.port}", f"stop it first: kvmigrate lab down {name}")
+    record: install.Installed | None
     if binary:
         record, flavor = install.from_binary(binary)
         spec_label = f"custom:{flavor}-{record.version}"

@@ -242,7 +242,8 @@ def seed(endpoint: Endpoint, *, keys: int = 10000, profile: str = "mixed", seed_
             fixed = list(plan.big(4))
         for db, _key, kind, cmds in fixed[:keys]:
             emit(db, kind, cmds)
-        bulk = plan.bulk_string if profile == "strings" else plan.bulk_mixed
+        bulk: Callable[[int], tuple[int, bytes, str, list[Command]]] = (
+            plan.bulk_string if profile == "strings" else plan.bulk_mixed)
         if profile == "big":
             bulk = _big_bulk(plan)
         for i in range(keys - min(len(fixed), keys)):

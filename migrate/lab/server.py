@@ -88,7 +88,7 @@ class ServerProcess:
     def client(self, db: int = 0, decode_responses: bool = False) -> redis.Redis:
         return redis.Redis(host=HOST, port=self.port, db=db, password=self.password,
                            decode_responses=decode_responses, socket_timeout=60,
-                           **self.endpoint.redis_tls_kwargs())  # type: ignore[arg-type]
+                           **self.endpoint.redis_tls_kwargs())
 
     def alive(self) -> bool:
         if self.pid <= 0:

@@ -248,7 +248,7 @@ class Duplex:
             return
         view = memoryview(data)
         while view:
-            sent = self._retry(lambda part=view[:CHUNK]: self.sock.send(part))
+            sent = self._retry(functools.partial(self.sock.send, view[:CHUNK]))
             view = view[sent:]
 
     def _retry(self, op: Callable[[], T]) -> T:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-try:
-    from hiredis import pack_command as _pack
-except ImportError:  # pragma: no cover - hiredis is a dependency, but keep a fallback
-    _pack = None
+from collections.abc import Callable, Iterable
+from typing import cast
 
 Arg = bytes | str | int | float
+
+_pack: Callable[[tuple[Arg, ...]], bytes] | None
+try:
+    from hiredis import pack_command
+
+    # hiredis's stub types the argument as a 1-tuple; it takes a command of any length.
+    _pack = cast(Callable[[tuple[Arg, ...]], bytes], pack_command)
+except ImportError:  # pragma: no cover - hiredis is a dependency, but keep a fallback
+    _pack = None
 
 
 def to_bytes(arg: Arg) -> bytes:

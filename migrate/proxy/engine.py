@@ -24,10 +24,11 @@ close: the target is left a replica of the proxy's address (its data stays, read
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -127,7 +128,8 @@ class ProxySync:
         except BaseException:
             self._undo()
             raise
-        gen.rdb_path.unlink(missing_ok=True)  # type: ignore[union-attr]
+        assert gen.rdb_path is not None  # set once the RDB arrived (_wait_for_rdb)
+        gen.rdb_path.unlink(missing_ok=True)
         assert self.rewrite is not None
         self.status.update(rewrite=self.rewrite.to_dict())
 
@@ -181,7 +183,7 @@ class ProxySync:
                 out.flush()
 
             src = GrowingFile(raw, gen, self.link, self.opts.stop)
-            self.rewrite = pass_through_rdb(src, write, self.apply_target)  # type: ignore
+            self.rewrite = pass_through_rdb(src, write, self.apply_target)
         complete.set()
         r = self.rewrite
         self.opts.observer.note(
@@ -194,7 +196,7 @@ class ProxySync:
         with open(gen.rdb_path, "rb") as raw, open(rdb_out, "wb") as out, \
                 open(oob_out, "wb") as oob:
             src = GrowingFile(raw, gen, self.link, self.opts.stop)
-            self.rewrite = rewrite_rdb(src, out.write, self.apply_target,  # type: ignore
+            self.rewrite = rewrite_rdb(src, out.write, self.apply_target,
                                        lambda cmd: oob.write(encode_command(cmd)))
         r = self.rewrite
         self.opts.observer.note(
@@ -210,7 +212,8 @@ class ProxySync:
             conn = client.connection_pool.get_connection("PING")
             try:
                 conn.connect()
-                host = conn._sock.getsockname()[0]  # type: ignore[union-attr]
+                sock = cast(socket.socket, conn._sock)  # connected just above
+                host = sock.getsockname()[0]
             finally:
                 client.connection_pool.release(conn)
         try:

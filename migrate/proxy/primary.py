@@ -31,6 +31,7 @@ from pathlib import Path
 import hiredis
 
 from migrate.errors import UsageError
+from migrate.protocol.resp import encode_command
 
 SEND_CHUNK = 1 << 20
 ACK = re.compile(rb"(?i)REPLCONF\r\n\$3\r\nACK\r\n\$\d+\r\n(\d+)\r\n")
@@ -160,7 +161,7 @@ class ReplicaServer:
             if not data.startswith(b"*") and b"\r\n" in data:  # inline command (SYNC, PING)
                 for line in data.split(b"\r\n"):
                     if line.strip():
-                        reader.feed(hiredis.pack_command(tuple(line.split())))
+                        reader.feed(encode_command(line.split()))
                 continue
             reader.feed(data)
 

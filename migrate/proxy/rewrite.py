@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from migrate.apply.commands import ApplyOptions, Command, CommandBuilder
 from migrate.apply.target import Target
@@ -31,6 +30,7 @@ from migrate.compat.rdb import max_rdb_loadable
 from migrate.errors import ExitCode, KvmError
 from migrate.rdb import End, Entry, RdbFormatError, RdbReader
 from migrate.rdb.crc64 import crc64
+from migrate.rdb.source import Readable
 from migrate.rdb.types.skim import SKIMMABLE
 
 FLUSH_BYTES = 1 << 20  # pass bytes on in pieces of about this size
@@ -70,7 +70,7 @@ class _Tee:
     """The source stream, keeping what was read (from ``base`` on) until the rewriter has
     decided, record by record, to pass or drop it."""
 
-    def __init__(self, raw: BinaryIO):
+    def __init__(self, raw: Readable):
         self._read = getattr(raw, "read1", None) or raw.read
         self.buf = bytearray()
         self.base = 0
@@ -114,8 +114,8 @@ def _refusal(e: Entry, target: Target) -> str | None:
     return None
 
 
-def rewrite_rdb(source: BinaryIO, write: Callable[[bytes], None], target: Target,
-                on_command: Callable[[Command], None], *, limit: int | None = None,
+def rewrite_rdb(source: Readable, write: Callable[[bytes], object], target: Target,
+                on_command: Callable[[Command], object], *, limit: int | None = None,
                 now_ms: Callable[[], int] | None = None) -> RewriteStats:
     """Stream ``source`` (an RDB) to ``write`` as an RDB ``target`` loads; commands for the
     keys taken out go to ``on_command`` (SELECT included). Raises :class:`RewriteRefused`
@@ -126,7 +126,7 @@ def rewrite_rdb(source: BinaryIO, write: Callable[[bytes], None], target: Target
     def skim(type_code: int, at: int) -> bool:
         return type_code in SKIMMABLE and type_code != 7 and passes(type_code, magic)
 
-    reader = RdbReader(tee, skim=skim, limit=limit)  # type: ignore[arg-type]
+    reader = RdbReader(tee, skim=skim, limit=limit)
     producer = reader.producer
     magic = producer.magic
     options = ApplyOptions() if now_ms is None else ApplyOptions(now_ms=now_ms)
@@ -215,7 +215,7 @@ def _read_exactly(read: Callable[[int], bytes], n: int) -> bytes:
     return out
 
 
-def pass_through_rdb(source: BinaryIO, write: Callable[[bytes], None],
+def pass_through_rdb(source: Readable, write: Callable[[bytes], object],
                      target: Target) -> RewriteStats:
     """Copy an RDB whose every record the target loads (see :mod:`migrate.proxy.plan`),
     changing only the header and writing a zero checksum ("none", which every loader

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import Any, cast
 
 from migrate.rdb.encodings import read_length, read_ms_time, read_string
 from migrate.rdb.errors import RdbFormatError
@@ -22,7 +22,7 @@ from migrate.rdb.records import (
     SelectDb,
     SlotInfo,
 )
-from migrate.rdb.source import RdbInput
+from migrate.rdb.source import RdbInput, Readable
 from migrate.rdb.types import hash as hash_type
 from migrate.rdb.types import list as list_type
 from migrate.rdb.types import module as module_type
@@ -69,7 +69,7 @@ class RdbReader:
     second pass over a file already validated, where only the bytes are wanted.
     """
 
-    def __init__(self, stream: BinaryIO, *, raw_limit: int = 8 * 1024 * 1024,
+    def __init__(self, stream: Readable, *, raw_limit: int = 8 * 1024 * 1024,
                  chunk_elements: int = 10_000, chunk_bytes: int = 4 * 1024 * 1024,
                  limit: int | None = None, keep_raw: bool = True,
                  skim: Callable[[int, int], bool] | None = None):
@@ -170,13 +170,13 @@ class RdbReader:
                 yield Function(read_string(inp), at)
             elif op == OP_MODULE_AUX:
                 module_id = read_length(inp)
-                name, encver = module_type.decode_module_id(module_id)
+                module, encver = module_type.decode_module_id(module_id)
                 when_op = read_length(inp)
                 if when_op != module_type.OP_UINT:
-                    raise inp.error(f"module aux of {name!r} has a bad 'when' opcode", at)
+                    raise inp.error(f"module aux of {module!r} has a bad 'when' opcode", at)
                 when = read_length(inp)
                 module_type.skip_module_data(inp)
-                yield ModuleAux(name, encver, when, at)
+                yield ModuleAux(module, encver, when, at)
             elif op == OP_SLOT_INFO:
                 yield SlotInfo(read_length(inp), read_length(inp), read_length(inp), at)
             elif op == OP_FUNCTION_PRE_GA:
@@ -252,7 +252,8 @@ class RdbReader:
         value, count = chunk
         field_expires = None
         if kind == "hash":
-            value, field_expires = value  # type: ignore[misc]
+            # a hash's chunk is (pairs, field_expires) (migrate/rdb/types/hash.py)
+            value, field_expires = cast(tuple[object, dict[bytes, int] | None], value)
         return Entry(db=db, key=key, type_code=type_code, kind=kind, encoding=encoding,
                      value=value, expire_ms=expire_ms, field_expires=field_expires,
                      idle_s=idle, freq=freq, raw=raw, part=part, final=final, offset=at,
@@ -278,8 +279,8 @@ class RdbReader:
         return self.input.unconsumed()
 
 
-def read_file(path: str, **options: object) -> Iterator[Record]:
+def read_file(path: str, **options: Any) -> Iterator[Record]:
     """Every record of an RDB file (convenience for tests and tools)."""
     with open(path, "rb") as fh:
-        reader = RdbReader(fh, **options)  # type: ignore[arg-type]
+        reader = RdbReader(fh, **options)
         yield from reader.records()

@@ -9,7 +9,7 @@ the command stream that follows the snapshot on the same socket).
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import Protocol
 
 from migrate.rdb.crc64 import crc64
 from migrate.rdb.errors import RdbFormatError
@@ -17,8 +17,15 @@ from migrate.rdb.errors import RdbFormatError
 READ_SIZE = 256 * 1024
 
 
+class Readable(Protocol):
+    """What is read from: a binary file or anything with its ``read`` (``read1`` is used
+    where present), such as the growing spool file of replica mode."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class RdbInput:
-    def __init__(self, raw: BinaryIO, *, limit: int | None = None, checksum: bool = True):
+    def __init__(self, raw: Readable, *, limit: int | None = None, checksum: bool = True):
         self._read = getattr(raw, "read1", None) or raw.read
         self._limit = limit
         self._fed = 0

@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import hiredis
 
@@ -78,7 +79,7 @@ class ReplicationLink:
             conn.call("REPLCONF", "version", version)  # an error reply is fine: older ones
         return conn
 
-    def _expect_ok(self, conn: ServerConnection, args: list[Arg], what: str) -> None:
+    def _expect_ok(self, conn: ServerConnection, args: Sequence[Arg], what: str) -> None:
         reply = conn.call(*args)
         if isinstance(reply, hiredis.ReplyError):
             raise KvmError(f"{self.endpoint.display()} refused {what}: {reply}")
@@ -103,6 +104,11 @@ class ReplicationLink:
     def start_full(self, number: int, replid: str, offset: int) -> Generation:
         gen = Generation(number, replid, offset, self.spool / f"rdb-{number}.rdb",
                          self.spool / f"stream-{number}.bin")
+        # a killed run may have left this generation's files: the loader must never read
+        # them as the new transfer (seen: "invalid RDB at byte 262132" after --resume)
+        assert gen.rdb_path is not None
+        gen.rdb_path.unlink(missing_ok=True)
+        gen.stream_path.unlink(missing_ok=True)
         self.generation, self.received = gen, offset
         return gen
 
@@ -171,9 +177,9 @@ class ReplicationLink:
                     conn.send("REPLCONF", "ACK", self.applied())
                     last_ack = now
 
-    def _spool(self, fh: object, data: bytes) -> None:
-        fh.write(data)  # type: ignore[attr-defined]
-        fh.flush()  # type: ignore[attr-defined]
+    def _spool(self, fh: BinaryIO, data: bytes) -> None:
+        fh.write(data)
+        fh.flush()
         self.received += len(data)
 
     def _reconnect(self, why: BaseException) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import hiredis
 
@@ -227,7 +227,10 @@ class StreamReplayer:
         stats = self.writer.stats
         if not stats.errors:
             return
-        name, key, db, offset = stats.first_error_label or (b"a command", None, 0, None)
+        # the label step() gave the command: (name, key, db, offset)
+        label = cast(tuple[bytes, bytes | None, int, int | None] | None,
+                     stats.first_error_label)
+        name, key, db, offset = label or (b"a command", None, 0, None)
         self.refused = TargetRefused(name.decode(errors="replace").upper(), key, db, offset,
                             stats.first_errors[0] if stats.first_errors else "?")
         raise self.refused

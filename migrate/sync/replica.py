@@ -156,7 +156,7 @@ class ReplicaSync:
         self.status.update(sync_phase="loading", bytes_copied=gen.rdb_bytes)
         with open(gen.rdb_path, "rb") as raw:
             fh = GrowingFile(raw, gen, self.link, self.opts.stop)
-            reader = RdbReader(fh)  # type: ignore[arg-type]
+            reader = RdbReader(fh)
             options = ApplyOptions(replace=True,
                                    drop_field_ttls="field-ttl" in self.opts.allow_loss)
             with TargetWriter(self.target.endpoint, self.apply_target, reader.producer.magic,

@@ -101,7 +101,7 @@ def parse_hsetex(args: list[bytes]) -> tuple[bytes | None, list[bytes]] | None:
         if word == b"FIELDS":
             n = int(args[i + 1])
             pairs = args[i + 2:i + 2 + 2 * n]
-            return ttl, pairs if len(pairs) == 2 * n else None  # type: ignore[return-value]
+            return (ttl, pairs) if len(pairs) == 2 * n else None
         if word in (b"EX", b"PX", b"EXAT", b"PXAT"):
             ttl = word
             i += 2

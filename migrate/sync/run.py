@@ -184,8 +184,9 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     opts.observer.note(f"mode {mode}: {reason}")
     state_dir = opts.state_dir or default_state_dir(source.endpoint.address,
                                                     target.endpoint.address)
-    run = {"source": source.endpoint.display(), "target": target.endpoint.display(),
-           "mode": mode, "match": opts.match, "db_map": opts.db_map.describe()}
+    run: dict[str, object] = {
+        "source": source.endpoint.display(), "target": target.endpoint.display(),
+        "mode": mode, "match": opts.match, "db_map": opts.db_map.describe()}
     if shards is not None:
         run["cluster"] = True
         run["shards"] = [s.display() for s in shards]

@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -119,7 +119,8 @@ def notify_problem(value: str) -> str | None:
 
 def _read_notify(source: Source) -> str | None:
     try:
-        value = source.client.config_get("notify-keyspace-events")
+        # str or bytes keys, as the client decodes
+        value = cast(dict[Any, Any], source.client.config_get("notify-keyspace-events"))
     except redis.ResponseError:
         return None  # CONFIG refused (managed service): cannot check
     got = value.get("notify-keyspace-events", value.get(b"notify-keyspace-events", ""))
@@ -161,7 +162,7 @@ class DirtyKeys:
 
     def take(self, limit: int) -> list[tuple[int, bytes]]:
         with self._lock:
-            out = []
+            out: list[tuple[int, bytes]] = []
             while self._keys and len(out) < limit:
                 out.append(self._keys.popitem(last=False)[0])
             return out
@@ -565,7 +566,7 @@ class ScanSync:
 
     def _start_applier(self) -> None:
         self._applier_stop = threading.Event()
-        self.applier_error: BaseException | None = None
+        self.applier_error = None
         self._applier = threading.Thread(target=self._apply_loop, daemon=True)
         self._applier.start()
 

@@ -6,7 +6,7 @@ commands by hash slot, without changing the modes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self, cast
 
 import redis
 
@@ -23,7 +23,7 @@ class Side:
     identity: ServerIdentity
 
     @classmethod
-    def connect(cls, endpoint: Endpoint) -> Side:
+    def connect(cls, endpoint: Endpoint) -> Self:
         client = endpoint.client()
         return cls(endpoint, client, identify(client.info("server")))
 
@@ -42,7 +42,7 @@ class Side:
     def write_commands(self) -> frozenset[str]:
         """The commands this server flags ``write`` (COMMAND), lower case."""
         out = set()
-        for entry in raw_command(self.client, "COMMAND"):  # type: ignore[union-attr]
+        for entry in cast(list[Any], raw_command(self.client, "COMMAND")):
             name, flags = entry[0], entry[2]
             if b"write" in flags or "write" in flags:
                 out.add(name.decode().lower() if isinstance(name, bytes) else str(name).lower())
@@ -51,11 +51,11 @@ class Side:
     def command_names(self) -> frozenset[str]:
         """The target's own commands, lower case (COMMAND LIST; COMMAND where it has none)."""
         try:
-            names = raw_command(self.client, "COMMAND", "LIST")
+            names = cast(list[Any], raw_command(self.client, "COMMAND", "LIST"))
         except redis.ResponseError:
-            names = [c[0] for c in raw_command(self.client, "COMMAND")]  # type: ignore[union-attr]
+            names = [c[0] for c in cast(list[Any], raw_command(self.client, "COMMAND"))]
         return frozenset(n.decode().lower() if isinstance(n, bytes) else str(n).lower()
-                         for n in names)  # type: ignore[union-attr]
+                         for n in names)
 
 
 class Source(Side):

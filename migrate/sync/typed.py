@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from migrate.protocol.resp import Arg
@@ -43,6 +43,8 @@ class TypedCaps:
 
 
 PEL_EXACT = 1000  # pending entries per group copied with their exact delivery time
+# the commands that copy one key of one type
+Writer = Callable[[RawConn, bytes, TypedCaps, TypedStats], Iterator[Command]]
 
 
 def key_commands(src: RawConn, key: bytes, caps: TypedCaps, stats: TypedStats,
@@ -73,7 +75,7 @@ def _string(src: RawConn, key: bytes, caps: TypedCaps, stats: TypedStats) -> Ite
         yield ("SET", key, value)
 
 
-def _ranged(command: str, write: str, scores: bool) -> object:
+def _ranged(command: str, write: str, scores: bool) -> Writer:
     def copy(src: RawConn, key: bytes, caps: TypedCaps, stats: TypedStats) \
             -> Iterator[Command]:
         start = 0
@@ -205,7 +207,7 @@ def _delivery_times(src: RawConn, key: bytes) -> dict[tuple[bytes, bytes], int]:
     return out
 
 
-_WRITERS = {
+_WRITERS: dict[bytes, Writer] = {
     b"string": _string,
     b"list": _ranged("LRANGE", "RPUSH", scores=False),
     b"zset": _ranged("ZRANGE", "ZADD", scores=True),

@@ -46,7 +46,7 @@ def matrix_cases() -> list[tuple[str, str, str]]:
     """(source spec, target spec, mode) of every case: replica and scan for every pair,
     proxy where the target is not Dragonfly (proxy refuses Dragonfly), native where auto
     picks it."""
-    out = []
+    out: list[tuple[str, str, str]] = []
     for source in SOURCES:
         for target in TARGETS:
             modes = ["replica", "scan"]

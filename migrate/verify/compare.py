@@ -210,7 +210,7 @@ def _compare_field_ttls(src: Side, tgt: Side, db: int, key: bytes, fields: list[
                         tolerance: int = 2000) -> list[Mismatch]:
     if not fields or not (src.field_ttl or tgt.field_ttl):
         return []
-    cmd = ("HPEXPIRETIME", key, "FIELDS", len(fields), *fields)
+    cmd: tuple[Arg, ...] = ("HPEXPIRETIME", key, "FIELDS", len(fields), *fields)
     sv = src.conn.call(*cmd) if src.field_ttl else [-1] * len(fields)
     tv = tgt.conn.call(*cmd) if tgt.field_ttl else None
     if is_error(sv):

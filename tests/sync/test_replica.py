@@ -154,3 +154,44 @@ def test_killed_and_resumed_catches_up_with_nothing_lost(lab: Fleet, tmp_path: P
     assert "partial resync accepted" in resumed.stderr
     _in_sync(source, target)
     assert target.client().get("counter") == b"400"
+
+
+def test_a_new_full_sync_never_reads_a_killed_runs_spool(tmp_path: Path,
+                                                        lab: Fleet) -> None:
+    """A run killed mid-transfer leaves rdb-N.rdb and stream-N.bin; the resumed run's full
+    sync of the same generation starts from empty files (issue 19: a resumed run read the
+    leftover RDB as the new transfer and died with "invalid RDB at byte 262132")."""
+    from migrate.sync.psync import ReplicationLink
+
+    source = lab.start("redis-7.0")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "rdb-1.rdb").write_bytes(b"REDIS0011" + b"\x00" * 262132)
+    (spool / "stream-1.bin").write_bytes(b"*1\r\n$4\r\nPING\r\n")
+    link = ReplicationLink(source.endpoint, spool, lambda: 0, lambda _: None)
+    gen = link.start_full(1, "0" * 40, 0)
+    assert gen.rdb_path is not None and not gen.rdb_path.exists()
+    assert not gen.stream_path.exists()
+
+
+def test_killed_mid_transfer_and_resumed(lab: Fleet, tmp_path: Path) -> None:
+    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    seed(source.endpoint, keys=60000, profile="strings")
+    state = tmp_path / "s"
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
+                             "--target", target.url, "--mode", "replica", "--state",
+                             str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rdb = state / "spool" / "rdb-1.rdb"
+    deadline = time.monotonic() + 60
+    while not (rdb.exists() and rdb.stat().st_size > 0) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no RDB transfer started"
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait(10)
+    source.client().set("after-the-kill", "1")
+    resumed = run_cli("sync", "--source", source.url, "--target", target.url, "--mode",
+                      "replica", "--state", str(state), "--resume")
+    assert resumed.code == 0, resumed.output
+    _in_sync(source, target)
+    assert target.client().get("after-the-kill") == b"1"
+    assert target.client().dbsize() == source.client().dbsize()

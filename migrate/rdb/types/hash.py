@@ -23,7 +23,7 @@ EXPIRE_TIME_MAX = 0x0000FFFFFFFFFFFF  # redis ebuckets.h: 48-bit unix ms
 def _pairs(flat: list[bytes | int], at: int, ctx: ValueContext) -> list[tuple[bytes, bytes]]:
     if len(flat) % 2:
         raise ctx.inp.error("hash container has an odd number of entries", at)
-    items = [v if type(v) is bytes else b"%d" % v for v in flat]
+    items = [v if isinstance(v, bytes) else b"%d" % v for v in flat]
     return list(zip(items[::2], items[1::2], strict=True))
 
 

@@ -41,7 +41,7 @@ def read(ctx: ValueContext, type_code: int) -> Chunks:
             values = parse_ziplist(data, at)
         else:
             raise inp.error(f"not a list type: {type_code}")
-        items = [v if type(v) is bytes else b"%d" % v for v in values]
+        items = [v if isinstance(v, bytes) else b"%d" % v for v in values]
         if batch.extend(items):
             continue
         for item in items:

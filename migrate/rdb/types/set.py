@@ -14,7 +14,7 @@ def read(ctx: ValueContext, type_code: int) -> Chunks:
         return
     if type_code == 20:
         at = inp.offset
-        items = [v if type(v) is bytes else b"%d" % v
+        items = [v if isinstance(v, bytes) else b"%d" % v
                  for v in parse_listpack(read_string(inp), at)]
         if len(set(items)) != len(items):
             raise inp.error("set listpack has duplicate members", at)

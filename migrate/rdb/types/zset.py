@@ -23,7 +23,7 @@ def read(ctx: ValueContext, type_code: int) -> Chunks:
         flat = parse_ziplist(data, at) if type_code == 12 else parse_listpack(data, at)
         if len(flat) % 2:
             raise inp.error("sorted set container has an odd number of entries", at)
-        members = [v if type(v) is bytes else b"%d" % v for v in flat[::2]]
+        members = [v if isinstance(v, bytes) else b"%d" % v for v in flat[::2]]
         try:
             scores = [float(v) for v in flat[1::2]]
         except ValueError:  # name the bad score
