@@ -74,7 +74,8 @@ def refuse_failed_keys(failed: dict[str, int], allow_loss: frozenset[str],
     for reason, n in failed.items():
         low = reason.lower()
         loss_class = ("vector-set" if "vectorset" in low else "module" if "module" in low
-                      else "field-ttl" if "field ttl" in low else "")
+                      else "field-ttl" if "field ttl" in low
+                      else "stream-counters" if "entries-added" in low else "")
         if loss_class and loss_class in allow_loss:
             note(f"{n} key(s) not written ({reason}): allowed by --allow-loss {loss_class}")
             continue

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from migrate.apply.commands import STREAM_COUNTERS
 from migrate.endpoint import raw_command
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
@@ -161,3 +162,23 @@ def test_a_vector_set_stops_the_copy(dragonfly_installed: object, lab: Fleet,
     assert "1 value(s) of module type 'vectorset' (first 'embeddings' in db 0): dragonfly " \
            "1.40.1 has no module for them" in line, line
     assert _total_keys(target) == 0
+
+
+def test_a_big_stream_with_deleted_entries_is_counted_not_silent(
+        dragonfly_installed: object, lab: Fleet, tmp_path: Path) -> None:
+    """A stream too big for one RESTORE is written with XADD; Dragonfly 1.40.1 then keeps its
+    own entries-added / max-deleted-id (XSETID takes neither option): counted as failed with
+    that reason (exit 4), never a quiet difference."""
+    source = lab.start("redis-7.0")
+    client = source.client()
+    for i in range(1, 401):
+        client.xadd("big:stream", {"n": "x" * 40}, id=f"{i}-1")
+    client.xdel("big:stream", "5-1")
+    client.xadd("small:stream", {"n": 1}, id="1-1")  # nothing deleted: nothing to lose
+    rdb = _saved(source, tmp_path)
+    target = lab.start("dragonfly")
+    res = run_cli("copy", "--from-rdb", str(rdb), "--target", target.url, "--to", "dragonfly",
+                  "--max-bytes", "4096", "--format", "json")
+    assert res.code == 4, res.output
+    assert json.loads(res.stdout)["failed_by_reason"] == {STREAM_COUNTERS: 1}
+    assert target.client().xlen("big:stream") == 399  # the entries themselves arrived
