@@ -28,3 +28,21 @@ def test_lab_unknown_spec_lists_known_specs_and_exits_2() -> None:
     assert "unknown server spec 'redis-6.0'" in lines[0]
     for spec in ("redis-7.0", "redis-8.0", "redis-8", "valkey-8.0", "valkey-8.1", "valkey-9"):
         assert spec in lines[0]
+
+
+def test_start_up_loads_only_what_the_command_needs() -> None:
+    """--version loads no command; the commands load no SSH or Lua parser until used
+    (start-up time is a benchmark: benchmarks/bench_cli_start.py)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; sys.argv = ['kvmigrate', '--version']; "
+             "from migrate.cli.entry import main; main(); "
+             "print(sorted(m for m in ('migrate.cli.main', 'typer', 'redis') "
+             "if m in sys.modules)); "
+             "import migrate.cli.main; "
+             "print(sorted(m for m in ('paramiko', 'luaparser') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0].startswith("kvmigrate ")
+    assert out[1:] == ["[]", "[]"]

@@ -30,7 +30,6 @@ from migrate.apply.copy import (
 from migrate.apply.copy import Progress as CopyProgress
 from migrate.apply.snapshot import fetch_snapshot
 from migrate.apply.target import Target
-from migrate.apply.viassh import fetch_via_ssh
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
 from migrate.cli.rdb import Flavor
@@ -195,6 +194,8 @@ def _fetch_ssh(source: Endpoint, via: str, dest: Path, key: str | None,
     with Progress(TextColumn("fetching"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
                   console=err) as bar:
         task = bar.add_task("fetch", total=None)
+        from migrate.apply.viassh import fetch_via_ssh  # paramiko: only where SSH is used
+
         size = fetch_via_ssh(source, via, dest, key_file=key, known_hosts=known_hosts,
                              progress=lambda done, total: bar.update(task, completed=done,
                                                                      total=total))

@@ -42,7 +42,7 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     names = [m.name for m in pkgutil.iter_modules(cli_package.__path__)
-             if m.name not in ("main", "console")]
+             if m.name not in ("main", "console", "entry")]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
     for name in names:
         module = importlib.import_module(f"migrate.cli.{name}")

@@ -30,7 +30,6 @@ from migrate.endpoint import mask_url, mask_urls_in_text
 from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.ledger import Ledger
 from migrate.orchestrate.playbook import Playbook, Step, masked, substitute
-from migrate.remote.ssh import RemoteHost, SshTarget
 
 READ_ONLY = {"preflight", "verify", "rdb inspect", "convert-config"}
 HAS_DRY_RUN = {"cutover", "rollback", "copy"}
@@ -255,6 +254,8 @@ class PlaybookRunner:
     def _remote(self, step: Step, params: dict[str, Any], outcome: StepOutcome) -> None:
         if "host" not in params:
             raise UsageError(f"step {step.name!r}: remote steps need `host: ssh://USER@HOST`")
+        from migrate.remote.ssh import RemoteHost, SshTarget  # paramiko: only for SSH steps
+
         host = RemoteHost(SshTarget.parse(str(params["host"])), key_file=params.get("key"),
                           known_hosts=params.get("known_hosts"),
                           accept_new_host_key=bool(params.get("accept_new_host_key")),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from migrate.inspect.facts import SourceFacts, TargetFacts
-from migrate.inspect.lua import ScriptAnalysis
 from migrate.preflight.profile import Profile
 from migrate.serverinfo import ServerIdentity, parse_version
+
+if TYPE_CHECKING:  # luaparser loads only when scripts are analysed
+    from migrate.inspect.lua import ScriptAnalysis
 
 
 @dataclass

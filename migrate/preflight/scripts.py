@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migrate.errors import UsageError
 from migrate.inspect.facts import LuaFunctionLibrary
-from migrate.inspect.lua import ScriptAnalysis, analyse
+
+if TYPE_CHECKING:
+    from migrate.inspect.lua import ScriptAnalysis
 
 
 def script_files(paths: list[Path]) -> list[Path]:
@@ -40,6 +43,8 @@ def read_scripts(paths: list[Path]) -> list[tuple[str, str]]:
 
 def analyse_all(scripts: list[tuple[str, str]],
                 libraries: list[LuaFunctionLibrary]) -> list[ScriptAnalysis]:
+    from migrate.inspect.lua import analyse  # luaparser: only when there are scripts
+
     results = [analyse(code, name) for name, code in scripts]
     results += [analyse(lib.code, f"function library {lib.name}", kind="function")
                 for lib in libraries if lib.engine.upper() == "LUA" and lib.code]
