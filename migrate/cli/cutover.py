@@ -80,6 +80,7 @@ def _final_check(source: Endpoint, target: Endpoint, sample: int,
 
 
 def _show(result: CutoverResult, fmt: str, what: str) -> None:
+    left = result.roles[0] if result.roles else "the old primary"  # fenced, clients leave it
     if fmt == "json":
         print_json(result.to_dict())
         return
@@ -88,13 +89,14 @@ def _show(result: CutoverResult, fmt: str, what: str) -> None:
         for i, line in enumerate(result.plan, 1):
             out.print(f"  {i}. {line}", markup=False)
         return
-    out.print(f"{what} done: writes paused {result.paused_ms} ms; {result.target} is the "
-              f"primary now", markup=False)
+    now = f"{result.roles[1]} ({result.target})" if result.roles else result.target
+    out.print(f"{what} done: writes paused {result.paused_ms} ms; {now} is the primary now",
+              markup=False)
     if result.fence:
-        out.print(f"old primary {result.source} fenced: its writes fail with NOREPLICAS",
+        out.print(f"{left} ({result.source}) fenced: its writes fail with NOREPLICAS",
                   markup=False)
     if result.clients_left:
-        out.print(f"{len(result.clients_left)} client(s) still connected to the old primary:",
+        out.print(f"{len(result.clients_left)} client(s) still connected to {left}:",
                   markup=False)
         for c in result.clients_left:
             out.print(f"  {c['addr']} name={c['name'] or '-'} lib={c['lib-name'] or '-'} "
@@ -207,6 +209,10 @@ def rollback_cmd(
     window_ms: Annotated[int | None, typer.Option(
         "--window-ms", metavar="N", help="The window path pauses the new primary's writes for "
                                          "the whole copy: at most this long.")] = None,
+    keep_spool: Annotated[bool, typer.Option(
+        "--keep-spool", help="Keep the reverse sync's or the window's spool in --state when "
+                             "the rollback ends (a full copy of the data, for diagnosis; "
+                             "removed by default).")] = False,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     fmt: FormatOpt = "table",
@@ -251,7 +257,7 @@ def rollback_cmd(
                                                       dry_run=dry_run),
                              fence_record=fence_record, state_root=state_dir,
                              final_check=_final_check(new, old, verify_sample),
-                             path=path, window_ms=window_ms,
+                             path=path, window_ms=window_ms, keep_spool=keep_spool,
                              notify=lambda m: err.print(m, markup=False))
     if not dry_run:
         state.write(ROLLBACK_FILE, runner_result.to_dict())

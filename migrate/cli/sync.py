@@ -125,6 +125,9 @@ def sync_cmd(
         help="Drop and count writes of these classes instead of stopping the sync: "
              f"{', '.join(LOSS_CLASSES)} (default: none; any write the target cannot "
              "hold stops the sync).")] = None,
+    keep_spool: Annotated[bool, typer.Option(
+        "--keep-spool", help="Keep the spool in --state when the run ends (a full copy of "
+                             "the data, for diagnosis; removed by default).")] = False,
     source_tls_ca: tls.SourceCa = None,
     source_tls_cert: tls.SourceCert = None,
     source_tls_key: tls.SourceKey = None,
@@ -147,7 +150,7 @@ def sync_cmd(
                        set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
                        listen=listen, jobs=jobs, source_cluster=source_cluster,
                        target_cluster=target_cluster,
-                       allow_loss=parse_allow_loss(allow_loss))
+                       allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool)
     observer = CliObserver()
     opts.observer = observer
 

@@ -202,12 +202,14 @@ class InProcessProxyLink(ProxyModeLink):
         return self.thread is not None and self.thread.is_alive()
 
     def promote(self) -> None:
-        self.target.execute_command("REPLICAOF", "NO", "ONE")
+        # the reverse sync is told first, so that its target leaving is no surprise to it
+        # (everything was applied: the cut-over waited for the final offset)
         self.stop.set()
+        self.target.execute_command("REPLICAOF", "NO", "ONE")
 
     def promote_commands(self) -> list[str]:
-        return ["REPLICAOF NO ONE (it stops taking kvmigrate's reverse stream)",
-                "stop the reverse sync"]
+        return ["REPLICAOF NO ONE, once kvmigrate's reverse sync is told to stop (it takes "
+                "no more of its stream)"]
 
 
 class ScanModeLink(ReplicaModeLink):

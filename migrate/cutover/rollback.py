@@ -15,12 +15,20 @@ then the translated stream. Then the same guarded cut-over back, and the old pri
 lifted. From Dragonfly there is no PSYNC to follow and no keyspace notification but expiry:
 the window path (:mod:`migrate.cutover.window`) copies it with its writes paused throughout,
 bounded by ``--window-ms``.
+
+Nothing is left behind: kvmigrate's heartbeat key is deleted on the old primary once its
+fence is lifted (a fenced server refuses the DEL), the reverse sync writes none on the new
+primary (which ends fenced, so it could not be deleted there), and the reverse sync's spool
+(a full copy of the data) is removed when it ends, unless ``--keep-spool``. The messages
+name the two servers by what they are ("the Valkey primary", "the old Redis"): in the
+reverse sync the new primary is the source, the opposite of the user's ``--source``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import threading
 import time
@@ -32,13 +40,21 @@ import redis
 
 from migrate.compat.rdb import can_load_rdb_of
 from migrate.cutover.fence import FenceRecord, unfence
-from migrate.cutover.link import InProcessProxyLink, NativeLink
-from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
+from migrate.cutover.link import InProcessProxyLink, NativeLink, ReplicationLink
+from migrate.cutover.run import (
+    Cutover,
+    CutoverOptions,
+    CutoverResult,
+    FinalCheck,
+    drop_heartbeat,
+)
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError, UsageError
+from migrate.orchestrate.ledger import private_files
 from migrate.serverinfo import ServerIdentity, identify
 from migrate.sync.options import SyncOptions
 from migrate.sync.run import run_sync
+from migrate.verify.model import HEARTBEAT_KEY
 
 
 @dataclass(frozen=True)
@@ -59,16 +75,42 @@ def choose_path(old: ServerIdentity, new: ServerIdentity) -> RollbackPath:
 
 PATHS = ("auto", "native", "logical", "window")
 
+FLAVOR_NAMES = {"redis": "Redis", "valkey": "Valkey", "dragonfly": "Dragonfly"}
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The two servers of a rollback, named by what they are. (The cut-over back runs from
+    the new primary to the old one: "source" and "target" would name them the opposite way
+    round from the user's ``--source`` and ``--target``.)"""
+
+    old: str  # "the old Redis": the user's --source, to become the primary again
+    new: str  # "the Valkey primary": the user's --target, the primary since the cut-over
+
+    @classmethod
+    def of(cls, old: ServerIdentity, new: ServerIdentity) -> Roles:
+        old_name = FLAVOR_NAMES.get(old.flavor, old.flavor)
+        new_name = FLAVOR_NAMES.get(new.flavor, new.flavor)
+        return cls(f"the old {old_name}", f"the new {new_name} primary"
+                   if new_name == old_name else f"the {new_name} primary")
+
+    def cutover(self) -> tuple[str, str]:
+        """The roles of the cut-over back, whose source is the new primary."""
+        return self.new, self.old
+
 
 def rollback(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
              fence_record: FenceRecord | None, state_root: Path,
              final_check: FinalCheck | None = None, path: str = "auto",
-             window_ms: int | None = None,
+             window_ms: int | None = None, keep_spool: bool = False,
              notify: Callable[[str], None] = lambda _m: None) -> CutoverResult:
     """The way back: native reverse replication where it works, else the logical path (a
-    reverse proxy-mode sync), else (Dragonfly, which cannot be followed) a write window."""
+    reverse proxy-mode sync), else (Dragonfly, which cannot be followed) a write window.
+    ``keep_spool``: keep the spool (a full copy of the data) in ``state_root``."""
     if path not in PATHS:
         raise UsageError(f"unknown --path {path!r}", f"one of {', '.join(PATHS)}")
+    if not options.dry_run:
+        private_files()  # spools and records in the state folder: 0600 files, 0700 folders
     old_id = identify(old.client().info("server"))
     new_id = identify(new.client().info("server"))
     chosen = choose_path(old_id, new_id)
@@ -93,7 +135,8 @@ def rollback(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
                              "use --path window --window-ms N")
         return rollback_logical(old, new, options, fence_record=fence_record,
                                 state_root=state_root, final_check=final_check,
-                                notify=notify, old_flavor=old_id.flavor)
+                                notify=notify, old_flavor=old_id.flavor,
+                                roles=Roles.of(old_id, new_id), keep_spool=keep_spool)
     if not window_ms:
         raise UsageError(f"rollback from {new.display()} to {old.display()} needs a write "
                          f"window ({chosen.reason}; kvmigrate cannot follow it): its writes "
@@ -103,29 +146,37 @@ def rollback(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
 
     return WindowRollback(old, new, options, window_ms=window_ms, fence_record=fence_record,
                           state_root=state_root, final_check=final_check,
-                          notify=notify).run()
+                          keep_spool=keep_spool, notify=notify).run()
 
 
 def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
                      fence_record: FenceRecord | None, state_root: Path, old_flavor: str,
                      final_check: FinalCheck | None = None, sync_timeout_s: float = 3600,
+                     roles: Roles | None = None, keep_spool: bool = False,
                      notify: Callable[[str], None] = lambda _m: None) -> CutoverResult:
     """Reverse proxy-mode sync ``new`` -> ``old`` in a thread, then the cut-over back."""
     old_c, new_c = old.client(), new.client()
+    roles = roles or Roles.of(identify(old_c.info("server")), identify(new_c.info("server")))
     sync_dir = state_root / "rollback-sync"
     if options.dry_run:
-        notify(f"would run: a reverse sync in proxy mode from {new.display()} to "
-               f"{old.display()} (state {sync_dir}): {old.display()} replicates from "
-               "kvmigrate, read-only meanwhile; its stale dataset is replaced by the new "
-               "primary's, rewritten for it")
+        notify(f"would run: a reverse sync in proxy mode from {roles.new} ({new.display()}) "
+               f"to {roles.old} ({old.display()}), state {sync_dir}: {roles.old} replicates "
+               "from kvmigrate, read-only meanwhile; its stale dataset is replaced by "
+               f"{roles.new}'s, rewritten for it")
         plan_link = InProcessProxyLink(new_c, old_c, sync_dir, None, threading.Event())
-        return Cutover(new, old, plan_link, options, notify=notify)._plan_only()
+        return _CutoverBack(new, old, plan_link, options, roles, fence_record, None,
+                     notify)._plan_only()
     if sync_dir.exists():  # an earlier attempt that did not finish: its state is stale
         shutil.rmtree(sync_dir)
     stop = threading.Event()
+    # No heartbeat: the new primary ends fenced, where its key could not be deleted; the
+    # catch-up is judged by replication offsets, the cut-over back by the final offset.
     opts = SyncOptions(source=new, target=old, to=old_flavor, mode="proxy", follow=True,
-                       state_dir=sync_dir, replace_target=True, stop=stop,
-                       observer=_Notes(notify))
+                       state_dir=sync_dir, replace_target=True, stop=stop, heartbeat=False,
+                       keep_spool=keep_spool,
+                       mode_reason=f"the rollback's logical path: {roles.old} replicates "
+                                   "from kvmigrate, which rewrites for it what it cannot load",
+                       observer=_Notes(notify, roles))
     box: dict[str, BaseException] = {}
 
     def run() -> None:
@@ -138,10 +189,10 @@ def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
     thread.start()
     promoted = False
     try:
-        _wait_following(sync_dir, thread, box, sync_timeout_s)
+        _wait_following(sync_dir, thread, box, sync_timeout_s, roles)
         link = InProcessProxyLink(new_c, old_c, sync_dir, thread, stop)
-        result = Cutover(new, old, link, options, final_check=final_check,
-                         notify=notify).run()
+        result = _CutoverBack(new, old, link, options, roles, fence_record, final_check,
+                       notify).run()
         promoted = True
     finally:
         stop.set()
@@ -149,31 +200,71 @@ def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
         if not promoted:  # the old primary stays as it was: a fenced primary, not a replica
             with contextlib.suppress(redis.RedisError):
                 old_c.execute_command("REPLICAOF", "NO", "ONE")
-    _lift_fence(old, old_c, fence_record, notify)
+    _lift_fence(old, old_c, fence_record, notify, roles)
     return result
 
 
-class _Notes:
-    """Sync notes, passed on as the rollback's own."""
+class _CutoverBack(Cutover):
+    """The cut-over back, from the new primary to the old one, named by what they are; its
+    plan ends with what the rollback does after it: the old primary's fence lifted, then
+    kvmigrate's heartbeat key deleted there (the fence refuses the DEL until then)."""
 
-    def __init__(self, notify: Callable[[str], None]):
+    def __init__(self, new: Endpoint, old: Endpoint, link: ReplicationLink,
+                 options: CutoverOptions, roles: Roles, fence_record: FenceRecord | None,
+                 final_check: FinalCheck | None, notify: Callable[[str], None]):
+        super().__init__(new, old, link, options, final_check=final_check, notify=notify,
+                         roles=roles.cutover(), drop_heartbeat=fence_record is None)
+        self.fence_record = fence_record
+
+    def _plan_only(self) -> CutoverResult:
+        result = super()._plan_only()
+        result.roles = self.roles
+        if self.fence_record is not None:
+            old = self.roles[1]
+            result.plan += [f"{old}: CONFIG SET min-replicas-to-write "
+                            f"{self.fence_record.previous_min_replicas_to_write} (its fence "
+                            "lifted)",
+                            f"{old}: DEL {HEARTBEAT_KEY.decode()} (kvmigrate's own heartbeat "
+                            "key)"]
+        return result
+
+    def run(self) -> CutoverResult:
+        result = super().run()
+        result.roles = self.roles
+        return result
+
+
+class _Notes:
+    """Sync notes, passed on as the rollback's own, with the servers named by what they are:
+    the reverse sync's source is the new primary, its target the old one."""
+
+    def __init__(self, notify: Callable[[str], None], roles: Roles):
         self.notify = notify
+        self.roles = roles
 
     def note(self, message: str) -> None:
-        self.notify(f"reverse sync: {message}")
+        if message.startswith("following the source"):  # Ctrl-C is not the way here
+            message = f"caught up: following {self.roles.new} until the switch back"
+        self.notify(f"reverse sync: {_named(message, self.roles)}")
 
     def status(self, status: dict[str, object]) -> None:
         pass
 
 
+def _named(message: str, roles: Roles) -> str:
+    """A reverse-sync message with "the source" and "the target" named by what they are."""
+    message = re.sub(r"\bthe source\b", roles.new, message)
+    return re.sub(r"\bthe target\b", roles.old, message)
+
+
 def _wait_following(sync_dir: Path, thread: threading.Thread, box: dict[str, BaseException],
-                    timeout_s: float) -> None:
+                    timeout_s: float, roles: Roles) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         if "error" in box:
             exc = box["error"]
-            raise KvmError(f"the reverse sync failed: {getattr(exc, 'message', None) or exc}",
-                           getattr(exc, "hint", None))
+            why = _named(str(getattr(exc, "message", None) or exc), roles)
+            raise KvmError(f"the reverse sync failed: {why}", getattr(exc, "hint", None))
         if not thread.is_alive():
             raise KvmError("the reverse sync stopped before it caught up")
         try:
@@ -188,11 +279,14 @@ def _wait_following(sync_dir: Path, thread: threading.Thread, box: dict[str, Bas
 
 
 def _lift_fence(old: Endpoint, old_c: redis.Redis, record: FenceRecord | None,
-                notify: Callable[[str], None]) -> None:
+                notify: Callable[[str], None], roles: Roles) -> None:
+    """The old primary's fence lifted; then kvmigrate's heartbeat key, which the cut-over
+    back could not delete while the fence refused writes, deleted there."""
     if record is not None:  # the old primary was fenced at the cut-over: lift it
         unfence(old_c, record)
-        notify(f"{old.display()}: fence lifted (min-replicas-to-write "
+        notify(f"{roles.old} ({old.display()}): fence lifted (min-replicas-to-write "
                f"{record.previous_min_replicas_to_write})")
+        drop_heartbeat(old)
 
 
 def rollback_native(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
@@ -201,16 +295,18 @@ def rollback_native(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
                     notify: Callable[[str], None] = lambda _m: None) -> CutoverResult:
     """Make ``old`` a replica of ``new``, wait until it has caught up, cut over back to it."""
     old_c, new_c = old.client(), new.client()
-    path = choose_path(identify(old_c.info("server")), identify(new_c.info("server")))
+    old_id, new_id = identify(old_c.info("server")), identify(new_c.info("server"))
+    path = choose_path(old_id, new_id)
+    roles = Roles.of(old_id, new_id)
     if not path.native:
         raise KvmError(f"rollback from {new.display()} to {old.display()}: {path.reason}",
                        "`kvmigrate rollback` takes the logical path for it")
     link = NativeLink(new_c, old_c)
     if options.dry_run:
-        notify(f"would run on {old.display()}: REPLICAOF {new.host} {new.port} "
-               "(its stale dataset is replaced by the new primary's)")
-        return Cutover(new, old, link, options, notify=notify)._plan_only()
-    notify(f"{old.display()}: REPLICAOF {new.host} {new.port} ({path.reason})")
+        notify(f"would run on {roles.old} ({old.display()}): REPLICAOF {new.host} {new.port} "
+               f"(its stale dataset is replaced by {roles.new}'s)")
+        return _CutoverBack(new, old, link, options, roles, fence_record, None, notify)._plan_only()
+    notify(f"{roles.old} ({old.display()}): REPLICAOF {new.host} {new.port} ({path.reason})")
     if new.password:
         old_c.config_set("masterauth", new.password)
         if new.username:
@@ -225,6 +321,6 @@ def rollback_native(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
             raise KvmError(f"{old.display()} did not catch up with {new.display()} within "
                            f"{sync_timeout_s:.0f}s", "see the old primary's log")
         time.sleep(0.1)
-    result = Cutover(new, old, link, options, final_check=final_check, notify=notify).run()
-    _lift_fence(old, old_c, fence_record, notify)
+    result = _CutoverBack(new, old, link, options, roles, fence_record, final_check, notify).run()
+    _lift_fence(old, old_c, fence_record, notify, roles)
     return result

@@ -86,6 +86,9 @@ class CutoverResult:
     plan: list[str] = field(default_factory=list)
     error: str | None = None
     promoted_at: float | None = None
+    # what to call the server left behind and the one promoted in messages, when "the old
+    # primary" and "the target" would mislead (a rollback); not part of the record
+    roles: tuple[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "dry_run": self.dry_run, "source": self.source,
@@ -105,9 +108,16 @@ class CutoverFailed(KvmError):
 class Cutover:
     def __init__(self, source: Endpoint, target: Endpoint, link: ReplicationLink,
                  options: CutoverOptions, *, final_check: FinalCheck | None = None,
-                 notify: Notify = lambda _m: None, sources: list[Endpoint] | None = None):
-        """``sources``: every primary to pause and fence (a cluster's); default: ``source``."""
+                 notify: Notify = lambda _m: None, sources: list[Endpoint] | None = None,
+                 roles: tuple[str, str] = ("source", "target"), drop_heartbeat: bool = True):
+        """``sources``: every primary to pause and fence (a cluster's); default: ``source``.
+        ``roles``: what the plan and the messages call the two (a rollback names them by
+        what they are: its source is the new primary). ``drop_heartbeat``: delete
+        kvmigrate's heartbeat key on the target at promotion (a caller whose target is
+        still fenced then does it itself, once the fence is lifted)."""
         self.source_ep = source
+        self.roles = roles
+        self.drop_heartbeat = drop_heartbeat
         self.sources = sources or [source]
         self.target_ep = target
         self.link = link
@@ -164,7 +174,8 @@ class Cutover:
                 self.link.promote()
                 promoted = True
                 self.result.promoted_at = time.time()
-                _drop_heartbeat(self.target_ep)
+                if self.drop_heartbeat:
+                    drop_heartbeat(self.target_ep)
             if self.options.fence != "none":
                 with self._step("fence", commands=fence_commands(), primaries=len(clients)):
                     records = [fence(client) for client in clients]
@@ -177,7 +188,8 @@ class Cutover:
                 after = self.link.source_offset()
                 detail.update(offset=after, moved=after - source_final)
                 if after != source_final:
-                    self.notify(f"warning: the source's offset moved by {after - source_final} "
+                    self.notify(f"warning: {self._role(0)}'s offset moved by "
+                                f"{after - source_final} "
                                 "bytes after the final offset (the pause ended early?): run "
                                 "`kvmigrate verify --full` and check the keys written then")
         except BaseException as exc:
@@ -210,7 +222,7 @@ class Cutover:
                                     "source (link down)",
                                     "check `kvmigrate sync` and the target's log")
             if state.lag_bytes > self.options.max_lag_bytes:
-                raise CutoverFailed(f"the target is {state.lag_bytes:,} bytes behind (bound "
+                raise CutoverFailed(f"{self._role(1)} is {state.lag_bytes:,} bytes behind (bound "
                                     f"{self.options.max_lag_bytes:,})",
                                     "wait for the sync to catch up, then retry")
             if self.options.last_verification_ok is False:
@@ -221,17 +233,20 @@ class Cutover:
         pause = self.options.max_pause_ms
         each = f" (on each of the {len(self.sources)} source primaries at once)" \
             if len(self.sources) > 1 else ""
-        plan = [f"source: CLIENT PAUSE {pause} WRITE{each}",
-                "source: INFO replication (final master_repl_offset)",
-                 "target: wait until the applied offset reaches it "
-                 f"(within {pause - PAUSE_MARGIN_MS} ms)"]
+        source, target = self.roles
+        plan = [f"{source}: CLIENT PAUSE {pause} WRITE{each}",
+                f"{source}: INFO replication (final master_repl_offset)",
+                f"{target}: wait until the applied offset reaches it "
+                f"(within {pause - PAUSE_MARGIN_MS} ms)"]
         if self.final_check is not None:
-            plan.append("source and target: final verification sample")
-        plan += [f"target: {c}" for c in self.link.promote_commands()]
-        plan.append(f"target: DEL {HEARTBEAT_KEY.decode()} (kvmigrate's own heartbeat key)")
+            plan.append(f"{source} and {target}: final verification sample")
+        plan += [f"{target}: {c}" for c in self.link.promote_commands()]
+        if self.drop_heartbeat:
+            plan.append(f"{target}: DEL {HEARTBEAT_KEY.decode()} (kvmigrate's own heartbeat "
+                        "key)")
         if self.options.fence != "none":
-            plan += [f"source: {c}" for c in fence_commands()]
-        plan.append("source: CLIENT UNPAUSE (writes held by the pause now fail with "
+            plan += [f"{source}: {c}" for c in fence_commands()]
+        plan.append(f"{source}: CLIENT UNPAUSE (writes held by the pause now fail with "
                     "NOREPLICAS)")
         self.result.plan = plan + self.result.plan
         now = time.time()
@@ -260,7 +275,8 @@ class Cutover:
             if applied >= final:
                 return applied
             if time.monotonic() > deadline:
-                raise CutoverFailed(f"the target did not reach the source's final offset "
+                raise CutoverFailed(f"{self._role(1)} did not reach {self._role(0)}'s final "
+                                    "offset "
                                     f"{final} within the pause bound (applied {applied})",
                                     "raise --max-pause-ms or retry when the lag is lower")
             time.sleep(0.002)
@@ -274,6 +290,11 @@ class Cutover:
                             f"{self.options.max_pause_ms} ms")
         self.result.paused_ms = round((time.monotonic() - paused_at) * 1000, 1)
         self._record("unpause", "done", {"paused_ms": self.result.paused_ms})
+
+    def _role(self, side: int) -> str:
+        """A role for a sentence: "the source", "the target", or the caller's own name."""
+        role = self.roles[side]
+        return role if role.startswith("the ") else f"the {role}"
 
     # --- records ---------------------------------------------------------------------
     def _record(self, name: str, status: str, detail: dict[str, Any]) -> None:
@@ -302,8 +323,9 @@ class _Step:
                                                   self.detail))
 
 
-def _drop_heartbeat(target: Endpoint) -> None:
-    """kvmigrate's heartbeat key came over with the data; it is not the clients'."""
+def drop_heartbeat(target: Endpoint) -> None:
+    """kvmigrate's heartbeat key came over with the data; it is not the clients'. (A fenced
+    server refuses the DEL: delete it there once its fence is lifted.)"""
     with contextlib.suppress(redis.RedisError, KvmError):
         target.client().delete(HEARTBEAT_KEY)
 

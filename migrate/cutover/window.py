@@ -44,6 +44,7 @@ from migrate.cutover.run import (
 )
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
+from migrate.orchestrate.ledger import private_dir
 from migrate.protocol.resp import encode_command
 from migrate.proxy.primary import ReplicaServer
 from migrate.proxy.rewrite import rewrite_rdb
@@ -61,8 +62,12 @@ Notify = Callable[[str], None]
 class WindowRollback:
     def __init__(self, old: Endpoint, new: Endpoint, options: CutoverOptions, *,
                  window_ms: int, fence_record: FenceRecord | None, state_root: Path,
-                 final_check: FinalCheck | None = None, notify: Notify = lambda _m: None):
+                 final_check: FinalCheck | None = None, keep_spool: bool = False,
+                 notify: Notify = lambda _m: None):
+        """``keep_spool``: keep the snapshot and its rewrite (``rollback-window``) after the
+        run (a full copy of the data: removed otherwise)."""
         self.old, self.new, self.options = old, new, options
+        self.keep_spool = keep_spool
         self.window_ms = window_ms
         self.fence_record = fence_record
         self.spool = state_root / "rollback-window"
@@ -73,6 +78,10 @@ class WindowRollback:
         self.old_c, self.new_c = old.client(), new.client()
         self.new_id = identify(self.new_c.info("server"))
         self.old_id = identify(self.old_c.info("server"))
+        from migrate.cutover.rollback import Roles  # rollback imports this module
+
+        self.roles = Roles.of(self.old_id, self.new_id)
+        self.result.roles = self.roles.cutover()
 
     # --- the plan ---------------------------------------------------------------------------
     def plan(self) -> list[str]:
@@ -100,7 +109,7 @@ class WindowRollback:
             return self.result
         if self.spool.exists():
             shutil.rmtree(self.spool)
-        self.spool.mkdir(parents=True)
+        private_dir(self.spool)  # a copy of the data: 0700, its files 0600
         paused_at = None
         promoted = False
         server: ReplicaServer | None = None
@@ -126,6 +135,7 @@ class WindowRollback:
             if time.monotonic() > deadline:
                 raise CutoverFailed("the write window was used up before promotion",
                                     "give a larger --window-ms")
+            server.release()  # its link drops now, as it should
             self.old_c.execute_command("REPLICAOF", "NO", "ONE")
             promoted = True
             self.result.promoted_at = time.time()
@@ -148,10 +158,11 @@ class WindowRollback:
                 with contextlib.suppress(redis.RedisError):
                     self.new_c.execute_command("CLIENT", "UNPAUSE")
                 self.result.paused_ms = round((time.monotonic() - paused_at) * 1000, 1)
-            shutil.rmtree(self.spool, ignore_errors=True)
+            if not self.keep_spool:
+                shutil.rmtree(self.spool, ignore_errors=True)
         if self.fence_record is not None:
             unfence(self.old_c, self.fence_record)
-            self.notify(f"{self.old.display()}: fence lifted")
+            self.notify(f"{self.roles.old} ({self.old.display()}): fence lifted")
         self.result.clients_left = clients_left(self.new_c)
         self.result.ok = True
         return self.result

@@ -13,6 +13,9 @@ Files in the folder:
 - ``written-keys.json`` (mode 0600: it names customer keys): a bounded sample of the keys
   the source's stream wrote, kept by the running sync, so the verification samples at the
   end of a sync and during a cut-over look at written keys, not only random ones.
+- ``spool/`` (and ``shard-N/spool/`` of a cluster sync): the replication stream and RDB as
+  they arrived, a full copy of the data. Removed when the run ends (a resumed run asks the
+  source again and never reads it), unless ``--keep-spool``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -72,9 +76,38 @@ def load_written_keys(path: Path) -> list[tuple[int, bytes]]:
         return []
 
 
+def private_files() -> None:
+    """From now on, what this process creates is private: 0600 files, 0700 folders (a state
+    folder holds customer data: spooled RDBs and streams, key names)."""
+    os.umask(0o077)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` made (with its parents) as a private folder, 0700 whatever the umask."""
+    private_files()
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if created:
+        os.chmod(path, 0o700)
+    return path
+
+
+def remove_spools(root: Path) -> list[Path]:
+    """Remove the spools of the run in ``root`` (its own and its shards'); the ones removed."""
+    removed = []
+    for spool in [StatePaths(root).spool, *sorted(root.glob("shard-*/spool"))]:
+        if spool.is_dir():
+            shutil.rmtree(spool, ignore_errors=True)
+            removed.append(spool)
+    return removed
+
+
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``path`` (mode 0600, whatever the umask) through a temporary file and rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its mode otherwise
+    with os.fdopen(fd, "w") as fh:
         json.dump(payload, fh, indent=2, default=str)
         fh.write("\n")
         fh.flush()
@@ -112,11 +145,7 @@ class Ledger:
         # A state folder holds customer data (spooled RDBs and streams, key names): what
         # this process writes is private (0600 files, 0700 folders), and a folder it creates
         # for the run is 0700.
-        os.umask(0o077)
-        created = not root.exists()
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if created:
-            os.chmod(root, 0o700)
+        private_dir(root)
         ledger = cls(paths, {})
         ledger._lock()
         try:

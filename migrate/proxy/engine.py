@@ -153,7 +153,8 @@ class ProxySync:
                                               commands=self.target.command_names(),
                                               allow_loss=self.opts.allow_loss))
         self.server = ReplicaServer(self.listen, rdb_out, oob_out, lambda: self._out_size(),
-                                    self.opts.observer.note, complete)
+                                    self.opts.observer.note, complete,
+                                    released=self.opts.stop)
         self.server.start()
         self._replicaof()
 

@@ -70,8 +70,12 @@ class ReplicaServer:
 
     def __init__(self, listen: tuple[str, int], rdb_path: Path, out_path: Path,
                  out_size: Callable[[], int], note: Callable[[str], None],
-                 rdb_complete: threading.Event | None = None):
+                 rdb_complete: threading.Event | None = None,
+                 released: threading.Event | None = None):
+        """``released``: set when the target is about to leave on purpose (promoted by a
+        cut-over or a rollback): its link dropping then is expected, not reported."""
         self.rdb_path, self.out_path = rdb_path, out_path
+        self.released = released if released is not None else threading.Event()
         self.out_size = out_size
         self.note = note
         self.replid = secrets.token_hex(20)
@@ -110,7 +114,7 @@ class ReplicaServer:
                 try:
                     self._serve(conn)
                 except (OSError, ConnectionError) as exc:
-                    if not self._stop.is_set():
+                    if not self._stop.is_set() and not self.released.is_set():
                         self.note(f"the target's link to the proxy dropped ({exc}): waiting "
                                   "for it to reconnect (unless it was promoted by a cut-over)")
                 finally:
@@ -241,6 +245,10 @@ class ReplicaServer:
             last = match.end()
         buf = buf[last:]
         self._ackbuf = buf[-256:]
+
+    def release(self) -> None:
+        """The target is about to be promoted: its link will drop, as it should."""
+        self.released.set()
 
     def close(self) -> None:
         self._stop.set()

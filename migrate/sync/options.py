@@ -67,5 +67,10 @@ class SyncOptions:
     target_cluster: bool = False
     # classes of loss the user accepted (migrate.sync.rules.LOSS_CLASSES); none by default
     allow_loss: frozenset[str] = frozenset()
+    # keep the spool (a full copy of the data) when the run ends; removed otherwise
+    keep_spool: bool = False
+    # why the caller picked ``mode`` (e.g. a rollback), shown instead of "asked for with
+    # --mode", which the user did not do then
+    mode_reason: str | None = None
     observer: Observer = field(default_factory=QuietObserver)
     stop: threading.Event = field(default_factory=threading.Event)

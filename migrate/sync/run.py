@@ -14,7 +14,12 @@ from typing import Protocol
 import redis
 
 from migrate.errors import KvmError, UsageError
-from migrate.orchestrate.ledger import Ledger, default_state_dir, save_written_keys
+from migrate.orchestrate.ledger import (
+    Ledger,
+    default_state_dir,
+    remove_spools,
+    save_written_keys,
+)
 from migrate.sync import native
 from migrate.sync.options import MODES, TARGETS, SyncOptions
 from migrate.sync.sides import Source, Target
@@ -76,7 +81,7 @@ def choose_mode(source: Source, target: Target, opts: SyncOptions) -> tuple[str,
             hint = f"use --mode {others[0]}" if others else \
                 "; ".join(f"{m}: {r}" for m, r in why_not.items() if m != opts.mode)
             raise UsageError(f"--mode {opts.mode} cannot work: {why_not[opts.mode]}", hint)
-        return opts.mode, f"asked for with --mode {opts.mode}"
+        return opts.mode, opts.mode_reason or f"asked for with --mode {opts.mode}"
     if not why_not["native"]:
         unsafe = native_loses_writes(source, target)
         if unsafe is None:
@@ -265,6 +270,8 @@ def run_sync(opts: SyncOptions) -> SyncResult:
             raise
         finally:
             engine.close()
+            if not opts.keep_spool:  # a resumed run asks the source again, never reads it
+                remove_spools(ledger.paths.root)
         status.update(phase="done" if verification is None or verification.ok
                       else "verification-failed")
     return SyncResult(mode, reason, state_dir, verification)

@@ -1,6 +1,8 @@
 """Rollback on real servers: writes taken by the new primary come back to the old one."""
 
 import json
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from migrate.errors import KvmError, UsageError
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.serverinfo import ServerIdentity
+from migrate.verify.model import HEARTBEAT_KEY
 from migrate.verify.runner import VerifyOptions, verify
 from tests.cutover.test_cutover_native import FailoverWriter
 from tests.helpers import run_cli
@@ -167,3 +170,74 @@ def test_window_path_needs_a_window(lab: Fleet, tmp_path: Path) -> None:
                  state_root=tmp_path, path="window")
     assert "--window-ms" in info.value.one_line()
     assert old.client().info("replication")["role"] == "master"
+
+
+def _modes(root: Path) -> dict[str, str]:
+    """Every folder and file under ``root`` (itself included) that is not private."""
+    paths = [root, *root.rglob("*")]
+    want = {True: 0o700, False: 0o600}
+    return {str(p.relative_to(root)): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths
+            if stat.S_IMODE(p.stat().st_mode) != want[p.is_dir()]}
+
+
+def test_logical_rollback_leaves_nothing_behind_and_names_the_servers(lab: Fleet,
+                                                                      tmp_path: Path) -> None:
+    """issue 18: after `kvmigrate rollback` (logical path, Valkey 8.0 back to Redis 7.0) no
+    heartbeat key on either server, no spool in the state folder, every file there 0600 and
+    every folder 0700; the messages name the servers by what they are (the reverse sync's
+    source is the user's --target), never "asked for with --mode" (the rollback chose it),
+    and no "link dropped" in a run that went well."""
+    old, new = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    seed(old.endpoint, keys=300)
+    state = tmp_path / "st"
+    synced = run_cli("sync", "--source", old.url, "--target", new.url, "--to", "valkey",
+                     "--mode", "native", "--state", str(state))
+    assert synced.code == 0, synced.output[-2000:]
+    cut = run_cli("cutover", "--state", str(state), "--yes")
+    assert cut.code == 0, cut.output[-2000:]
+    new.client().set("after", "cutover")
+    plan = run_cli("rollback", "--state", str(state), "--dry-run", "--format", "json")
+    assert plan.code == 0, plan.output[-2000:]
+    steps = json.loads(plan.stdout)["plan"]
+    assert steps[0] == "the Valkey primary: CLIENT PAUSE 2000 WRITE", steps
+    assert f"the old Redis: DEL {HEARTBEAT_KEY.decode()} (kvmigrate's own heartbeat key)" \
+        in steps, steps
+    assert not any(s.startswith(("source", "target")) for s in steps), steps
+
+    back = run_cli("rollback", "--state", str(state), "--yes")
+    assert back.code == 0, back.output[-3000:]
+    assert old.client().get("after") == b"cutover"
+    assert not old.client().exists(HEARTBEAT_KEY), "heartbeat left on the old primary"
+    assert not new.client().exists(HEARTBEAT_KEY), "heartbeat left on the new primary"
+    assert not (state / "rollback-sync" / "spool").exists()
+    assert (state / "rollback-sync" / "ledger.json").exists()
+    assert _modes(state) == {}
+    assert "asked for with --mode" not in back.stderr, back.stderr
+    assert "dropped" not in back.stderr, back.stderr
+    assert "mode proxy: the rollback's logical path" in back.stderr, back.stderr
+    assert "the source" not in back.output and "the target" not in back.output, back.output
+    assert "reverse sync: the old Redis has the rewritten RDB" in back.stderr, back.stderr
+    assert "the Valkey primary (" in back.stdout and "fenced" in back.stdout, back.stdout
+
+
+def test_window_rollback_keeps_a_private_spool_only_when_asked(lab: Fleet,
+                                                              tmp_path: Path) -> None:
+    """--keep-spool keeps the window path's snapshot: in a 0700 folder, its files 0600 (the
+    process's umask notwithstanding); the heartbeat key is gone from the old primary."""
+    from migrate.cutover.rollback import rollback
+
+    old, new = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    seed(new.endpoint, keys=200)
+    record = fence(old.client())
+    previous = os.umask(0o022)
+    try:
+        result = rollback(old.endpoint, new.endpoint, CutoverOptions(), fence_record=record,
+                          state_root=tmp_path / "st", path="window", window_ms=30000,
+                          keep_spool=True)
+    finally:
+        os.umask(previous)
+    assert result.ok and result.roles == ("the Valkey primary", "the old Redis")
+    spool = tmp_path / "st" / "rollback-window"
+    assert spool.is_dir() and any(spool.iterdir())
+    assert _modes(spool) == {}
+    assert not old.client().exists(HEARTBEAT_KEY)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -195,3 +196,22 @@ def test_killed_mid_transfer_and_resumed(lab: Fleet, tmp_path: Path) -> None:
     _in_sync(source, target)
     assert target.client().get("after-the-kill") == b"1"
     assert target.client().dbsize() == source.client().dbsize()
+
+
+def test_the_spool_is_removed_when_the_run_ends_unless_kept(lab: Fleet, tmp_path: Path) -> None:
+    """issue 18: the spool (the RDB and stream as they came: a full copy of the data) is gone
+    once a sync has ended; --keep-spool keeps it, private (0700 folder, 0600 files)."""
+    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    seed(source.endpoint, keys=300)
+    removed, kept = tmp_path / "removed", tmp_path / "kept"
+    done = run_cli("sync", "--source", source.url, "--target", target.url, "--mode",
+                   "replica", "--state", str(removed))
+    assert done.code == 0, done.output[-2000:]
+    assert (removed / "ledger.json").exists() and not (removed / "spool").exists()
+    again = run_cli("sync", "--source", source.url, "--target", target.url, "--mode",
+                    "replica", "--state", str(kept), "--flush-target", "--keep-spool")
+    assert again.code == 0, again.output[-2000:]
+    spool = kept / "spool"
+    assert spool.is_dir() and any(spool.iterdir())
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o700
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in spool.iterdir()} == {"0o600"}
