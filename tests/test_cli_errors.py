@@ -37,6 +37,24 @@ def test_usage_errors_are_one_line_with_exit_2(args: list[str], words: list[str]
     assert "Value error" not in line
 
 
+@pytest.mark.parametrize(("args", "words"), [
+    (["rdb", "inspect", "x.rdb", "--target-version", "banana"], ["needs --to", "--to valkey"]),
+    # nothing listens on port 1: the usage error comes before any connection
+    (["sync", "--source", "redis://127.0.0.1:1", "--target", "redis://127.0.0.1:1", "--to",
+      "banana"], ["unknown --to 'banana'", "valkey, dragonfly, redis"]),
+    (["rdb", "inspect", "x.rdb", "--to", "valkey", "--target-version", "banana"],
+     ["'banana'", "8.0.1, 8.1.1, 9.1.2"]),
+])
+def test_a_bad_target_is_refused_before_anything_is_read(args: list[str],
+                                                                   words: list[str]) -> None:
+    """Was: --target-version without --to ignored (exit 0); x.rdb does not exist, so the
+    refusal comes before the file is opened."""
+    res = run_cli(*args)
+    assert res.code == 2
+    line = _one_error_line(res)
+    assert all(word in line for word in words), line
+
+
 def test_secret_in_a_rejected_option_value_is_masked() -> None:
     res = run_cli("preflight", "--source", "redis://:hunter2@127.0.0.1:1", "--to", "vk",
                   "--target", "redis://:hunter3@127.0.0.1:1")

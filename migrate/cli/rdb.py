@@ -52,9 +52,12 @@ def inspect_cmd(
     version, AUX fields, keys by database, type and encoding, expiries, biggest keys,
     functions, modules and, with --to, what the target cannot take. A malformed file is
     reported with the byte offset and exit code 2."""
+    if target_version and not to:
+        raise UsageError("--target-version needs --to (which target it is a version of)",
+                         "e.g. --to valkey --target-version 8.1.1")
+    target = Target.named(to.value, target_version) if to else None  # checked before reading
     with open_rdb(file) as fh:
         summary = summarize(fh)
-    target = Target.named(to.value, target_version) if to else None
     findings = assess(summary, target) if target else []
     if fmt == Format.json:
         payload = summary.to_dict()

@@ -175,6 +175,8 @@ def make_engine(mode: str, source: Source, target: Target, opts: SyncOptions, le
 
 
 def run_sync(opts: SyncOptions) -> SyncResult:
+    if opts.to not in TARGETS:  # a usage error, said before any connection is tried
+        raise UsageError(f"unknown --to {opts.to!r}", f"targets: {', '.join(TARGETS)}")
     source = Source.connect(opts.source)
     target = Target.connect(opts.target)
     _check_target_flavor(target, opts.to)
