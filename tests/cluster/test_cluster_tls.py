@@ -1,7 +1,8 @@
 """Clusters over TLS (tls-port only, tls-cluster and tls-replication yes, a private CA per side,
 client certificates required): ``sync --mode replica --follow`` from a 3-shard Redis 7.0
 cluster into a 3-shard Valkey 8.0 cluster under writes, compared key by key; ``verify`` and
-``preflight`` of a cluster; a wrong CA refused with exit 3 and one line."""
+``preflight`` of a cluster; the cut-over of the cluster sync without repeating the TLS
+options; a wrong CA refused with exit 3 and one line."""
 
 from __future__ import annotations
 
@@ -105,9 +106,18 @@ def test_cluster_sync_verify_and_preflight_over_tls(lab_cluster: LabCluster, pki
             assert time.monotonic() < deadline, "the writes made while following never came"
             time.sleep(0.2)
         tc.close()
+        # the cut-over reaches every shard over TLS with the files the ledger recorded
+        cutover = run_cli("cutover", "--state", str(state), "--source", source.url, "--yes",
+                          "--format", "json")
+        assert cutover.code == 0, cutover.output[-3000:]
+        record = json.loads(cutover.stdout)
+        assert record["ok"] and len(record["fences"]) == 3
+        assert "pw-tls-cluster" not in cutover.output
+        stdout, stderr = sync.communicate(timeout=120)  # the cut-over ends the run
     finally:
-        sync.send_signal(signal.SIGINT)
-        stdout, stderr = sync.communicate(timeout=120)
+        if sync.poll() is None:
+            sync.send_signal(signal.SIGINT)
+            sync.communicate(timeout=120)
     rc.close()
     assert sync.returncode == 0, stderr[-3000:]
     assert "pw-tls-cluster" not in stdout + stderr
