@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from migrate.lab import paths, registry
 from migrate.lab.fleet import Fleet
 from migrate.lab.server import HOST, ServerProcess, free_port, port_in_use
 from migrate.lab.specs import get_spec
-from migrate.lab.tls import ServerTls
+from migrate.lab.tls import ServerTls, make_pki
 
 MAX_SHARDS = 64
 MAX_REPLICAS = 5
@@ -351,9 +352,11 @@ def _existing(name: str) -> list[ServerProcess]:
 
 def up(name: str, spec_name: str, shards: int, *, replicas: int = 0,
        password: str | None = None, port_base: int | None = None,
-       timeout: float = READY_TIMEOUT_S) -> ClusterHandle:
+       timeout: float = READY_TIMEOUT_S, tls: bool = False) -> ClusterHandle:
     """Start lab cluster ``name``; its nodes are the lab servers ``name-0`` ... (the
-    primaries, then the replicas)."""
+    primaries, then the replicas). With ``tls`` they speak TLS only, with a CA and
+    certificates made for the cluster (:func:`paths.cluster_pki_dir`; client certificates
+    required)."""
     _check_shape(shards, replicas)
     if not registry.NAME_RE.match(f"{name}-{shards * (1 + replicas) - 1}"):
         raise UsageError(f"invalid lab cluster name {name!r}: use letters, digits, '.', '_' "
@@ -365,24 +368,33 @@ def up(name: str, spec_name: str, shards: int, *, replicas: int = 0,
                          f"{running[0].port})", f"stop it first: kvmigrate lab cluster down {name}")
     for stale in nodes(name):  # the stopped nodes of an earlier cluster of that name
         registry.down(stale.name)
+    shutil.rmtree(paths.cluster_pki_dir(name), ignore_errors=True)
+    server_tls = ServerTls(make_pki(paths.cluster_pki_dir(name), f"kvmigrate lab {name}"),
+                           auth_clients=True) if tls else None
 
     def start(node_name: str, port: int, args: list[str]) -> ServerProcess:
-        return registry.up(node_name, spec_name, port=port, extra_args=args, password=password)
+        return registry.up(node_name, spec_name, port=port, extra_args=args, password=password,
+                           tls=server_tls)
 
     try:
         return _build(name, spec_name, shards, replicas=replicas, password=password,
                       port_base=port_base, start=start,
-                      directory_of=lambda n: paths.instances_dir() / n, timeout=timeout)
+                      directory_of=lambda n: paths.instances_dir() / n, timeout=timeout,
+                      tls=tls)
     except BaseException:
         for proc in nodes(name):  # _build stopped them; take them out of the lab too
             with contextlib.suppress(Exception):
                 registry.down(proc.name)
+        shutil.rmtree(paths.cluster_pki_dir(name), ignore_errors=True)
         raise
 
 
 def down(name: str) -> list[ServerProcess]:
-    """Stop every node of lab cluster ``name`` and remove their directories."""
-    return [registry.down(p.name) for p in reversed(_existing(name))][::-1]
+    """Stop every node of lab cluster ``name`` and remove their directories (and its
+    certificates)."""
+    stopped = [registry.down(p.name) for p in reversed(_existing(name))][::-1]
+    shutil.rmtree(paths.cluster_pki_dir(name), ignore_errors=True)
+    return stopped
 
 
 def first_running(name: str) -> ServerProcess:
