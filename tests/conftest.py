@@ -18,7 +18,7 @@ from migrate.lab import install
 from migrate.lab.cluster import ClusterHandle, start_cluster
 from migrate.lab.fleet import Fleet
 from migrate.lab.specs import SPECS
-from migrate.lab.tls import Pki, make_pki
+from migrate.lab.tls import Pki, ServerTls, make_pki
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -187,14 +187,15 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
 
 @pytest.fixture
 def lab_cluster(lab: Fleet) -> Iterator[Callable[..., ClusterHandle]]:
-    """Start clusters with ``lab_cluster("valkey-9", shards=3, replicas=0, password=None)``:
-    ready (cluster_state:ok on every node) when it returns; every node is stopped after the
-    test."""
+    """Start clusters with ``lab_cluster("valkey-9", shards=3, replicas=0, password=None,
+    tls=None)``: ready (cluster_state:ok on every node) when it returns; every node is stopped
+    after the test. With ``tls=ServerTls(pki, ...)`` the nodes speak TLS only."""
     handles: list[ClusterHandle] = []
 
     def start(spec: str, shards: int = 3, *, replicas: int = 0,
-              password: str | None = None) -> ClusterHandle:
-        handles.append(start_cluster(lab, spec, shards, replicas=replicas, password=password))
+              password: str | None = None, tls: ServerTls | None = None) -> ClusterHandle:
+        handles.append(start_cluster(lab, spec, shards, replicas=replicas, password=password,
+                                     tls=tls))
         return handles[-1]
 
     try:

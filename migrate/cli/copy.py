@@ -61,6 +61,7 @@ def _render(result: CopyResult) -> None:
     out.print(f"elapsed: {result.elapsed_s:.1f} s", markup=False)
 
 
+@tls.options
 def copy_cmd(
     from_rdb: Annotated[Path | None, typer.Option(
         "--from-rdb", metavar="FILE", help="Copy the keys of this RDB file.")] = None,
@@ -110,14 +111,7 @@ def copy_cmd(
     = 4 * 1024 * 1024,
     fmt: Annotated[str, typer.Option("--format", metavar="table|json",
                                       help="table or json.")] = "table",
-    source_tls_ca: tls.SourceCa = None,
-    source_tls_cert: tls.SourceCert = None,
-    source_tls_key: tls.SourceKey = None,
-    source_tls_insecure: tls.SourceInsecure = False,
-    target_tls_ca: tls.TargetCa = None,
-    target_tls_cert: tls.TargetCert = None,
-    target_tls_key: tls.TargetKey = None,
-    target_tls_insecure: tls.TargetInsecure = False,
+    tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """Copy keys into a target: from an RDB file, or from a fresh snapshot of a live server
     (--from-server), validated completely (structure and checksum) before any key is
@@ -141,11 +135,8 @@ def copy_cmd(
         raise UsageError(f"cannot read {from_rdb}: no such file")
     if to_rdb is not None:
         _check_writable(to_rdb, overwrite)
-    endpoint = tls.with_tls(Endpoint.parse(target), "target", target_tls_ca, target_tls_cert,
-                            target_tls_key, target_tls_insecure) if target else None
-    source = tls.with_tls(Endpoint.parse(from_server), "source", source_tls_ca,
-                          source_tls_cert, source_tls_key, source_tls_insecure) \
-        if from_server else None
+    endpoint = tls_sides.apply(Endpoint.parse(target), "target") if target else None
+    source = tls_sides.apply(Endpoint.parse(from_server), "source") if from_server else None
     if endpoint is not None and source is not None:  # fail before the snapshot is taken
         endpoint.client().close()
         if not flush_target and not dry_run:

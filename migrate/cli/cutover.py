@@ -134,6 +134,7 @@ def _link(mode: str, src: Endpoint, tgt: Endpoint, state_dir: Path,
     return NativeLink(src.client(), tgt.client())
 
 
+@tls.options
 def cutover(
     state_dir: StateOpt,
     source: SourceOpt = None,
@@ -150,14 +151,7 @@ def cutover(
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     fmt: FormatOpt = "table",
-    source_tls_ca: tls.SourceCa = None,
-    source_tls_cert: tls.SourceCert = None,
-    source_tls_key: tls.SourceKey = None,
-    source_tls_insecure: tls.SourceInsecure = False,
-    target_tls_ca: tls.TargetCa = None,
-    target_tls_cert: tls.TargetCert = None,
-    target_tls_key: tls.TargetKey = None,
-    target_tls_insecure: tls.TargetInsecure = False,
+    tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """Switch writes from the source to the target: bounded pause, catch-up, promote, fence."""
     _check_format(fmt)
@@ -166,10 +160,8 @@ def cutover(
         raise UsageError(f"cut-over of a {state.mode or 'unknown'}-mode sync is not possible",
                          "the --state DIR must hold a `kvmigrate sync` run in native, replica, "
                          "proxy or scan mode")
-    src = tls.with_tls(state.endpoint("source", source), "source", source_tls_ca,
-                       source_tls_cert, source_tls_key, source_tls_insecure)
-    tgt = tls.with_tls(state.endpoint("target", target), "target", target_tls_ca,
-                       target_tls_cert, target_tls_key, target_tls_insecure)
+    src = tls_sides.apply(state.endpoint("source", source), "source", state.tls("source"))
+    tgt = tls_sides.apply(state.endpoint("target", target), "target", state.tls("target"))
     options = CutoverOptions(max_pause_ms=max_pause_ms, max_lag_bytes=max_lag_bytes,
                              postpone_file=postpone_file, fence=fence, dry_run=dry_run,
                              last_verification_ok=state.last_verification_ok())
@@ -195,6 +187,7 @@ def cutover(
     _show(result, fmt, "cut-over")
 
 
+@tls.options
 def rollback_cmd(
     state_dir: StateOpt,
     source: SourceOpt = None,
@@ -216,14 +209,7 @@ def rollback_cmd(
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     fmt: FormatOpt = "table",
-    source_tls_ca: tls.SourceCa = None,
-    source_tls_cert: tls.SourceCert = None,
-    source_tls_key: tls.SourceKey = None,
-    source_tls_insecure: tls.SourceInsecure = False,
-    target_tls_ca: tls.TargetCa = None,
-    target_tls_cert: tls.TargetCert = None,
-    target_tls_key: tls.TargetKey = None,
-    target_tls_insecure: tls.TargetInsecure = False,
+    tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """After a cut-over: bring the old source back in sync and cut over back to it.
 
@@ -244,10 +230,8 @@ def rollback_cmd(
     if not record.get("ok") and not dry_run:
         raise UsageError(f"no completed cut-over recorded in {state_dir}",
                          "rollback follows `kvmigrate cutover`")
-    old = tls.with_tls(state.endpoint("source", source), "source", source_tls_ca,
-                       source_tls_cert, source_tls_key, source_tls_insecure)
-    new = tls.with_tls(state.endpoint("target", target), "target", target_tls_ca,
-                       target_tls_cert, target_tls_key, target_tls_insecure)
+    old = tls_sides.apply(state.endpoint("source", source), "source", state.tls("source"))
+    new = tls_sides.apply(state.endpoint("target", target), "target", state.tls("target"))
     fence = record.get("fence")
     fence_record = FenceRecord(**fence) if fence else None
     if not dry_run:

@@ -29,10 +29,13 @@ def up_cmd(
         help="Node i listens on PORT_BASE+i (default: free ports).")] = None,
     timeout: Annotated[float, typer.Option(
         help="Seconds to wait for cluster_state:ok on every node.")] = cluster.READY_TIMEOUT_S,
+    tls: Annotated[bool, typer.Option(
+        "--tls", help="TLS only (cluster bus and replication too), with a CA made for the "
+                      "cluster; client certificates required.")] = False,
 ) -> None:
     """Start a cluster on 127.0.0.1: the slots spread evenly, every node a lab server."""
     handle = cluster.up(name, server, shards, replicas=replicas, password=password,
-                        port_base=port_base, timeout=timeout)
+                        port_base=port_base, timeout=timeout, tls=tls)
     for primary, slots, followers in zip(handle.nodes, handle.ranges, handle.replicas,
                                          strict=True):
         for node in (primary, *followers):
@@ -44,6 +47,10 @@ def up_cmd(
     err.print(f"cluster {name}: {first.spec} ({first.flavor} {first.version}), "
               f"{len(handle.nodes)} shards, {len(handle.all_nodes)} nodes, cluster_state:ok; "
               f"logs in {first.log_path.parent.parent}/{name}-*/server.log", markup=False)
+    if first.tls:
+        err.print(f"TLS only: reach it with --source-tls-ca {first.tls_ca} --source-tls-cert "
+                  f"{first.tls_cert} --source-tls-key {first.tls_key} (or --target-tls-*)",
+                  markup=False)
 
 
 @app.command("url")

@@ -92,6 +92,7 @@ def _write(path: Path, text: str) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("preflight")
+    @tls.options
     def preflight_cmd(
         source: Annotated[str, typer.Option(
             "--source", metavar="URL", envvar="KVMIGRATE_SOURCE_URL",
@@ -119,14 +120,7 @@ def register(app: typer.Typer) -> None:
         fail_on: Annotated[FailOn, typer.Option(
             "--fail-on", help="Exit 1 when a finding is at or above this severity.")]
         = FailOn.blocker,
-        source_tls_ca: tls.SourceCa = None,
-        source_tls_cert: tls.SourceCert = None,
-        source_tls_key: tls.SourceKey = None,
-        source_tls_insecure: tls.SourceInsecure = False,
-        target_tls_ca: tls.TargetCa = None,
-        target_tls_cert: tls.TargetCert = None,
-        target_tls_key: tls.TargetKey = None,
-        target_tls_insecure: tls.TargetInsecure = False,
+        tls_sides: tls.Sides = tls.NONE,
     ) -> None:
         """Predict what a migration would break, from read-only facts of the source.
 
@@ -139,12 +133,8 @@ def register(app: typer.Typer) -> None:
         report = run(PreflightRequest(source=source, to=to.value, target=target,
                                       target_version=target_version,
                                       scripts=list(scripts or []), sample=sample,
-                                      source_tls=tls.settings(source_tls_ca, source_tls_cert,
-                                                              source_tls_key,
-                                                              source_tls_insecure),
-                                      target_tls=tls.settings(target_tls_ca, target_tls_cert,
-                                                              target_tls_key,
-                                                              target_tls_insecure)))
+                                      source_tls=tls_sides.source,
+                                      target_tls=tls_sides.target))
         threshold = Severity(fail_on.value)
         if fmt is Format.json:
             text = json.dumps(report.to_dict(), indent=2, default=str) + "\n"

@@ -73,6 +73,7 @@ class CliObserver:
         return table
 
 
+@tls.options
 def sync_cmd(
     source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.",
                                         envvar="KVMIGRATE_SOURCE_URL")],
@@ -128,21 +129,12 @@ def sync_cmd(
     keep_spool: Annotated[bool, typer.Option(
         "--keep-spool", help="Keep the spool in --state when the run ends (a full copy of "
                              "the data, for diagnosis; removed by default).")] = False,
-    source_tls_ca: tls.SourceCa = None,
-    source_tls_cert: tls.SourceCert = None,
-    source_tls_key: tls.SourceKey = None,
-    source_tls_insecure: tls.SourceInsecure = False,
-    target_tls_ca: tls.TargetCa = None,
-    target_tls_cert: tls.TargetCert = None,
-    target_tls_key: tls.TargetKey = None,
-    target_tls_insecure: tls.TargetInsecure = False,
+    tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """Copy a live source to the target and keep it caught up; exits 0 once caught up and
     the verification sample passes (with --follow: when stopped)."""
-    src = tls.with_tls(Endpoint.parse(source), "source", source_tls_ca, source_tls_cert,
-                       source_tls_key, source_tls_insecure)
-    tgt = tls.with_tls(Endpoint.parse(target), "target", target_tls_ca, target_tls_cert,
-                       target_tls_key, target_tls_insecure)
+    src = tls_sides.apply(Endpoint.parse(source), "source")
+    tgt = tls_sides.apply(Endpoint.parse(target), "target")
     opts = SyncOptions(source=src, target=tgt, to=to,
                        mode=mode, follow=follow, verify_sample=verify_sample, state_dir=state,
                        resume=resume, status_json=status_json, flush_target=flush_target,

@@ -40,6 +40,7 @@ def render_table(report: VerifyReport) -> None:
               f"{report.elapsed_s:.1f} s)", markup=False)
 
 
+@tls.options
 def verify_cmd(
     source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.",
                                         envvar="KVMIGRATE_SOURCE_URL")],
@@ -65,14 +66,7 @@ def verify_cmd(
         "--allow-loss", metavar="CLASS,...",
         help="Classes of loss the sync was allowed (as given to sync --allow-loss): their "
              "differences are listed as known, never counted as a match.")] = None,
-    source_tls_ca: tls.SourceCa = None,
-    source_tls_cert: tls.SourceCert = None,
-    source_tls_key: tls.SourceKey = None,
-    source_tls_insecure: tls.SourceInsecure = False,
-    target_tls_ca: tls.TargetCa = None,
-    target_tls_cert: tls.TargetCert = None,
-    target_tls_key: tls.TargetKey = None,
-    target_tls_insecure: tls.TargetInsecure = False,
+    tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """Compare the target with the source per type: values, TTLs, hash field TTLs, stream
     entries, groups, consumers and pending entries, key counts per database. Exit 0 when all
@@ -82,10 +76,8 @@ def verify_cmd(
     opts = VerifyOptions(full=full, sample=sample, match=match, ttl_tolerance_ms=ttl_tolerance,
                          db_map=parse_db_map(db_map), lag_window_s=lag_window,
                          rechecks=rechecks, allow_loss=parse_allow_loss(allow_loss))
-    src = tls.with_tls(Endpoint.parse(source), "source", source_tls_ca, source_tls_cert,
-                       source_tls_key, source_tls_insecure)
-    tgt = tls.with_tls(Endpoint.parse(target), "target", target_tls_ca, target_tls_cert,
-                       target_tls_key, target_tls_insecure)
+    src = tls_sides.apply(Endpoint.parse(source), "source")
+    tgt = tls_sides.apply(Endpoint.parse(target), "target")
     err.print(f"verifying {tgt.display()} against {src.display()} "
               f"({'full walk' if full else f'sample of {sample}'})", markup=False)
     report = verify(src, tgt, opts)

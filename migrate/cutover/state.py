@@ -2,7 +2,9 @@
 
 The sync's ledger (``ledger.json``) names the run with masked URLs: it never holds secrets.
 So the servers' URLs come from ``--source``/``--target`` (or ``KVMIGRATE_SOURCE_URL`` /
-``KVMIGRATE_TARGET_URL``) when they need a password, else from the ledger. A running
+``KVMIGRATE_TARGET_URL``) when they need a password, else from the ledger; a TLS side's
+certificate files from the ``--source-tls-*``/``--target-tls-*`` options when given, else
+from the ledger, which records their paths when the sync starts. A running
 ``sync --follow`` owns the ledger, so the cut-over writes its own record, ``cutover.json``,
 beside it (and ``rollback.json`` for a rollback).
 """
@@ -15,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrate.endpoint import Endpoint
+from migrate.endpoint import Endpoint, TlsSettings
 from migrate.errors import UsageError
-from migrate.orchestrate.ledger import LEDGER_FILE, write_json_atomic
+from migrate.orchestrate.ledger import LEDGER_FILE, recorded_tls, write_json_atomic
 
 CUTOVER_FILE = "cutover.json"
 ROLLBACK_FILE = "rollback.json"
@@ -61,6 +63,10 @@ class SyncState:
                      else f"no sync has run in {self.root} yet, so the {side} is not known")
             raise UsageError(where, f"give --{side} URL or set KVMIGRATE_{side.upper()}_URL")
         return Endpoint.parse(recorded)
+
+    def tls(self, side: str) -> TlsSettings | None:
+        """The TLS files the sync was started with for ``side`` (None: not recorded)."""
+        return recorded_tls(self.ledger, side)
 
     def last_verification_ok(self) -> bool | None:
         phase = next((p for p in self.ledger.get("phases", []) if p.get("name") == "verify"),

@@ -9,6 +9,10 @@ config epoch; the nodes are introduced (``CLUSTER MEET``), replicas follow their
 (``CLUSTER REPLICATE``), and the cluster is ready once every node reports
 ``cluster_state:ok`` and knows every other node, and every replica's link is up.
 
+With a :class:`~migrate.lab.tls.ServerTls` every node listens on its TLS port only, and the
+cluster bus and replication run over TLS too (``tls-cluster yes``, ``tls-replication yes``):
+the nodes announce their TLS ports in ``CLUSTER SHARDS``/``SLOTS``/``NODES``.
+
 :func:`start_cluster` runs a cluster in a :class:`Fleet` (tests); :func:`up` and :func:`down`
 run named ones in the lab directory (``kvmigrate lab cluster``).
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +37,7 @@ from migrate.lab import paths, registry
 from migrate.lab.fleet import Fleet
 from migrate.lab.server import HOST, ServerProcess, free_port, port_in_use
 from migrate.lab.specs import get_spec
+from migrate.lab.tls import ServerTls, make_pki
 
 MAX_SHARDS = 64
 MAX_REPLICAS = 5
@@ -125,12 +131,16 @@ def _ports(count: int, port_base: int | None) -> list[tuple[int, int]]:
     return pairs
 
 
-def node_args(directory: Path, bus_port: int, password: str | None) -> list[str]:
-    """The server arguments that make a lab server a cluster node."""
+def node_args(directory: Path, bus_port: int, password: str | None,
+              tls: bool = False) -> list[str]:
+    """The server arguments that make a lab server a cluster node (with ``tls``: its cluster
+    bus and its replication over TLS)."""
     args = [CLUSTER_FLAG, "yes", "--cluster-config-file", str(directory / "nodes.conf"),
             "--cluster-port", str(bus_port), "--appendonly", "no"]
     if password:
         args += ["--masterauth", password]
+    if tls:
+        args += ["--tls-cluster", "yes", "--tls-replication", "yes"]
     return args
 
 
@@ -140,7 +150,7 @@ Starter = Callable[[str, int, list[str]], ServerProcess]
 
 def _build(name: str, spec_name: str, shards: int, *, replicas: int, password: str | None,
            port_base: int | None, start: Starter, directory_of: Callable[[str], Path],
-           timeout: float) -> ClusterHandle:
+           timeout: float, tls: bool = False) -> ClusterHandle:
     """Start, configure and wait for the nodes; stop every started node if any step fails."""
     _check_shape(shards, replicas)
     spec = get_spec(spec_name)
@@ -151,7 +161,8 @@ def _build(name: str, spec_name: str, shards: int, *, replicas: int, password: s
     try:
         for i, (port, bus) in enumerate(ports):
             node_name = f"{name}-{i}"
-            node = start(node_name, port, node_args(directory_of(node_name), bus, password))
+            node = start(node_name, port,
+                         node_args(directory_of(node_name), bus, password, tls))
             handle.bus_ports[node.name] = bus
             if i < shards:
                 handle.nodes.append(node)
@@ -287,10 +298,11 @@ def wait_ready(handle: ClusterHandle, *, timeout: float = READY_TIMEOUT_S,
 
 def start_cluster(where: Fleet | Path, spec_name: str, shards: int, *, replicas: int = 0,
                   password: str | None = None, port_base: int | None = None,
-                  name: str | None = None, timeout: float = READY_TIMEOUT_S) -> ClusterHandle:
+                  name: str | None = None, timeout: float = READY_TIMEOUT_S,
+                  tls: ServerTls | None = None) -> ClusterHandle:
     """Start a ready cluster of ``shards`` primaries with ``replicas`` replicas each, in a
     fleet (which then stops its nodes with the rest) or in a fresh fleet in directory
-    ``where`` (stop it with ``.stop()``)."""
+    ``where`` (stop it with ``.stop()``). With ``tls`` the nodes speak TLS only."""
     fleet = where if isinstance(where, Fleet) else Fleet(Path(where))
     if name is None:
         base = f"{spec_name}-cluster"
@@ -299,11 +311,11 @@ def start_cluster(where: Fleet | Path, spec_name: str, shards: int, *, replicas:
 
     def start(node_name: str, port: int, args: list[str]) -> ServerProcess:
         return fleet.start(spec_name, name=node_name, port=port, extra_args=args,
-                           password=password)
+                           password=password, tls=tls)
 
     return _build(name, spec_name, shards, replicas=replicas, password=password,
                   port_base=port_base, start=start, directory_of=lambda n: fleet.directory / n,
-                  timeout=timeout)
+                  timeout=timeout, tls=tls is not None)
 
 
 # Named clusters in the lab directory (kvmigrate lab cluster ...)
@@ -340,9 +352,11 @@ def _existing(name: str) -> list[ServerProcess]:
 
 def up(name: str, spec_name: str, shards: int, *, replicas: int = 0,
        password: str | None = None, port_base: int | None = None,
-       timeout: float = READY_TIMEOUT_S) -> ClusterHandle:
+       timeout: float = READY_TIMEOUT_S, tls: bool = False) -> ClusterHandle:
     """Start lab cluster ``name``; its nodes are the lab servers ``name-0`` ... (the
-    primaries, then the replicas)."""
+    primaries, then the replicas). With ``tls`` they speak TLS only, with a CA and
+    certificates made for the cluster (:func:`paths.cluster_pki_dir`; client certificates
+    required)."""
     _check_shape(shards, replicas)
     if not registry.NAME_RE.match(f"{name}-{shards * (1 + replicas) - 1}"):
         raise UsageError(f"invalid lab cluster name {name!r}: use letters, digits, '.', '_' "
@@ -354,24 +368,33 @@ def up(name: str, spec_name: str, shards: int, *, replicas: int = 0,
                          f"{running[0].port})", f"stop it first: kvmigrate lab cluster down {name}")
     for stale in nodes(name):  # the stopped nodes of an earlier cluster of that name
         registry.down(stale.name)
+    shutil.rmtree(paths.cluster_pki_dir(name), ignore_errors=True)
+    server_tls = ServerTls(make_pki(paths.cluster_pki_dir(name), f"kvmigrate lab {name}"),
+                           auth_clients=True) if tls else None
 
     def start(node_name: str, port: int, args: list[str]) -> ServerProcess:
-        return registry.up(node_name, spec_name, port=port, extra_args=args, password=password)
+        return registry.up(node_name, spec_name, port=port, extra_args=args, password=password,
+                           tls=server_tls)
 
     try:
         return _build(name, spec_name, shards, replicas=replicas, password=password,
                       port_base=port_base, start=start,
-                      directory_of=lambda n: paths.instances_dir() / n, timeout=timeout)
+                      directory_of=lambda n: paths.instances_dir() / n, timeout=timeout,
+                      tls=tls)
     except BaseException:
         for proc in nodes(name):  # _build stopped them; take them out of the lab too
             with contextlib.suppress(Exception):
                 registry.down(proc.name)
+        shutil.rmtree(paths.cluster_pki_dir(name), ignore_errors=True)
         raise
 
 
 def down(name: str) -> list[ServerProcess]:
-    """Stop every node of lab cluster ``name`` and remove their directories."""
-    return [registry.down(p.name) for p in reversed(_existing(name))][::-1]
+    """Stop every node of lab cluster ``name`` and remove their directories (and its
+    certificates)."""
+    stopped = [registry.down(p.name) for p in reversed(_existing(name))][::-1]
+    shutil.rmtree(paths.cluster_pki_dir(name), ignore_errors=True)
+    return stopped
 
 
 def first_running(name: str) -> ServerProcess:

@@ -26,3 +26,8 @@ def server_root(spec_name: str) -> Path:
 
 def instances_dir() -> Path:
     return lab_dir() / "instances"
+
+
+def cluster_pki_dir(name: str) -> Path:
+    """The CA and certificates of TLS lab cluster ``name``."""
+    return lab_dir() / "tls" / name

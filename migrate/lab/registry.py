@@ -10,6 +10,7 @@ from migrate.errors import LabError, UsageError
 from migrate.lab import install, paths
 from migrate.lab.server import ServerProcess, start_server
 from migrate.lab.specs import get_spec
+from migrate.lab.tls import ServerTls
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -51,7 +52,7 @@ def all_instances() -> list[ServerProcess]:
 
 def up(name: str, spec_name: str | None, *, port: int | None = None,
        extra_args: list[str] | None = None, binary: str | None = None,
-       password: str | None = None) -> ServerProcess:
+       password: str | None = None, tls: ServerTls | None = None) -> ServerProcess:
     directory = _dir(name)
     if (directory / "instance.json").exists():
         existing = ServerProcess.load(directory)
@@ -75,7 +76,7 @@ def up(name: str, spec_name: str | None, *, port: int | None = None,
         shutil.rmtree(directory)
     return start_server(record, name=name, spec=spec_label, flavor=flavor,
                         directory=directory, port=port, extra_args=extra_args,
-                        password=password)
+                        password=password, tls=tls)
 
 
 def down(name: str) -> ServerProcess:

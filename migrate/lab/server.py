@@ -183,7 +183,7 @@ def start_server(installed: Installed, *, name: str, spec: str, flavor: str, dir
         if password:
             args += ["--requirepass", password]
         if tls is not None:
-            args += tls.server_args(port)
+            args += tls.server_args(port, free_port() if tls.plain_port else 0)
     args += extra_args or []
     proc.argv = args
     with open(directory / "stdout.log", "ab") as out:

@@ -1,7 +1,8 @@
 """Certificates for TLS lab servers, made with the ``openssl`` command: a private CA, a
 server certificate for 127.0.0.1/localhost and a client certificate, all signed by it.
 
-A lab server started with :class:`ServerTls` listens on its TLS port only (``--port 0``);
+A lab server started with :class:`ServerTls` listens on its TLS port only (``--port 0``)
+unless told to listen on a plain port too;
 its :attr:`~migrate.lab.server.ServerProcess.endpoint` is ``rediss://`` with the CA and the
 client certificate, so kvmigrate and the tests reach it like any other server.
 """
@@ -39,9 +40,11 @@ class ServerTls:
     pki: Pki
     auth_clients: bool = False  # tls-auth-clients yes: a client certificate is required
     replication: bool = False  # tls-replication yes: it replicates from TLS primaries
+    plain_port: bool = False  # it also listens on a plain port (a free one, not its .port)
 
-    def server_args(self, port: int) -> list[str]:
-        args = ["--port", "0", "--tls-port", str(port),
+    def server_args(self, port: int, plain: int = 0) -> list[str]:
+        """``port``: its TLS port; ``plain``: its plain port (0: none)."""
+        args = ["--port", str(plain), "--tls-port", str(port),
                 "--tls-cert-file", str(self.pki.server_cert),
                 "--tls-key-file", str(self.pki.server_key),
                 "--tls-ca-cert-file", str(self.pki.ca_cert),

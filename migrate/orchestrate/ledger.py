@@ -8,7 +8,9 @@ A folder created for a run is 0700 and every file the run writes 0600 (customer 
 Files in the folder:
 
 - ``ledger.json``: what the run is (source, target, mode), its phases, offsets and counters,
-  and the latest live status. Rewritten atomically (write, fsync, rename).
+  and the latest live status. Rewritten atomically (write, fsync, rename). For a TLS side it
+  also names the TLS files the run was started with (absolute paths: never a password nor a
+  key's contents), so that cut-over and rollback reach the servers the same way.
 - ``kvmigrate.pid``: the pid of the run that owns the folder, removed when it ends.
 - ``written-keys.json`` (mode 0600: it names customer keys): a bounded sample of the keys
   the source's stream wrote, kept by the running sync, so the verification samples at the
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migrate.endpoint import Endpoint, TlsSettings
 from migrate.errors import KvmError, UsageError
 
 LEDGER_FILE = "ledger.json"
@@ -236,6 +239,14 @@ class Ledger:
     def counters(self) -> dict[str, Any]:
         return self.data["counters"]
 
+    def note_tls(self, **sides: Endpoint) -> None:
+        """Record the TLS files of each TLS side (``source=...``, ``target=...``): the paths
+        the run was started with, as absolute paths; replaced at each start and resume."""
+        with self._mutex:
+            self.data["tls"] = {side: tls_record(endpoint.tls_settings)
+                                for side, endpoint in sides.items() if endpoint.tls}
+        self.save()
+
     def update_status(self, **fields: Any) -> None:
         with self._mutex:
             self.data["status"].update(fields)
@@ -256,6 +267,22 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.save()
         self.close()
+
+
+def tls_record(settings: TlsSettings) -> dict[str, Any]:
+    """``settings`` as the ledger keeps them: file paths (absolute) and the insecure flag."""
+    files = {name: os.path.abspath(path) for name, path in
+             (("ca", settings.ca), ("cert", settings.cert), ("key", settings.key)) if path}
+    return {**files, "insecure": settings.insecure}
+
+
+def recorded_tls(ledger: dict[str, Any], side: str) -> TlsSettings | None:
+    """The TLS settings a ledger recorded for ``side`` (None: none recorded)."""
+    record = ledger.get("tls", {}).get(side)
+    if not isinstance(record, dict):
+        return None
+    return TlsSettings(ca=record.get("ca"), cert=record.get("cert"), key=record.get("key"),
+                       insecure=bool(record.get("insecure")))
 
 
 def _describe(run: dict[str, Any]) -> str:

@@ -200,6 +200,7 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     verification: VerifyReport | None = None
     with Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
             StatusPublisher(ledger, opts.observer, opts.status_json) as status:
+        ledger.note_tls(source=source.endpoint, target=target.endpoint)
         status.update(mode=mode, reason=reason, source=str(source), target=str(target))
         if mode == "proxy":  # a bad --listen must fail before the target is flushed
             from migrate.proxy.primary import check_listen

@@ -117,3 +117,31 @@ def test_port_in_use_stops_nothing_it_did_not_start(isolated_lab_dir: Path) -> N
     assert res.code == 2
     assert f"port {port} on 127.0.0.1 is in use" in _one_line(res)
     assert run_cli("lab", "status", "--format", "json").stdout.strip() == "[]"
+
+
+def test_a_tls_cluster(isolated_lab_dir: Path) -> None:
+    """``--tls``: nodes on TLS ports only, a CA made for the cluster, client certificates
+    required; the options to reach it are printed, and ``down`` removes the certificates."""
+    up = run_cli("lab", "cluster", "up", "secure", "--server", "valkey-9", "--shards", "2",
+                 "--replicas", "1", "--tls")
+    assert up.code == 0, up.output
+    lines = up.stdout.splitlines()
+    assert sorted(line.split(": ")[0] for line in lines) == [f"secure-{i}" for i in range(4)]
+    assert all(line.split(": ")[1].startswith("rediss://127.0.0.1:") for line in lines)
+    pki = isolated_lab_dir / "tls" / "secure"
+    assert f"--source-tls-ca {pki / 'ca.crt'} --source-tls-cert {pki / 'client.crt'} " \
+        f"--source-tls-key {pki / 'client.key'}" in up.stderr
+    url = run_cli("lab", "cluster", "url", "secure").stdout.strip()
+    assert url.startswith("rediss://")
+    options = ["--source-tls-ca", str(pki / "ca.crt"), "--source-tls-cert",
+               str(pki / "client.crt"), "--source-tls-key", str(pki / "client.key")]
+    report = run_cli("preflight", "--source", url, *options, "--to", "valkey",
+                     "--format", "json")
+    assert report.code in (0, 1), report.output
+    assert len(json.loads(report.stdout)["source"]["cluster"]["shards"]) == 2
+    no_cert = run_cli("preflight", "--source", url, "--source-tls-ca", str(pki / "ca.crt"),
+                      "--to", "valkey")  # client certificates are required
+    assert no_cert.code == 3, no_cert.output
+    _one_line(no_cert)
+    down = run_cli("lab", "cluster", "down", "secure")
+    assert down.code == 0 and not pki.exists()

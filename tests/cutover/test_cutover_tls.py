@@ -1,6 +1,8 @@
 """Cut-over over TLS: a running scan-mode sync from a TLS source that requires client
-certificates is cut over with the --source-tls-* options, and the clients still on the old
-primary list none of kvmigrate's own connections (each one is named with CLIENT SETNAME)."""
+certificates is cut over without repeating the --source-tls-* options (the ledger names the
+files the sync was started with; options given override them), then rolled back the same way;
+the clients still on the old primary list none of kvmigrate's own connections (each one is
+named with CLIENT SETNAME)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from tests.helpers import run_cli
 from tests.sync.test_tls import tls_args
 
 
-def test_cutover_of_a_scan_sync_from_a_tls_source(lab: Fleet, pki: Pki, tmp_path: Path) -> None:
+def test_cutover_of_a_scan_sync_from_a_tls_source(lab: Fleet, pki: Pki, other_pki: Pki,
+                                                  tmp_path: Path) -> None:
     source = lab.start("redis-7.0", tls=ServerTls(pki, auth_clients=True),
                        extra_args=["--notify-keyspace-events", "KA"])
     target = lab.start("valkey-9")
@@ -43,10 +46,19 @@ def test_cutover_of_a_scan_sync_from_a_tls_source(lab: Fleet, pki: Pki, tmp_path
             time.sleep(0.2)
         named = [c for c in source.client().client_list() if c["name"] == "kvmigrate"]
         assert len(named) >= 2  # the sync's own connections to the source, named
-        without_tls = run_cli("cutover", "--state", str(state), "--yes")
-        assert without_tls.code == 3, without_tls.output  # the ledger keeps no TLS files
-        result = run_cli("cutover", "--state", str(state), *tls_args("source", source),
-                         "--yes", "--format", "json")
+        ledger = (state / "ledger.json").read_text()
+        assert json.loads(ledger)["tls"] == {"source": {
+            "ca": str(pki.ca_cert), "cert": str(pki.client_cert), "key": str(pki.client_key),
+            "insecure": False}}
+        assert "PRIVATE KEY" not in ledger and "CERTIFICATE" not in ledger
+        # options given replace the recorded files: the wrong CA is refused, nothing done
+        wrong = run_cli("cutover", "--state", str(state), "--source-tls-ca",
+                        str(other_pki.ca_cert), "--source-tls-cert", str(pki.client_cert),
+                        "--source-tls-key", str(pki.client_key), "--yes")
+        assert wrong.code == 3, wrong.output
+        assert "certificate verify failed" in wrong.stderr.strip().splitlines()[-1]
+        assert not (state / "cutover.json").exists()
+        result = run_cli("cutover", "--state", str(state), "--yes", "--format", "json")
         assert result.code == 0, result.output[-3000:]
         record = json.loads(result.stdout)
         assert record["ok"] and record["clients_left"] == []
@@ -57,3 +69,9 @@ def test_cutover_of_a_scan_sync_from_a_tls_source(lab: Fleet, pki: Pki, tmp_path
             sync.wait()
     assert target.client().info("replication")["role"] == "master"
     assert verify(source.endpoint, target.endpoint, VerifyOptions(full=True)).ok
+    target.client().set("written-after-cutover", "1")
+    back = run_cli("rollback", "--state", str(state), "--yes", "--format", "json")
+    assert back.code == 0, back.output[-3000:]
+    assert json.loads(back.stdout)["ok"]
+    assert source.client().get("written-after-cutover") == b"1"
+    assert source.client().info("replication")["role"] == "master"
