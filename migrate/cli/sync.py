@@ -16,7 +16,6 @@ from migrate.cli import tls
 from migrate.cli.console import err, out
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
-from migrate.sync.metrics import serving
 from migrate.sync.options import SyncOptions, parse_allow_loss
 from migrate.sync.rules import LOSS_CLASSES
 from migrate.sync.run import run_sync
@@ -173,6 +172,8 @@ def sync_cmd(
     if live is not None:
         observer.live = live
         live.start()
+    from migrate.sync.metrics import serving  # the HTTP server only when asked for
+
     try:
         with serving(metrics_listen, observer) as opts.observer:
             result = run_sync(opts)
