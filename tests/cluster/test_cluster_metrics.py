@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from migrate.lab.cluster import ClusterHandle
 from migrate.lab.fleet import Fleet
 from migrate.lab.server import free_port
 from tests.cluster.test_cluster_sync import fill
+from tests.helpers import run_cli
 from tests.sync.prometheus_text import Scrape, scrape
 
 LabCluster = Callable[..., ClusterHandle]
@@ -60,3 +62,11 @@ def test_a_cluster_sync_is_scraped_per_shard(lab_cluster: LabCluster, lab: Fleet
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
+    # the report of the same run has a line per shard
+    report = run_cli("report", "--state", str(tmp_path / "state"), "--format", "json")
+    assert report.code == 0, report.output
+    data = json.loads(report.stdout)
+    assert sorted(float(r["keys_loaded"]) for r in data["shards"]) == per_primary
+    assert data["run"]["cluster"] and data["outcome"] == "done"
+    text = run_cli("report", "--state", str(tmp_path / "state")).stdout
+    assert "\n## Shards\n" in text and "Cluster source: 3 shard(s)" in text

@@ -15,7 +15,7 @@ import pytest
 
 from migrate.lab.fleet import Fleet
 from migrate.lab.server import free_port
-from migrate.sync.metrics import parse_metrics_listen, render
+from migrate.sync.metrics import is_loopback, parse_metrics_listen, render
 from tests.helpers import run_cli
 from tests.sync.prometheus_text import Scrape, parse, scrape
 
@@ -107,6 +107,8 @@ def test_listen_addresses() -> None:
     assert parse_metrics_listen(":9187") == ("127.0.0.1", 9187)
     assert parse_metrics_listen("0.0.0.0:9187") == ("0.0.0.0", 9187)
     assert parse_metrics_listen("[::1]:9187") == ("::1", 9187)
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.10")
 
 
 def test_a_cluster_status_is_labelled_per_shard() -> None:
