@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 WIDTH = 880
-LEFT, RIGHT, TOP = 78, 24, 74
-LABEL_ROWS = (34, 46, 58)  # y of the phase labels' rows (close phases take the next row)
+LEFT, RIGHT, TOP = 78, 24, 86
+PAUSE_ROWS = (14, 28)  # y of the rows of labels above the chart: the pauses' (bold) ...
+PHASE_ROWS = (46, 58, 70)  # ... and the phases'; a label too close to the last in its row
+# takes the next row
 PANEL_H, GAP, BOTTOM = 130, 44, 40
 COLOURS = ("#0969da", "#bf3989", "#1a7f37")
 PAUSE_FILL = {"cut-over": "#f59e0b", "rollback": "#cf222e"}
@@ -119,32 +121,51 @@ def svg(samples: list[dict[str, Any]], phases: list[tuple[str, float]],
     bottom = TOP + len(rows) * (PANEL_H + GAP) - GAP
     for i, panel in enumerate(rows):
         parts += _panel(panel, TOP + i * (PANEL_H + GAP), x)
+    pause_rows = _Rows(PAUSE_ROWS, char_w=6.6)
     for what, start, end, ms in pauses:  # shaded across every panel, at least 3 px wide
         left, right = x(start), max(x(end), x(start) + 3)
         shown = f"{what} write pause" + (f" {ms:g} ms" if ms is not None else "")
-        parts.append(f'<rect class="pause" x="{left:.1f}" y="20" '
-                     f'width="{right - left:.1f}" height="{bottom - 20}" '
+        parts.append(f'<rect class="pause" x="{left:.1f}" y="{PAUSE_ROWS[0] + 4}" '
+                     f'width="{right - left:.1f}" height="{bottom - PAUSE_ROWS[0] - 4}" '
                      f'fill="{PAUSE_FILL.get(what, "#f59e0b")}" fill-opacity="0.35">'
                      f"<title>{html.escape(shown)}</title></rect>")
-        parts.append(_text(right + 4 if right < WIDTH - 200 else left - 4, 16, shown,
-                           anchor="start" if right < WIDTH - 200 else "end",
-                           fill="#9a6700", weight="bold"))
-    row_ends = [0.0] * len(LABEL_ROWS)  # where each row's last label ends
+        at_end = right > WIDTH - 200
+        y = pause_rows.place(left - 4 if at_end else right + 4, shown, from_right=at_end)
+        parts.append(_text(left - 4 if at_end else right + 4, y, shown,
+                           anchor="end" if at_end else "start", fill="#9a6700",
+                           weight="bold"))
+    phase_rows = _Rows(PHASE_ROWS, char_w=6.0)
     for name, start in phases:
         if t0 <= start <= t1:
             px = x(start)
-            row = next((i for i, end in enumerate(row_ends) if px >= end + 4),
-                       row_ends.index(min(row_ends)))
-            row_ends[row] = px + 3 + 6 * len(name)
-            parts.append(f'<line x1="{px:.1f}" y1="{LABEL_ROWS[row] + 3}" x2="{px:.1f}" '
+            y = phase_rows.place(px + 3, name)
+            parts.append(f'<line x1="{px:.1f}" y1="{y + 3}" x2="{px:.1f}" '
                          f'y2="{bottom}" stroke="#8c959f" stroke-dasharray="3 3"/>')
-            parts.append(_text(px + 3, LABEL_ROWS[row], name, size=10))
+            parts.append(_text(px + 3, y, name, size=10))
     for k in range(6):  # the time axis
         t = t0 + (t1 - t0) * k / 5
         parts.append(_text(x(t), bottom + 16, _elapsed(t - t0), anchor="middle"))
     parts.append(_text(LEFT, bottom + 32, f"time from {_clock(t0)} UTC", size=10))
     parts.append("</svg>")
     return "".join(parts)
+
+
+class _Rows:
+    """Rows of labels: each label goes in the first row where it does not overlap the
+    labels already there (the least crowded row when none is free)."""
+
+    def __init__(self, ys: tuple[int, ...], char_w: float):
+        self.ys, self.char_w = ys, char_w
+        self.spans: list[list[tuple[float, float]]] = [[] for _ in ys]
+
+    def place(self, x: float, text: str, *, from_right: bool = False) -> int:
+        width = self.char_w * len(text)
+        span = (x - width, x) if from_right else (x, x + width)
+        free = [i for i, row in enumerate(self.spans)
+                if all(span[1] + 4 <= a or b + 4 <= span[0] for a, b in row)]
+        row = free[0] if free else min(range(len(self.ys)), key=lambda i: len(self.spans[i]))
+        self.spans[row].append(span)
+        return self.ys[row]
 
 
 def _panel(panel: Panel, top: float, x: Any) -> list[str]:

@@ -103,11 +103,12 @@ def _switch_blocks(what: str, rec: dict[str, Any]) -> list[b.Block]:
         facts.append(f"Final verification during the pause: {rec['final_verification']}")
     if rec["final_offset"] is not None:
         facts.append(f"Final replication offset: {rec['final_offset']:,}")
+    left = "the old primary" if what == "Cut-over" else "the primary rolled back from"
     if rec["fenced"]:
-        facts.append("The old primary was fenced (its writes fail with NOREPLICAS)")
+        facts.append(f"{left[0].upper()}{left[1:]} was fenced (its writes fail with "
+                     "NOREPLICAS)")
     if rec["clients_left"]:
-        facts.append(f"{rec['clients_left']} client(s) were still connected to the old "
-                     "primary")
+        facts.append(f"{rec['clients_left']} client(s) were still connected to {left}")
     out.append(b.Bullets(facts))
     out.append(b.Table(["step", "status", "at (UTC)", "took", "detail"],
                        [[s["name"], s["status"], _clock(s["started"]),

@@ -1,6 +1,6 @@
 """``kvmigrate report`` of a real migration: a replica-mode ``sync --follow`` under writes
-(some translated for the target), a cut-over, then the report in all three formats; the HTML
-page is opened in a real headless Chromium, which must draw the chart."""
+(some translated for the target), a cut-over and a rollback, then the report in all three
+formats; the HTML page is opened in a real headless Chromium, which must draw the chart."""
 
 from __future__ import annotations
 
@@ -98,6 +98,9 @@ def _migrate(lab: Fleet, tmp_path: Path) -> tuple[Path, int]:
         assert cut.code == 0, cut.output[-3000:]
         sync.wait(60)
         assert sync.returncode == 0, sync.stderr.read()[-3000:] if sync.stderr else ""
+        # and back: Redis 8 loads Valkey 8.0's RDB, so the rollback is native
+        back = run_cli("rollback", "--state", str(state), "--yes", "--format", "json", env=env)
+        assert back.code == 0, back.output[-3000:]
     finally:
         stop.set()
         if sync.poll() is None:
@@ -123,6 +126,8 @@ def test_report_of_a_sync_and_cutover_in_three_formats(lab: Fleet, tmp_path: Pat
     window = cut["pause_window"]
     assert window["start"] < cut["promoted_at"] <= window["end"]
     assert "mismatches" in cut["final_verification"]
+    back = data["rollback"]
+    assert back["ok"] and back["pause_window"]["start"] > window["end"]
     assert data["commands"]["translated"]["HSETEX"] == writes
     assert data["commands"]["refused_by_target"] == 0
     assert data["verification"]["mismatches"] == 0
@@ -136,7 +141,8 @@ def test_report_of_a_sync_and_cutover_in_three_formats(lab: Fleet, tmp_path: Pat
     text = md.read_text()
     assert text.startswith("# Migration report: redis://:***@127.0.0.1:")
     for heading in ("## Summary", "## Timeline", "## Phases", "## Verification",
-                    "## Commands translated, dropped or refused", "## Cut-over"):
+                    "## Commands translated, dropped or refused", "## Cut-over",
+                    "## Rollback"):
         assert f"\n{heading}\n" in text, heading
     assert f"writes paused {cut['paused_ms']:,.1f} ms" in text
     assert re.search(rf"\| HSETEX \| translated \| {writes:,} \| HSET \|", text), text
@@ -150,14 +156,14 @@ def test_report_of_a_sync_and_cutover_in_three_formats(lab: Fleet, tmp_path: Pat
     # self-contained: no scripts, nothing fetched (the SVG namespace is a name, not a fetch)
     assert "<script" not in html.lower()
     assert not re.search(r"""(?:src|href)\s*=|url\(|@import""", html, re.I)
-    assert html.count("<svg") == 1 and 'class="pause"' in html
+    assert html.count("<svg") == 1 and html.count('class="pause"') == 2
 
     dom = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<svg" in dom.stdout and "</svg>" in dom.stdout
     assert len(re.findall(r'<polyline class="series"', dom.stdout)) >= 2  # lag, throughput
     assert re.search(r'<rect class="pause"[^>]*width="(\d+\.\d)"', dom.stdout)
-    assert "cut-over write pause" in dom.stdout
+    assert "cut-over write pause" in dom.stdout and "rollback write pause" in dom.stdout
 
     shot = tmp_path / "report.png"
     shown = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1000,1300",
