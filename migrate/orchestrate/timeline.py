@@ -64,11 +64,15 @@ class Timeline:
         if not self._dirty:
             return
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"every_s": self.every_s, "max_samples": MAX_SAMPLES,
-                       "samples": self.samples}, fh, separators=(",", ":"), default=str)
-        os.replace(tmp, self.path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"every_s": self.every_s, "max_samples": MAX_SAMPLES,
+                           "samples": self.samples}, fh, separators=(",", ":"), default=str)
+            os.replace(tmp, self.path)
+        except OSError:  # a full disk: said by the caller, no temporary file left behind
+            tmp.unlink(missing_ok=True)
+            raise
         self._dirty = False
 
 
