@@ -50,7 +50,7 @@ def _nice_max(value: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= value)
 
 
-def _rate(samples: list[dict[str, Any]], field: str) -> Points:
+def rate(samples: list[dict[str, Any]], field: str) -> Points:
     """Per-second growth of a counter between consecutive samples (None where unknown)."""
     points: Points = []
     for before, after in itertools.pairwise(samples):
@@ -75,8 +75,8 @@ def panels(samples: list[dict[str, Any]]) -> list[Panel]:
     if any(s.get("ops_per_s") is not None for s in samples):
         throughput.append(Series("ops/s (as measured)", series("ops_per_s")))
     elif any(s.get("commands") is not None for s in samples):
-        throughput.append(Series("commands applied/s", _rate(samples, "commands")))
-    keys_rate = _rate(samples, "keys")
+        throughput.append(Series("commands applied/s", rate(samples, "commands")))
+    keys_rate = rate(samples, "keys")
     if any(v for _t, v in keys_rate):
         throughput.append(Series("keys loaded/s", keys_rate))
     out.append(Panel("Throughput", "per second", throughput))

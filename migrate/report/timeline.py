@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from migrate.report import blocks as b
-from migrate.report.chart import human, svg
+from migrate.report.chart import human, rate, svg
 
 MAX_TABLE_SAMPLES = 24  # rows of the timeline table (the chart shows every sample)
 FIGURE_NAMES = {"keys": "keys loaded or copied", "bytes_copied": "bytes of the initial copy",
@@ -141,17 +141,28 @@ def _commands_blocks(commands: dict[str, Any]) -> list[b.Block]:
 
 
 def _timeline_table(samples: list[dict[str, Any]]) -> b.Table:
+    """Every sample, or evenly spaced ones and the last. Where a mode measures no ops/s, the
+    commands applied per second since the sample before stand in (marked ~)."""
+    derived = dict(zip(range(1, len(samples)), (v for _t, v in rate(samples, "commands")),
+                       strict=False))
     step = max(1, -(-len(samples) // MAX_TABLE_SAMPLES))
-    shown = samples[::step]
-    if samples and shown[-1] is not samples[-1]:
-        shown.append(samples[-1])
+    shown = list(range(0, len(samples), step))
+    if samples and shown[-1] != len(samples) - 1:
+        shown.append(len(samples) - 1)
     t0 = samples[0]["t"] if samples else 0
+
+    def ops(i: int) -> str:
+        if samples[i].get("ops_per_s") is not None:
+            return _num(samples[i]["ops_per_s"])
+        value = derived.get(i)
+        return "-" if value is None else f"~{value:,.1f}"
+
     return b.Table(["time (UTC)", "elapsed", "phase", "keys", "lag bytes", "lag ms", "ops/s",
                     "commands"],
                    [[_clock(s["t"]), duration(s["t"] - t0),
                      "/".join(str(s[k]) for k in ("phase", "sync_phase") if s.get(k)),
                      _num(s.get("keys")), _num(s.get("lag_bytes")), _num(s.get("lag_ms")),
-                     _num(s.get("ops_per_s")), _num(s.get("commands"))] for s in shown],
+                     ops(i), _num(s.get("commands"))] for i in shown for s in [samples[i]]],
                    numeric={1, 3, 4, 5, 6, 7})
 
 
