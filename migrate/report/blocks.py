@@ -77,7 +77,7 @@ table { border-collapse: collapse; margin: .6em 0 1em; font-size: .92em; }
 th, td { border: 1px solid #d0d7de; padding: .25em .6em; text-align: left;
          vertical-align: top; }
 th { background: #f6f8fa; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 1em 0; }
 figcaption { font-size: .9em; color: #57606a; }
 code { background: #f6f8fa; padding: 0 .2em; }

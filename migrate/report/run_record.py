@@ -147,6 +147,11 @@ def gather(root: Path) -> dict[str, Any]:
     timeline = read_timeline(root / TIMELINE_FILE)
     ends = [p["ended"] for p in phases if p["ended"]] + \
         [s["ended"] for rec in (cutover, rollback) if rec for s in rec["steps"] if s["ended"]]
+    figures = {k: status[k] for k in FIGURES if status.get(k) is not None}
+    copied = [s["bytes_copied"] for s in timeline["samples"]
+              if isinstance(s.get("bytes_copied"), int)]
+    if copied and max(copied) > int(figures.get("bytes_copied") or 0):
+        figures["bytes_copied"] = max(copied)  # the count some modes reset once loaded
     report = {
         "report": "kvmigrate migration", "format": FORMAT, "kvmigrate_version": __version__,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -156,7 +161,7 @@ def gather(root: Path) -> dict[str, Any]:
         "reason": status.get("reason"), "outcome": _outcome(ledger, phases),
         "started": ledger.get("created"), "ended": max(ends) if ends else ledger.get("updated"),
         "resumed": ledger.get("resumed", 0), "phases": phases,
-        "figures": {k: status[k] for k in FIGURES if status.get(k) is not None},
+        "figures": figures,
         "verification": _verification(ledger, cutover),
         "commands": _commands(status), "cutover": cutover, "rollback": rollback,
         "shards": [{k: v for k, v in row.items() if k not in ("translated_commands",
