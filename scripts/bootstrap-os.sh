@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the operating-system packages kvmigrate's setup, tests and demo need, if missing:
-# python3 with venv and headers, a C compiler, dpkg-deb and apt-get (the lab), ssh-keygen and sshd (remote-step tests).
+# python3 with venv and headers, a C compiler, dpkg-deb and apt-get (the lab), ssh-keygen and sshd (remote-step tests),
+# chromium (the report test renders the HTML report in a headless browser).
 # Idempotent; uses sudo when not root. Debian 12 and 13.
 set -euo pipefail
 
@@ -62,6 +63,8 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
+# the report test opens `kvmigrate report --format html` in headless Chromium (tests/report/)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

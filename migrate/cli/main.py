@@ -27,7 +27,7 @@ from migrate.endpoint import mask_urls_in_text
 from migrate.errors import ExitCode, KvmError
 
 ORDER = ["preflight", "convert_config", "rdb", "copy", "sync", "verify", "cutover", "rollback",
-         "playbook", "lab"]
+         "report", "playbook", "lab"]
 
 app = typer.Typer(
     name="kvmigrate",

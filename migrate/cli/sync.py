@@ -96,6 +96,12 @@ def sync_cmd(
     = False,
     status_json: Annotated[Path | None, typer.Option(
         "--status-json", metavar="FILE", help="Rewrite the status here every second.")] = None,
+    metrics_listen: Annotated[str | None, typer.Option(
+        "--metrics-listen", metavar="[HOST:]PORT",
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics while the sync runs "
+             "(for --follow): phase, keys, bytes, lag, ops/s, commands applied, translated, "
+             "dropped and refused, per shard for a cluster; no keys or URLs. HOST is "
+             "127.0.0.1 unless given; there is no authentication.")] = None,
     flush_target: Annotated[bool, typer.Option(
         "--flush-target", help="Delete every key on the target first.")] = False,
     match: Annotated[str | None, typer.Option(help="Only keys matching this glob (scan).")]
@@ -144,7 +150,6 @@ def sync_cmd(
                        target_cluster=target_cluster,
                        allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool)
     observer = CliObserver()
-    opts.observer = observer
 
     def stop(signum: int, _frame: object) -> None:
         if opts.stop.is_set():  # a second Ctrl-C: stop now
@@ -159,8 +164,11 @@ def sync_cmd(
     if live is not None:
         observer.live = live
         live.start()
+    from migrate.sync.metrics import serving  # the HTTP server only when asked for
+
     try:
-        result = run_sync(opts)
+        with serving(metrics_listen, observer) as opts.observer:
+            result = run_sync(opts)
     finally:
         if live is not None:
             live.stop()

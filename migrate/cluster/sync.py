@@ -197,7 +197,9 @@ class ClusterSync:
                 row.update(source_offset=figures["source_offset"],
                            applied_offset=figures["applied_offset"],
                            lag_bytes=figures["lag_bytes"], commands=figures["commands"],
-                           target_errors=figures["target_errors"])
+                           target_errors=figures["target_errors"],
+                           translated_commands=figures.get("translated_commands", {}),
+                           dropped_commands=figures.get("dropped_commands", {}))
             rows.append(row)
         return rows
 

@@ -12,6 +12,8 @@ Files in the folder:
   also names the TLS files the run was started with (absolute paths: never a password nor a
   key's contents), so that cut-over and rollback reach the servers the same way.
 - ``kvmigrate.pid``: the pid of the run that owns the folder, removed when it ends.
+- ``timeline.json``: the live figures sampled over time, bounded
+  (:mod:`migrate.orchestrate.timeline`), for ``kvmigrate report``.
 - ``written-keys.json`` (mode 0600: it names customer keys): a bounded sample of the keys
   the source's stream wrote, kept by the running sync, so the verification samples at the
   end of a sync and during a cut-over look at written keys, not only random ones.
@@ -35,10 +37,12 @@ from typing import Any
 
 from migrate.endpoint import Endpoint, TlsSettings
 from migrate.errors import KvmError, UsageError
+from migrate.orchestrate.timeline import Timeline
 
 LEDGER_FILE = "ledger.json"
 PID_FILE = "kvmigrate.pid"
 WRITTEN_KEYS_FILE = "written-keys.json"
+TIMELINE_FILE = "timeline.json"
 FORMAT = 1
 
 
@@ -61,6 +65,10 @@ class StatePaths:
     @property
     def written_keys(self) -> Path:
         return self.root / WRITTEN_KEYS_FILE
+
+    @property
+    def timeline(self) -> Path:
+        return self.root / TIMELINE_FILE
 
 
 def save_written_keys(path: Path, keys: list[tuple[int, bytes]]) -> None:
@@ -136,6 +144,7 @@ class Ledger:
         self.data = data
         self._locked = False
         self._mutex = threading.RLock()  # the status thread saves while phases run
+        self.timeline = Timeline(paths.timeline)
 
     # --- opening and locking -------------------------------------------------------------
     @classmethod
@@ -163,6 +172,7 @@ class Ledger:
                                      "resume with the same source, target and mode, or pick "
                                      "another --state DIR")
                 data["resumed"] = data.get("resumed", 0) + 1
+                ledger.timeline = Timeline.load(paths.timeline, keep=True)
             elif resume:
                 raise UsageError(f"nothing to resume: {root} has no {LEDGER_FILE}",
                                  "run without --resume to start")
@@ -260,6 +270,8 @@ class Ledger:
         with self._mutex:
             self.data["updated"] = time.time()
             write_json_atomic(self.paths.ledger, self.data)
+            self.timeline.offer(self.data["status"])
+            self.timeline.save()
 
     def __enter__(self) -> Ledger:
         return self
