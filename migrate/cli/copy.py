@@ -93,7 +93,7 @@ def copy_cmd(
         metavar="VERSION", help="Target version when there is no live target.")] = None,
     db_map: Annotated[str | None, typer.Option(
         "--db-map", metavar="SRC:DST,...", help="Write source database SRC to DST.")] = None,
-    match: Annotated[str | None, typer.Option(
+    match: Annotated[str | None, typer.Option(metavar="PATTERN",
         help="Only keys matching this glob pattern.")] = None,
     flush_target: Annotated[bool, typer.Option(
         "--flush-target", help="Empty a non-empty target first (FLUSHALL).")] = False,
@@ -103,10 +103,10 @@ def copy_cmd(
     skip_unsupported: Annotated[bool, typer.Option(
         "--skip-unsupported", help="Copy even when the target cannot take some keys; count "
                                    "them as failed.")] = False,
-    max_elements: Annotated[int, typer.Option(
+    max_elements: Annotated[int, typer.Option(metavar="N",
         help="Elements per command for big keys.")] = 10_000,
     max_bytes: Annotated[int, typer.Option(
-        help="Bytes per command for big keys (and the RESTORE payload limit).")]
+        metavar="BYTES", help="Bytes per command for big keys (and the RESTORE payload limit).")]
     = 4 * 1024 * 1024,
     fmt: Annotated[str, typer.Option("--format", metavar="table|json",
                                       help="table or json.")] = "table",

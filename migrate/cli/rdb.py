@@ -39,10 +39,11 @@ def open_rdb(path: Path) -> BinaryIO:
 
 @app.command("inspect")
 def inspect_cmd(
-    file: Annotated[Path, typer.Argument(help="The RDB file.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The RDB file.")],
     to: Annotated[Flavor | None, typer.Option(
         "--to", help="Also report what this target cannot take.")] = None,
     target_version: Annotated[str | None, typer.Option(
+        metavar="VERSION",
         help="Target version for --to. Default: the oldest supported version of the "
              "target (valkey 8.0.1, dragonfly 1.40, redis 7.0.15), so what it reports holds "
              "on every supported version.")] = None,

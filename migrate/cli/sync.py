@@ -74,20 +74,25 @@ class CliObserver:
 
 
 def sync_cmd(
-    source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.",
+    source: Annotated[str, typer.Option(
+        metavar="URL", help="Source URL, redis://[user:pw@]host:port.",
                                         envvar="KVMIGRATE_SOURCE_URL")],
-    target: Annotated[str, typer.Option(help="Target URL (must be empty, see --flush-target).",
+    target: Annotated[str, typer.Option(
+        metavar="URL", help="Target URL (must be empty, see --flush-target).",
                                         envvar="KVMIGRATE_TARGET_URL")],
-    to: Annotated[str, typer.Option(help="What the target is: valkey, dragonfly, or redis "
+    to: Annotated[str, typer.Option(
+        metavar="valkey|dragonfly|redis", help="What the target is: valkey, dragonfly, or redis "
                                          "(a way back).")]
     = "valkey",
-    mode: Annotated[str, typer.Option(help="auto, native, replica, scan or proxy.")] = "auto",
+    mode: Annotated[str, typer.Option(
+        metavar="MODE", help="auto, native, replica, scan or proxy.")] = "auto",
     listen: Annotated[str | None, typer.Option(
         "--listen", metavar="HOST:PORT", help="proxy: where the target replicates from "
                                               "(default 127.0.0.1, a free port).")] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Keep the target in sync until "
                                                           "SIGINT/SIGTERM.")] = False,
-    verify_sample: Annotated[int, typer.Option(help="Keys to verify once caught up (0: skip).")]
+    verify_sample: Annotated[int, typer.Option(
+        metavar="N", help="Keys to verify once caught up (0: skip).")]
     = 1000,
     state: Annotated[Path | None, typer.Option(
         "--state", metavar="DIR", help="Ledger folder (default .kvmigrate/SRC-to-TGT).")] = None,
@@ -97,7 +102,8 @@ def sync_cmd(
         "--status-json", metavar="FILE", help="Rewrite the status here every second.")] = None,
     flush_target: Annotated[bool, typer.Option(
         "--flush-target", help="Delete every key on the target first.")] = False,
-    match: Annotated[str | None, typer.Option(help="Only keys matching this glob (scan).")]
+    match: Annotated[str | None, typer.Option(
+        metavar="PATTERN", help="Only keys matching this glob (scan).")]
     = None,
     db_map: Annotated[str | None, typer.Option(
         "--db-map", metavar="SRC:DST,...",
