@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "kvmigrate"
-        _fail(f"{exc.format_message().replace('Value error, ', '')} (see `{where} --help`)",
-              exc.exit_code)
+        message = " ".join(exc.format_message().replace("Value error, ", "").split())
+        _fail(f"{message} (see `{where} --help`)", exc.exit_code)  # one line: no "Choose from:\n"
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
         if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:  # not a bug: the disk
             where = f" {exc.filename}" if exc.filename else ""
