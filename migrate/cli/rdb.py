@@ -12,6 +12,7 @@ from rich.table import Table
 from migrate.apply.fit import assess
 from migrate.apply.target import Target
 from migrate.cli.console import out, print_json
+from migrate.cli.progress import Meter
 from migrate.errors import UsageError
 from migrate.model import Finding
 from migrate.rdb.summary import RdbSummary, summarize
@@ -37,6 +38,10 @@ def open_rdb(path: Path) -> BinaryIO:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
+# a file this big takes about a second to read: show how far the reading is
+SHOW_PROGRESS_BYTES = 2_000_000
+
+
 @app.command("inspect")
 def inspect_cmd(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The RDB file.")],
@@ -57,8 +62,14 @@ def inspect_cmd(
         raise UsageError("--target-version needs --to (which target it is a version of)",
                          "e.g. --to valkey --target-version 8.1.1")
     target = Target.named(to.value, target_version) if to else None  # checked before reading
+    size = file.stat().st_size if file.is_file() else 0
     with open_rdb(file) as fh:
-        summary = summarize(fh)
+        if size < SHOW_PROGRESS_BYTES:  # read in well under a second: no progress lines
+            summary = summarize(fh)
+        else:
+            with Meter(f"reading {file.name}", "bytes", size) as meter:
+                summary = summarize(fh, progress=meter.update)
+                meter.finish(summary.file_bytes)
     findings = assess(summary, target) if target else []
     if fmt == Format.json:
         payload = summary.to_dict()

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
+from migrate.cli.progress import Meter
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode, UsageError
 from migrate.sync.options import parse_allow_loss
@@ -93,7 +94,14 @@ def verify_cmd(
                        target_tls_key, target_tls_insecure)
     err.print(f"verifying {tgt.display()} against {src.display()} "
               f"({'full walk' if full else f'sample of {sample}'})", markup=False)
-    report = verify(src, tgt, opts)
+    if full:  # a walk of every key: how far, out of how many, until when
+        with Meter("verify", "keys") as meter:
+            opts.progress = lambda done, total: meter.update(done, total)
+            report = verify(src, tgt, opts)
+            meter.finish(report.keys_checked, complete=not any(
+                n.startswith("stopped after") for n in report.notes))
+    else:
+        report = verify(src, tgt, opts)
     if fmt == "json":
         print_json(report.to_dict())
     else:

@@ -248,7 +248,12 @@ class ProxySync:
         source_offset = int(self.source.info("replication").get("master_repl_offset", 0))
         applied = self._applied_offset()
         server = self.server
+        gen = self.generation  # the RDB passed on: its size once all of it is through
+        rdb = {} if gen is None else {
+            "bytes_copied": gen.rdb_bytes,
+            "bytes_total": gen.rdb_total or (gen.rdb_bytes if gen.rdb_done else None)}
         return {"mode": self.mode, "source_offset": source_offset, "applied_offset": applied,
+                **rdb,
                 "received_offset": self.link.received,
                 "lag_bytes": max(0, source_offset - applied),
                 "commands": self.forwarder.commands if self.forwarder else 0,

@@ -64,6 +64,8 @@ def test_cutover_dry_run_then_for_real(synced: tuple[ServerProcess, ServerProces
     # in proxy mode), with both servers password-protected
     back = run_cli("rollback", "--state", str(state), *urls, "--yes")
     assert back.code == 0 and "logical path" in back.stderr, back.output[-3000:]
+    # the reverse sync says how far it is (was: 15 s of log lines only)
+    assert re.search(r"^reverse sync: .*\(\d+%", back.stderr, re.M), back.stderr
     assert "secret-pw" not in back.output
     assert source.client().info("replication")["role"] == "master"
     assert source.client().get("after-dry-run") == b"1"
