@@ -93,7 +93,8 @@ class CliObserver:
         for row in status.get("shards") or []:  # a cluster source: one line per primary
             table.add_row(f"shard {row['shard']}",
                           f"{row['source']}  {row['phase']}  keys {_fmt(row.get('keys_loaded'))}"
-                          f"  lag {_fmt(row.get('lag_bytes'))} B")
+                          + (f"/{row['keys_total']:,}" if row.get("keys_total") else "")
+                          + f"  lag {_fmt(row.get('lag_bytes'))} B")
         return table
 
 

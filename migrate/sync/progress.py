@@ -40,6 +40,10 @@ def describe(status: dict[str, Any]) -> str | None:
     if not what:
         return None
     text = str(what)
+    if what in ("keys", "bytes") and percent is None:  # no total: the amount so far
+        done = status.get("progress_done") or 0
+        return f"{status.get('sync_phase')}: " + (human_bytes(done) if what == "bytes"
+                                                   else f"{done:,.0f} keys")
     if what in ("keys", "bytes") and percent is not None:
         done, total = status.get("progress_done") or 0, status.get("progress_total") or 0
         approx = "~" if status.get("progress_estimated") else ""
@@ -111,15 +115,21 @@ class ProgressEstimator:
             total = status.get("bytes_total")
             if not isinstance(total, int) or total <= 0:
                 total, estimated = status.get("bytes_estimate"), True
-        elif phase in KEY_PHASES:
+        elif phase in KEY_PHASES or (phase == "catch-up" and status.get("shards")
+                                     and status.get("keys", 0) < (status.get("keys_total") or 0)):
+            # a cluster's shards load during its catch-up
             what, done, total = "keys", status.get("keys"), status.get("keys_total")
         elif phase in ("streaming", "catch-up", "following", "stopped"):
-            return {"progress": "caught up" if status.get("lag_bytes") == 0 else "streaming",
-                    "percent": 100, "eta_s": 0 if status.get("lag_bytes") == 0 else None}
+            caught_up = status.get("lag_bytes") == 0
+            return {"progress": "caught up" if caught_up else "streaming",
+                    "percent": 100 if caught_up else None, "eta_s": None}
         else:
             return {"progress": None, "percent": None, "eta_s": None}
-        if not isinstance(done, int | float) or not isinstance(total, int | float) or total <= 0:
-            return {"progress": what, "percent": None, "eta_s": None}
+        if not isinstance(done, int | float):
+            return {"progress": None, "percent": None, "eta_s": None}
+        if not isinstance(total, int | float) or total <= 0:  # how much, out of what unknown
+            return {"progress": what, "progress_done": done, "progress_total": None,
+                    "percent": None, "eta_s": None}
         key = (phase, what)
         if self._phase != key:
             self._phase, self._start = key, (now, float(done))
