@@ -20,7 +20,8 @@ except ImportError:  # pragma: no cover
 
 VOCABULARY = {"URL", "FILE", "DIR", "PATH", "OUT", "N", "MS", "S", "BYTES", "VERSION", "MODE",
               "NAME", "NAME|FILE", "NAME=VALUE", "SPEC", "PORT", "PASSWORD", "PROFILE",
-              "PATTERN", "HOST:PORT", "SRC:DST,...", "CLASS,...", "ssh://USER@HOST[:PORT]/PATH"}
+              "PATTERN", "HOST:PORT", "[HOST:]PORT", "SRC:DST,...", "CLASS,...",
+              "ssh://USER@HOST[:PORT]/PATH"}
 CHOICES = re.compile(r"^[a-z0-9-]+(\|[a-z0-9-]+)+$")
 
 
