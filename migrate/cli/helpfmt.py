@@ -51,6 +51,7 @@ EXAMPLES = {
                  "kvmigrate rollback --state migration --yes"],
     "rdb inspect": ["kvmigrate rdb inspect dump.rdb",
                     "kvmigrate rdb inspect dump.rdb --to valkey --target-version 8.1.1"],
+    "report": ["kvmigrate report --state migration --format html -o report.html"],
     "playbook run": ["kvmigrate playbook run redis-to-valkey-live --dry-run"],
     "lab up": ["kvmigrate lab up old --server redis-7.0",
                "kvmigrate lab up new --server valkey-8.1 --port 7001"],
