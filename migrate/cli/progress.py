@@ -63,7 +63,7 @@ class Meter:
         elapsed = time.monotonic() - self.started
         if final:
             return f"{text}, done in {clock(elapsed)}"
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = self.done / elapsed if elapsed >= 0.5 else 0.0  # too early for a rate
         if rate > 0:
             text += (f", {human_bytes(rate)}/s" if self.unit == "bytes"
                      else f", {rate:,.0f} {self.unit}/s")
