@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -146,7 +147,7 @@ class Endpoint:
         later = client.get_retry()
         client.set_retry(Retry(NoBackoff(), 0))
         try:
-            client.ping()
+            _ping_once_loaded(client, self.display())
         except redis.AuthenticationError as exc:
             if self.password is None:  # the server's own words vary (NOAUTH, HELLO ...)
                 raise ConnectError(f"cannot authenticate to {self.display()}: the server "
@@ -170,6 +171,27 @@ class Endpoint:
             if later is not None:
                 client.set_retry(later)
         return client
+
+
+# A server loading its dataset (at start, or a replica loading the RDB it was sent) answers
+# every command with LOADING: it is there, only not ready yet. kvmigrate waits this long for
+# it (a rollback's verification reaches the old primary while it loads the new one's data).
+LOADING_WAIT_S = 120.0
+
+
+def _ping_once_loaded(client: redis.Redis, where: str) -> None:
+    deadline = time.monotonic() + LOADING_WAIT_S
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.BusyLoadingError:
+            if time.monotonic() > deadline:
+                raise ConnectError(f"{where} is still loading its dataset after "
+                                   f"{LOADING_WAIT_S:.0f} s",
+                                   "run again once it has loaded (INFO persistence: "
+                                   "loading:0)") from None
+            time.sleep(0.1)
 
 
 def _reason(exc: BaseException) -> str:

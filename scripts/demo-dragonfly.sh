@@ -9,7 +9,12 @@ WORK="${DEMO_DIR:-.kvmigrate/demo-dragonfly}"
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed -E 's#(rediss?://)[^@ ]*@#\1***@#g'; "$@"; }
 
-for name in demo-df-source demo-df-target; do kvmigrate lab down "$name" >/dev/null 2>&1 || true; done
+cleanup() { for name in demo-df-source demo-df-target; do
+              kvmigrate lab down "$name" >/dev/null 2>&1 || true; done; }
+# A demo that fails stops its servers; one that succeeds leaves them for you to try.
+finished=no
+trap '[ "$finished" = yes ] || cleanup' EXIT
+cleanup
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
@@ -39,3 +44,4 @@ say "Done: the Dragonfly server holds a verified copy. The servers keep running 
     kvmigrate on (\`. .venv/bin/activate\`, then \`kvmigrate lab status\`); stop them with:
     kvmigrate lab down demo-df-source && kvmigrate lab down demo-df-target"
 run kvmigrate lab status
+finished=yes

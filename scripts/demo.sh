@@ -10,7 +10,9 @@ run() { printf '$ %s\n' "$*" | sed -E 's#(rediss?://)[^@ ]*@#\1***@#g'; "$@"; }
 
 cleanup() { kvmigrate lab down demo-source >/dev/null 2>&1 || true
             kvmigrate lab down demo-target >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+# A demo that fails stops its servers; one that succeeds leaves them for you to try.
+finished=no
+trap '[ "$finished" = yes ] || cleanup' EXIT
 cleanup
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -51,3 +53,7 @@ run kvmigrate rollback --state "$WORK/sync" --source "$SOURCE" --target "$TARGET
 say "Done: migrated, verified, cut over and rolled back; Redis is the primary again and the
     Valkey server refuses writes (NOREPLICAS) until the next attempt."
 run kvmigrate lab status
+finished=yes
+say "The servers keep running for you to try kvmigrate on (\`. .venv/bin/activate\`, then
+    \`kvmigrate lab url demo-source\`); stop them with:
+    kvmigrate lab down demo-source && kvmigrate lab down demo-target"

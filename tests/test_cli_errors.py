@@ -22,6 +22,9 @@ def _one_error_line(res: Result) -> str:
 @pytest.mark.parametrize(("args", "words"), [
     (["preflight", "--source", "redis://h:1", "--to", "foo"], ["'--to'", "'foo'", "valkey"]),
     (["preflight", "--to", "valkey"], ["Missing option '--source'"]),
+    # was three lines: "Choose from:\n valkey,\n dragonfly"
+    (["preflight", "--source", "redis://h:1"],
+     ["Missing option '--to'", "Choose from: valkey, dragonfly"]),
     (["rdb", "inspect", "x.rdb", "--format", "xml"], ["'--format'", "'xml'"]),
     (["copy", "--from-rdb", "x.rdb", "--target", "redis://h:1", "--to", "mysql"], ["'--to'"]),
     (["frobnicate"], ["frobnicate"]),

@@ -1,4 +1,7 @@
+import threading
+
 import pytest
+import redis
 
 from migrate.endpoint import Endpoint, mask_url
 from migrate.errors import ConnectError, ExitCode, UsageError
@@ -51,3 +54,30 @@ def test_unreachable_host_is_a_connect_error() -> None:
     with pytest.raises(ConnectError) as info:
         Endpoint.parse(f"redis://127.0.0.1:{free_port()}").client(timeout=2)
     assert "cannot connect" in info.value.one_line()
+
+
+def test_a_server_loading_its_dataset_is_waited_for(lab: Fleet) -> None:
+    """LOADING is a server that is there but not ready: the client waits for it (was: 'cannot
+    connect ... Redis is loading the dataset in memory', which failed a rollback whose
+    verification reached the old primary while it loaded)."""
+    server = lab.start("redis-7.0")
+    admin = server.client()
+    pipe = admin.pipeline(transaction=False)
+    for i in range(20_000):
+        pipe.set(f"k:{i}", i)
+    pipe.execute()
+    admin.config_set("key-load-delay", 200)  # µs per key: a reload of about 4 s
+    admin.config_set("loading-process-events-interval-bytes", 1024)  # answering meanwhile
+    reload = threading.Thread(target=lambda: server.endpoint.client(timeout=60).execute_command(
+        "DEBUG", "RELOAD"), daemon=True)
+    reload.start()
+    probe = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=5)
+    while True:  # until another client is answered LOADING
+        try:
+            probe.ping()
+        except redis.BusyLoadingError:
+            break
+        assert reload.is_alive(), "the reload ended before LOADING was seen"
+    client = server.endpoint.client()
+    assert client.dbsize() == 20_000
+    reload.join(60)

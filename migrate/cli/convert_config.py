@@ -27,10 +27,12 @@ def register(app: typer.Typer) -> None:
         to: Annotated[str, typer.Option("--to", metavar="valkey|dragonfly",
                                         help="Target: valkey or dragonfly.",
                                         show_default=False)],
-        file: Annotated[Path | None, typer.Argument(help="The redis.conf to convert.",
+        file: Annotated[Path | None, typer.Argument(
+            metavar="FILE", help="The redis.conf to convert.",
                                                     show_default=False)] = None,
         output: Annotated[Path | None, typer.Option(
-            "-o", "--output", help="Write the converted file here (default: stdout; with "
+            "-o", "--output", metavar="FILE",
+            help="Write the converted file here (default: stdout; with "
                                    "--format json: not written).")] = None,
         fmt: Annotated[str, typer.Option(
             "--format", metavar="text|json",
@@ -45,7 +47,8 @@ def register(app: typer.Typer) -> None:
             help="Read the live settings of a running Redis (CONFIG GET *) instead of a "
                  "FILE.")] = None,
         include_base: Annotated[Path | None, typer.Option(
-            "--include-base", help="Directory relative 'include' paths are resolved from "
+            "--include-base", metavar="DIR",
+            help="Directory relative 'include' paths are resolved from "
                                    "(Redis: the server's working directory; default: the "
                                    "current directory).")] = None,
     ) -> None:

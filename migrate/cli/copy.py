@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from migrate.apply.commands import ApplyOptions
@@ -32,6 +23,7 @@ from migrate.apply.snapshot import fetch_snapshot
 from migrate.apply.target import Target
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
+from migrate.cli.progress import Meter
 from migrate.cli.rdb import Flavor
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode, UsageError
@@ -94,7 +86,7 @@ def copy_cmd(
         metavar="VERSION", help="Target version when there is no live target.")] = None,
     db_map: Annotated[str | None, typer.Option(
         "--db-map", metavar="SRC:DST,...", help="Write source database SRC to DST.")] = None,
-    match: Annotated[str | None, typer.Option(
+    match: Annotated[str | None, typer.Option(metavar="PATTERN",
         help="Only keys matching this glob pattern.")] = None,
     flush_target: Annotated[bool, typer.Option(
         "--flush-target", help="Empty a non-empty target first (FLUSHALL).")] = False,
@@ -104,10 +96,10 @@ def copy_cmd(
     skip_unsupported: Annotated[bool, typer.Option(
         "--skip-unsupported", help="Copy even when the target cannot take some keys; count "
                                    "them as failed.")] = False,
-    max_elements: Annotated[int, typer.Option(
+    max_elements: Annotated[int, typer.Option(metavar="N",
         help="Elements per command for big keys.")] = 10_000,
     max_bytes: Annotated[int, typer.Option(
-        help="Bytes per command for big keys (and the RESTORE payload limit).")]
+        metavar="BYTES", help="Bytes per command for big keys (and the RESTORE payload limit).")]
     = 4 * 1024 * 1024,
     fmt: Annotated[str, typer.Option("--format", metavar="table|json",
                                       help="table or json.")] = "table",
@@ -169,12 +161,10 @@ def _check_writable(path: Path, overwrite: bool) -> None:
 
 def _fetch(source: Endpoint, dest: Path) -> None:
     err.print(f"taking a snapshot of {source.display()} (SYNC)", markup=False)
-    with Progress(TextColumn("fetching"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-                  console=err) as bar:
-        task = bar.add_task("fetch", total=None)
-        snap = fetch_snapshot(source, dest, progress=lambda done, total: bar.update(
-            task, completed=done, total=total))
-        bar.update(task, completed=snap.size, total=snap.size)
+    with Meter("fetching", "bytes") as meter:
+        snap = fetch_snapshot(source, dest, progress=lambda done, total: meter.update(
+            done, total))
+        meter.finish(snap.size)
     err.print(f"snapshot: {snap.size:,} bytes" + (" (diskless)" if snap.diskless else ""),
               markup=False)
 
@@ -182,14 +172,12 @@ def _fetch(source: Endpoint, dest: Path) -> None:
 def _fetch_ssh(source: Endpoint, via: str, dest: Path, key: str | None,
                known_hosts: str | None) -> None:
     err.print(f"BGSAVE on {source.display()}, then SFTP from {via}", markup=False)
-    with Progress(TextColumn("fetching"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-                  console=err) as bar:
-        task = bar.add_task("fetch", total=None)
+    with Meter("fetching", "bytes") as meter:
         from migrate.apply.viassh import fetch_via_ssh  # paramiko: only where SSH is used
 
         size = fetch_via_ssh(source, via, dest, key_file=key, known_hosts=known_hosts,
-                             progress=lambda done, total: bar.update(task, completed=done,
-                                                                     total=total))
+                             progress=lambda done, total: meter.update(done, total))
+        meter.finish(size)
     err.print(f"snapshot: {size:,} bytes", markup=False)
 
 
@@ -204,26 +192,18 @@ def _run(from_rdb: Path, endpoint: Endpoint | None, to_rdb: Path | None, overwri
     dest = endpoint.display() if endpoint else str(to_rdb)
     err.print(f"copying {from_rdb} to {dest}" +
               (" (dry run)" if dry_run else ""), markup=False)
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  TextColumn("{task.fields[keys]}"), TextColumn("{task.fields[rate]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-                  transient=False) as bar:
-        first = "connecting" if endpoint is not None else "validating"
-        task = bar.add_task(first, total=None, keys="", rate="")
-        phase = ["validating"]
-
+    last = [CopyProgress()]
+    with Meter("connecting" if endpoint is not None else "validating", "bytes") as meter:
         def observe(p: CopyProgress) -> None:
-            elapsed = max(1e-6, time.monotonic() - p.started)
-            if phase[0] != p.phase:  # a new phase: restart the bar's clock and rate
-                phase[0] = p.phase
-                bar.reset(task, total=p.bytes_total, completed=0)
-            bar.update(task, description=p.phase, total=p.bytes_total,
-                       completed=p.bytes_done,
-                       keys=f"{p.keys_done:,}/{p.keys_total:,} keys" if p.keys_total else "",
-                       rate=f"{p.keys_done / elapsed:,.0f} keys/s" if p.keys_total else "")
+            last[0] = p
+            if p.phase == "validating":  # reading the whole file first: bytes of the file
+                meter.update(p.bytes_done, p.bytes_total, what=p.phase, unit="bytes")
+            else:  # writing: keys, out of the keys the validation counted
+                meter.update(p.keys_done, p.keys_total, what=p.phase, unit="keys")
 
         result = CopyJob(from_rdb, endpoint, options, hint, observe, out_path=to_rdb,
                          overwrite=overwrite).run()
+        meter.finish(last[0].keys_done if meter.unit == "keys" else None)
     if fmt == "json":
         print_json(result.to_dict())
     else:

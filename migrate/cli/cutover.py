@@ -34,7 +34,7 @@ SourceOpt = Annotated[str | None, typer.Option(
 TargetOpt = Annotated[str | None, typer.Option(
     "--target", metavar="URL",
     help="Target URL, when it needs a password (or KVMIGRATE_TARGET_URL).")]
-PauseOpt = Annotated[int, typer.Option("--max-pause-ms",
+PauseOpt = Annotated[int, typer.Option("--max-pause-ms", metavar="MS",
                                        help="Upper bound of the write pause on the source.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run",
                                          help="Show each step and command; change nothing.")]
@@ -140,13 +140,15 @@ def cutover(
     source: SourceOpt = None,
     target: TargetOpt = None,
     max_pause_ms: PauseOpt = 2000,
-    max_lag_bytes: Annotated[int, typer.Option(help="Refuse when the target is further "
+    max_lag_bytes: Annotated[int, typer.Option(
+        metavar="BYTES", help="Refuse when the target is further "
                                                     "behind than this.")] = 10 * 1024 * 1024,
     postpone_file: Annotated[Path | None, typer.Option(
-        help="While this file exists, the cut-over waits.")] = None,
+        metavar="FILE", help="While this file exists, the cut-over waits.")] = None,
     fence: Annotated[str, typer.Option(metavar="noreplicas|none",
                                         help="How to fence the old primary.")] = "noreplicas",
-    verify_sample: Annotated[int, typer.Option(help="Keys in the final verification sample "
+    verify_sample: Annotated[int, typer.Option(
+        metavar="N", help="Keys in the final verification sample "
                                                     "(0: none).")] = 200,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
@@ -193,8 +195,8 @@ def rollback_cmd(
     source: SourceOpt = None,
     target: TargetOpt = None,
     max_pause_ms: PauseOpt = 2000,
-    verify_sample: Annotated[int, typer.Option(help="Keys in the final verification sample "
-                                                    "(0: none).")] = 200,
+    verify_sample: Annotated[int, typer.Option(
+        metavar="N", help="Keys in the final verification sample (0: none).")] = 200,
     path: Annotated[str, typer.Option(
         metavar="auto|native|logical|window",
         help="auto: native where the old primary loads the new one's RDB, else logical (a "

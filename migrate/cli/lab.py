@@ -21,7 +21,7 @@ app.add_typer(lab_cluster.app, name="cluster")
 
 @app.command("install")
 def install_cmd(
-    specs: Annotated[list[str] | None, typer.Argument(
+    specs: Annotated[list[str] | None, typer.Argument(metavar="SPEC",
         help=f"Specs to install ({', '.join(SPECS)}, dragonfly), or 'all' (every Debian "
              "one).")] = None,
     force: Annotated[bool, typer.Option(help="Download and unpack again.")] = False,
@@ -57,14 +57,15 @@ def list_cmd() -> None:
     "up", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def up_cmd(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="A name for this server.")],
-    server: Annotated[str | None, typer.Option("--server", "-s",
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A name for this server.")],
+    server: Annotated[str | None, typer.Option("--server", "-s", metavar="SPEC",
                                                 help="Spec to run, e.g. redis-7.0.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")]
+    port: Annotated[int | None, typer.Option(
+        metavar="PORT", help="Port on 127.0.0.1 (default: a free one).")]
     = None,
-    binary: Annotated[str | None, typer.Option(
+    binary: Annotated[str | None, typer.Option(metavar="FILE",
         help="Run this server binary instead of an installed spec.")] = None,
-    password: Annotated[str | None, typer.Option(
+    password: Annotated[str | None, typer.Option(metavar="PASSWORD",
         help="Set requirepass on the server.", envvar="KVMIGRATE_LAB_PASSWORD")] = None,
 ) -> None:
     """Start a server on 127.0.0.1. Arguments after `--` go to the server."""
@@ -76,7 +77,7 @@ def up_cmd(
 
 @app.command("url")
 def url_cmd(
-    name: Annotated[str, typer.Argument(help="The lab server.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The lab server.")],
 ) -> None:
     """Print the server's redis:// URL (with its password, for scripts: keep it private)."""
     out.print(registry.get_running(name).url, markup=False)
@@ -84,7 +85,7 @@ def url_cmd(
 
 @app.command("down")
 def down_cmd(
-    name: Annotated[str | None, typer.Argument(help="The server to stop.")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The server to stop.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Stop every lab server.")] = False,
 ) -> None:
     """Stop a lab server and remove its directory."""
@@ -100,7 +101,8 @@ def down_cmd(
 
 @app.command("status")
 def status_cmd(
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="table|json", help="table or json")] = "table",
 ) -> None:
     """Show the lab servers: name, server, version, port, pid, keys."""
     rows = []
@@ -132,12 +134,16 @@ def status_cmd(
 
 @app.command("seed")
 def seed_cmd(
-    name: Annotated[str, typer.Argument(help="The lab server to fill.")],
-    keys: Annotated[int, typer.Option(help="How many keys, in all databases.")] = 10000,
-    profile: Annotated[str, typer.Option(help=f"One of: {', '.join(PROFILES)}.")] = "mixed",
-    seed_value: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")]
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The lab server to fill.")],
+    keys: Annotated[int, typer.Option(
+        metavar="N", help="How many keys, in all databases.")] = 10000,
+    profile: Annotated[str, typer.Option(
+        metavar="PROFILE", help=f"One of: {', '.join(PROFILES)}.")] = "mixed",
+    seed_value: Annotated[int, typer.Option("--seed", metavar="N",
+        help="Random seed (same seed, same data).")]
     = 1,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="table|json", help="table or json")] = "table",
 ) -> None:
     """Fill a lab server with deterministic data of every type and encoding."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

@@ -17,17 +17,18 @@ app = typer.Typer(help="Clusters of lab servers: N primaries sharing the 16384 s
 
 @app.command("up")
 def up_cmd(
-    name: Annotated[str, typer.Argument(help="A name for the cluster; nodes are NAME-0 ...")],
-    server: Annotated[str, typer.Option("--server", "-s",
+    name: Annotated[str, typer.Argument(
+        metavar="NAME", help="A name for the cluster; nodes are NAME-0 ...")],
+    server: Annotated[str, typer.Option("--server", "-s", metavar="SPEC",
                                         help=f"Spec to run: {', '.join(SPECS)}.")],
-    shards: Annotated[int, typer.Option(help="How many primaries (1 to 64).")] = 3,
-    replicas: Annotated[int, typer.Option(help="Replicas per primary (0 to 5).")] = 0,
-    password: Annotated[str | None, typer.Option(
+    shards: Annotated[int, typer.Option(metavar="N", help="How many primaries (1 to 64).")] = 3,
+    replicas: Annotated[int, typer.Option(metavar="N", help="Replicas per primary (0 to 5).")] = 0,
+    password: Annotated[str | None, typer.Option(metavar="PASSWORD",
         help="Set requirepass and masterauth on every node.",
         envvar="KVMIGRATE_LAB_PASSWORD")] = None,
-    port_base: Annotated[int | None, typer.Option(
+    port_base: Annotated[int | None, typer.Option(metavar="PORT",
         help="Node i listens on PORT_BASE+i (default: free ports).")] = None,
-    timeout: Annotated[float, typer.Option(
+    timeout: Annotated[float, typer.Option(metavar="S",
         help="Seconds to wait for cluster_state:ok on every node.")] = cluster.READY_TIMEOUT_S,
     tls: Annotated[bool, typer.Option(
         "--tls", help="TLS only (cluster bus and replication too), with a CA made for the "
@@ -55,7 +56,7 @@ def up_cmd(
 
 @app.command("url")
 def url_cmd(
-    name: Annotated[str, typer.Argument(help="The lab cluster.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The lab cluster.")],
 ) -> None:
     """Print the first node's redis:// URL (with its password, for scripts: keep it private)."""
     out.print(cluster.first_running(name).url, markup=False)
@@ -63,7 +64,7 @@ def url_cmd(
 
 @app.command("down")
 def down_cmd(
-    name: Annotated[str, typer.Argument(help="The cluster to stop.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The cluster to stop.")],
 ) -> None:
     """Stop every node of a lab cluster and remove their directories."""
     for proc in cluster.down(name):

@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
 
 import migrate.cli as cli_package
 from migrate import __version__
+from migrate.cli import helpfmt
 from migrate.cli.console import err
 from migrate.endpoint import mask_urls_in_text
 from migrate.errors import ExitCode, KvmError
@@ -66,6 +67,7 @@ def _root(
 
 
 _register_commands()
+helpfmt.reflow_app(app)
 
 
 def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
@@ -84,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI: every error, ours or the argument parser's, becomes one line
     ``kvmigrate: error: ...`` and its exit code; never a traceback (KVMIGRATE_DEBUG=1 shows
     one for an unexpected error)."""
+    args = sys.argv[1:] if argv is None else argv
+    if "-h" in args or "--help" in args or (len(args) <= 2 and "--version" not in args):
+        helpfmt.install()  # help may be shown
     try:
         code = app(args=argv, prog_name="kvmigrate", standalone_mode=False)
     except KvmError as exc:
@@ -97,8 +102,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "kvmigrate"
-        _fail(f"{exc.format_message().replace('Value error, ', '')} (see `{where} --help`)",
-              exc.exit_code)
+        message = " ".join(exc.format_message().replace("Value error, ", "").split())
+        _fail(f"{message} (see `{where} --help`)", exc.exit_code)  # one line: no "Choose from:\n"
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
         if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:  # not a bug: the disk
             where = f" {exc.filename}" if exc.filename else ""

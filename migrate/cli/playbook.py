@@ -31,7 +31,8 @@ def list_cmd() -> None:
 
 
 @app.command("show")
-def show_cmd(name: Annotated[str, typer.Argument(help="Playbook name or YAML file.")]) -> None:
+def show_cmd(name: Annotated[str, typer.Argument(
+    metavar="NAME|FILE", help="Playbook name or YAML file.")]) -> None:
     """Show a playbook's variables and steps."""
     book = pb.load(name)
     out.print(f"{book.name}: {' '.join(book.description.split())}", markup=False)
@@ -51,18 +52,22 @@ def show_cmd(name: Annotated[str, typer.Argument(help="Playbook name or YAML fil
 
 @app.command("run")
 def run_cmd(
-    name: Annotated[str, typer.Argument(help="Playbook name or YAML file.")],
-    var: Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE (repeatable).")]
+    name: Annotated[str, typer.Argument(metavar="NAME|FILE", help="Playbook name or YAML file.")],
+    var: Annotated[list[str] | None, typer.Option("--var", metavar="NAME=VALUE",
+        help="NAME=VALUE (repeatable).")]
     = None,
-    vars_file: Annotated[Path | None, typer.Option("--vars", help="YAML file of variables.")]
+    vars_file: Annotated[Path | None, typer.Option("--vars", metavar="FILE",
+        help="YAML file of variables.")]
     = None,
-    state: Annotated[Path | None, typer.Option(help="Ledger folder of this run (default "
+    state: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Ledger folder of this run (default "
                                                     "STATE-var/playbook).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Change nothing; render the "
                                                            "change-review report.")] = False,
     resume: Annotated[bool, typer.Option(help="Skip the steps a previous run finished.")]
     = False,
-    report: Annotated[Path | None, typer.Option(help="Write the Markdown report here (and "
+    report: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="Write the Markdown report here (and "
                                                      "JSON beside it, .json).")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve every approval gate.")]
     = False,

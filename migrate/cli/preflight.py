@@ -109,14 +109,15 @@ def register(app: typer.Typer) -> None:
                  "supported version (Valkey 8.0), so the findings hold on every supported "
                  "version.")] = None,
         scripts: Annotated[list[Path] | None, typer.Option(
-            "--scripts", help="A Lua script or a folder of .lua files to analyse; "
+            "--scripts", metavar="PATH", help="A Lua script or a folder of .lua files to analyse; "
                               "repeat for more.")] = None,
         sample: Annotated[int, typer.Option(
-            "--sample", help="Keys to sample with SCAN (bounds time and load).")]
+            "--sample", metavar="N", help="Keys to sample with SCAN (bounds time and load).")]
         = DEFAULT_SAMPLE,
         fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
         output: Annotated[Path | None, typer.Option(
-            "-o", "--output", help="Write the report to this file instead of stdout.")] = None,
+            "-o", "--output", metavar="FILE",
+            help="Write the report to this file instead of stdout.")] = None,
         fail_on: Annotated[FailOn, typer.Option(
             "--fail-on", help="Exit 1 when a finding is at or above this severity.")]
         = FailOn.blocker,

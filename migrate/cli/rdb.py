@@ -12,6 +12,7 @@ from rich.table import Table
 from migrate.apply.fit import assess
 from migrate.apply.target import Target
 from migrate.cli.console import out, print_json
+from migrate.cli.progress import Meter
 from migrate.errors import UsageError
 from migrate.model import Finding
 from migrate.rdb.summary import RdbSummary, summarize
@@ -37,12 +38,17 @@ def open_rdb(path: Path) -> BinaryIO:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
+# a file this big takes about a second to read: show how far the reading is
+SHOW_PROGRESS_BYTES = 2_000_000
+
+
 @app.command("inspect")
 def inspect_cmd(
-    file: Annotated[Path, typer.Argument(help="The RDB file.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The RDB file.")],
     to: Annotated[Flavor | None, typer.Option(
         "--to", help="Also report what this target cannot take.")] = None,
     target_version: Annotated[str | None, typer.Option(
+        metavar="VERSION",
         help="Target version for --to. Default: the oldest supported version of the "
              "target (valkey 8.0.1, dragonfly 1.40, redis 7.0.15), so what it reports holds "
              "on every supported version.")] = None,
@@ -56,8 +62,14 @@ def inspect_cmd(
         raise UsageError("--target-version needs --to (which target it is a version of)",
                          "e.g. --to valkey --target-version 8.1.1")
     target = Target.named(to.value, target_version) if to else None  # checked before reading
+    size = file.stat().st_size if file.is_file() else 0
     with open_rdb(file) as fh:
-        summary = summarize(fh)
+        if size < SHOW_PROGRESS_BYTES:  # read in well under a second: no progress lines
+            summary = summarize(fh)
+        else:
+            with Meter(f"reading {file.name}", "bytes", size) as meter:
+                summary = summarize(fh, progress=meter.update)
+                meter.finish(summary.file_bytes)
     findings = assess(summary, target) if target else []
     if fmt == Format.json:
         payload = summary.to_dict()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,12 +16,14 @@ from migrate.cli.console import err, out
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
 from migrate.sync.options import SyncOptions, parse_allow_loss
+from migrate.sync.progress import describe, human_bytes
 from migrate.sync.rules import LOSS_CLASSES
 from migrate.sync.run import run_sync
 from migrate.verify.runner import parse_db_map
 
-SHOWN = ("phase", "mode", "sync_phase", "keys", "bytes_copied", "ops_per_s", "lag_bytes",
-         "lag_ms", "verification")
+SHOWN = ("phase", "mode", "sync_phase", "progress", "keys", "bytes_copied", "ops_per_s",
+         "stream_bytes_per_s", "lag_bytes", "lag_ms", "verification")
+PLAIN_EVERY_S = 2.0
 
 
 def _fmt(value: Any) -> str:
@@ -33,9 +34,31 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def figures(status: dict[str, Any]) -> dict[str, str]:
+    """The panel's rows as text: each count with its total, the progress with its ETA."""
+    rows = {k: _fmt(status.get(k)) for k in SHOWN if status.get(k) is not None}
+    keys, keys_total = status.get("keys"), status.get("keys_total")
+    if isinstance(keys, int) and isinstance(keys_total, int):
+        rows["keys"] = f"{keys:,}/{keys_total:,}"
+    copied, total = status.get("bytes_copied"), status.get("bytes_total")
+    if isinstance(copied, int) and isinstance(total, int) and total > 0:
+        rows["bytes_copied"] = f"{human_bytes(copied)}/{human_bytes(total)} (RDB)"
+    elif isinstance(copied, int):
+        rows["bytes_copied"] = human_bytes(copied)
+    if isinstance(status.get("stream_bytes_per_s"), int):
+        rows["stream_bytes_per_s"] = f"{human_bytes(status['stream_bytes_per_s'])}/s"
+    if isinstance(status.get("lag_bytes"), int):
+        rows["lag_bytes"] = human_bytes(status["lag_bytes"])
+    rows.pop("progress", None)
+    progress = describe(status)
+    if progress:
+        rows["progress"] = progress
+    return rows
+
+
 class CliObserver:
-    """Notes as lines on stderr; the live status as a Rich table on a terminal, else a line
-    every few seconds."""
+    """Notes as lines on stderr; the live status as a Rich table on a terminal, else a plain
+    line every few seconds (no escape codes)."""
 
     def __init__(self) -> None:
         self.live: Live | None = None
@@ -51,44 +74,51 @@ class CliObserver:
             return
         now = time.monotonic()
         phase = f"{status.get('phase')}/{status.get('sync_phase')}"
-        if phase != self._last_phase or now - self._last_line >= 5:
+        if phase != self._last_phase or now - self._last_line >= PLAIN_EVERY_S:
             self._last_phase, self._last_line = phase, now
-            line = "  ".join(f"{k}={_fmt(status.get(k))}" for k in SHOWN
-                             if status.get(k) is not None)
+            rows = figures(status)
+            line = "  ".join(f"{k}={rows[k]}" for k in SHOWN if k in rows)
             shards = status.get("shards")
             if shards:
                 line += "  shards=" + ",".join(f"{r['shard']}:{r['phase']}" for r in shards)
             if line:  # nothing known yet: no empty line
-                err.print(line, markup=False)
+                err.print(line, markup=False, highlight=False)
 
     @staticmethod
     def _table(status: dict[str, Any]) -> Table:
         table = Table("", "", show_header=False, title="kvmigrate sync")
+        rows = figures(status)
         for key in SHOWN:
-            table.add_row(key.replace("_", " "), _fmt(status.get(key)))
+            table.add_row(key.replace("_", " "), rows.get(key, "-"))
         for row in status.get("shards") or []:  # a cluster source: one line per primary
             table.add_row(f"shard {row['shard']}",
                           f"{row['source']}  {row['phase']}  keys {_fmt(row.get('keys_loaded'))}"
-                          f"  lag {_fmt(row.get('lag_bytes'))} B")
+                          + (f"/{row['keys_total']:,}" if row.get("keys_total") else "")
+                          + f"  lag {_fmt(row.get('lag_bytes'))} B")
         return table
 
 
 @tls.options
 def sync_cmd(
-    source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.",
+    source: Annotated[str, typer.Option(
+        metavar="URL", help="Source URL, redis://[user:pw@]host:port.",
                                         envvar="KVMIGRATE_SOURCE_URL")],
-    target: Annotated[str, typer.Option(help="Target URL (must be empty, see --flush-target).",
+    target: Annotated[str, typer.Option(
+        metavar="URL", help="Target URL (must be empty, see --flush-target).",
                                         envvar="KVMIGRATE_TARGET_URL")],
-    to: Annotated[str, typer.Option(help="What the target is: valkey, dragonfly, or redis "
+    to: Annotated[str, typer.Option(
+        metavar="valkey|dragonfly|redis", help="What the target is: valkey, dragonfly, or redis "
                                          "(a way back).")]
     = "valkey",
-    mode: Annotated[str, typer.Option(help="auto, native, replica, scan or proxy.")] = "auto",
+    mode: Annotated[str, typer.Option(
+        metavar="MODE", help="auto, native, replica, scan or proxy.")] = "auto",
     listen: Annotated[str | None, typer.Option(
         "--listen", metavar="HOST:PORT", help="proxy: where the target replicates from "
                                               "(default 127.0.0.1, a free port).")] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Keep the target in sync until "
                                                           "SIGINT/SIGTERM.")] = False,
-    verify_sample: Annotated[int, typer.Option(help="Keys to verify once caught up (0: skip).")]
+    verify_sample: Annotated[int, typer.Option(
+        metavar="N", help="Keys to verify once caught up (0: skip).")]
     = 1000,
     state: Annotated[Path | None, typer.Option(
         "--state", metavar="DIR", help="Ledger folder (default .kvmigrate/SRC-to-TGT).")] = None,
@@ -104,7 +134,8 @@ def sync_cmd(
              "127.0.0.1 unless given; there is no authentication.")] = None,
     flush_target: Annotated[bool, typer.Option(
         "--flush-target", help="Delete every key on the target first.")] = False,
-    match: Annotated[str | None, typer.Option(help="Only keys matching this glob (scan).")]
+    match: Annotated[str | None, typer.Option(
+        metavar="PATTERN", help="Only keys matching this glob (scan).")]
     = None,
     db_map: Annotated[str | None, typer.Option(
         "--db-map", metavar="SRC:DST,...",
@@ -159,7 +190,7 @@ def sync_cmd(
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    live = Live(console=err, refresh_per_second=2, transient=False) if sys.stderr.isatty() \
+    live = Live(console=err, refresh_per_second=2, transient=False) if err.is_terminal \
         else None
     if live is not None:
         observer.live = live

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
+from migrate.cli.progress import Meter
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode, UsageError
 from migrate.sync.options import parse_allow_loss
@@ -42,14 +43,18 @@ def render_table(report: VerifyReport) -> None:
 
 @tls.options
 def verify_cmd(
-    source: Annotated[str, typer.Option(help="Source URL, redis://[user:pw@]host:port.",
+    source: Annotated[str, typer.Option(
+        metavar="URL", help="Source URL, redis://[user:pw@]host:port.",
                                         envvar="KVMIGRATE_SOURCE_URL")],
-    target: Annotated[str, typer.Option(help="Target URL.", envvar="KVMIGRATE_TARGET_URL")],
-    sample: Annotated[int, typer.Option(help="Compare N random keys (the default mode).")]
+    target: Annotated[str, typer.Option(
+        metavar="URL", help="Target URL.", envvar="KVMIGRATE_TARGET_URL")],
+    sample: Annotated[int, typer.Option(
+        metavar="N", help="Compare N random keys (the default mode).")]
     = 1000,
     full: Annotated[bool, typer.Option("--full", help="Walk every key of both servers "
                                                       "(bounded memory).")] = False,
-    match: Annotated[str | None, typer.Option(help="Only keys matching this glob pattern.")]
+    match: Annotated[str | None, typer.Option(
+        metavar="PATTERN", help="Only keys matching this glob pattern.")]
     = None,
     ttl_tolerance: Annotated[int, typer.Option("--ttl-tolerance", metavar="MS",
                                                help="Allowed expiry difference.")] = 2000,
@@ -59,9 +64,10 @@ def verify_cmd(
     lag_window: Annotated[float, typer.Option(
         "--lag-window", metavar="S", help="Wait this long before re-checking a mismatch "
                                           "(writes in flight).")] = 1.0,
-    rechecks: Annotated[int, typer.Option(help="Re-checks of a mismatch before it is "
+    rechecks: Annotated[int, typer.Option(metavar="N", help="Re-checks of a mismatch before it is "
                                                "reported.")] = 3,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="table|json", help="table or json.")] = "table",
     allow_loss: Annotated[str | None, typer.Option(
         "--allow-loss", metavar="CLASS,...",
         help="Classes of loss the sync was allowed (as given to sync --allow-loss): their "
@@ -80,7 +86,14 @@ def verify_cmd(
     tgt = tls_sides.apply(Endpoint.parse(target), "target")
     err.print(f"verifying {tgt.display()} against {src.display()} "
               f"({'full walk' if full else f'sample of {sample}'})", markup=False)
-    report = verify(src, tgt, opts)
+    if full:  # a walk of every key: how far, out of how many, until when
+        with Meter("verify", "keys") as meter:
+            opts.progress = lambda done, total: meter.update(done, total)
+            report = verify(src, tgt, opts)
+            meter.finish(report.keys_checked, complete=not any(
+                n.startswith("stopped after") for n in report.notes))
+    else:
+        report = verify(src, tgt, opts)
     if fmt == "json":
         print_json(report.to_dict())
     else:

@@ -67,6 +67,7 @@ class ClusterSync:
         self.jobs = max(1, opts.jobs or os.cpu_count() or 1)
         self._checked = time.monotonic()
         self.engines: list[Any] = []  # ReplicaSync or ScanSync, one per shard
+        self._totals: dict[int, int] = {}  # shard: its source's keys
         self._stack = contextlib.ExitStack()
         self.errors: dict[int, BaseException] = {}
         self.phases: dict[int, str] = {}
@@ -191,7 +192,8 @@ class ClusterSync:
         for i, engine in enumerate(self.engines):
             row: dict[str, Any] = {"shard": i, "source": self.shards[i].display(),
                                    "phase": self.phases.get(i, "?"),
-                                   "keys_loaded": _keys(engine)}
+                                   "keys_loaded": _keys(engine),
+                                   "keys_total": self._keys_total(i, engine)}
             with contextlib.suppress(Exception):  # a figure missing is not a failure
                 figures = engine.figures()
                 row.update(source_offset=figures["source_offset"],
@@ -203,10 +205,22 @@ class ClusterSync:
             rows.append(row)
         return rows
 
+    def _keys_total(self, i: int, engine: Any) -> int | None:
+        """The shard's keys when its sync began (INFO keyspace, asked once): what its
+        progress is a percentage of."""
+        if i not in self._totals:
+            try:
+                self._totals[i] = sum(engine.source.keyspace().values())
+            except Exception:  # a figure missing is not a failure
+                return None
+        return self._totals[i]
+
     def publish(self, phase: str) -> None:
         rows = self.shard_figures()
+        totals = [r["keys_total"] for r in rows]
         self.status.update(sync_phase=phase, mode=self.mode, shards=rows,
                            keys=sum(r["keys_loaded"] for r in rows),
+                           keys_total=None if None in totals else sum(totals),
                            lag_bytes=sum(r.get("lag_bytes", 0) for r in rows),
                            commands=sum(r.get("commands", 0) for r in rows))
 

@@ -53,6 +53,7 @@ from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.ledger import private_files
 from migrate.serverinfo import ServerIdentity, identify
 from migrate.sync.options import SyncOptions
+from migrate.sync.progress import describe
 from migrate.sync.run import run_sync
 from migrate.verify.model import HEARTBEAT_KEY
 
@@ -234,6 +235,9 @@ class _CutoverBack(Cutover):
         return result
 
 
+PROGRESS_EVERY_S = 2.0
+
+
 class _Notes:
     """Sync notes, passed on as the rollback's own, with the servers named by what they are:
     the reverse sync's source is the new primary, its target the old one."""
@@ -241,6 +245,8 @@ class _Notes:
     def __init__(self, notify: Callable[[str], None], roles: Roles):
         self.notify = notify
         self.roles = roles
+        self._phase: object = None
+        self._shown = 0.0
 
     def note(self, message: str) -> None:
         if message.startswith("following the source"):  # Ctrl-C is not the way here
@@ -248,7 +254,18 @@ class _Notes:
         self.notify(f"reverse sync: {_named(message, self.roles)}")
 
     def status(self, status: dict[str, object]) -> None:
-        pass
+        """How far the reverse sync is, a line every few seconds (and at each new phase)."""
+        now = time.monotonic()
+        phase = status.get("sync_phase")
+        if phase == "following" or status.get("phase") == "follow":
+            return  # caught up: said once by note()
+        progress = describe(dict(status))
+        if progress and (phase != self._phase or now - self._shown >= PROGRESS_EVERY_S):
+            self._phase, self._shown = phase, now
+            keys = status.get("keys")
+            self.notify(f"reverse sync: {progress}"
+                        + (f"; {keys:,} keys on {self.roles.old}" if isinstance(keys, int)
+                           and not progress.startswith("loading") else ""))
 
 
 def _named(message: str, roles: Roles) -> str:

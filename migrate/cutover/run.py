@@ -319,8 +319,10 @@ class _Step:
         status = "done" if exc_type is None else "failed"
         if exc is not None:
             self.detail["error"] = getattr(exc, "message", None) or str(exc)
-        self.owner.result.steps.append(StepRecord(self.name, status, self.started, time.time(),
+        ended = time.time()
+        self.owner.result.steps.append(StepRecord(self.name, status, self.started, ended,
                                                   self.detail))
+        self.owner.notify(f"{self.name}: {status} in {(ended - self.started) * 1000:,.0f} ms")
 
 
 def drop_heartbeat(target: Endpoint) -> None:

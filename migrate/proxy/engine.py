@@ -27,8 +27,9 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import redis
 
@@ -184,7 +185,8 @@ class ProxySync:
                 out.flush()
 
             src = GrowingFile(raw, gen, self.link, self.opts.stop)
-            self.rewrite = pass_through_rdb(src, write, self.apply_target)
+            self.rewrite = pass_through_rdb(src, self._counting(write, raw, gen),
+                                            self.apply_target)
         complete.set()
         r = self.rewrite
         self.opts.observer.note(
@@ -192,12 +194,28 @@ class ProxySync:
             f"{r.target_header}, {r.bytes_out:,} bytes, records not parsed (every one loads "
             "on the target)")
 
+    def _counting(self, write: Callable[[bytes], object], raw: BinaryIO,
+                  gen: Generation) -> Callable[[bytes], None]:
+        """``write``, publishing now and then how much of the RDB has been rewritten (the
+        bytes read of it) and its size when known."""
+        last = [0.0]
+
+        def counted(data: bytes) -> None:
+            write(data)
+            now = time.monotonic()
+            if now - last[0] >= 0.5:
+                last[0] = now
+                self.status.update(bytes_copied=raw.tell(), bytes_total=gen.rdb_total)
+
+        return counted
+
     def _rewrite(self, gen: Generation, rdb_out: Path, oob_out: Path) -> None:
         assert gen.rdb_path is not None
         with open(gen.rdb_path, "rb") as raw, open(rdb_out, "wb") as out, \
                 open(oob_out, "wb") as oob:
             src = GrowingFile(raw, gen, self.link, self.opts.stop)
-            self.rewrite = rewrite_rdb(src, out.write, self.apply_target,
+            self.rewrite = rewrite_rdb(src, self._counting(out.write, raw, gen),
+                                       self.apply_target,
                                        lambda cmd: oob.write(encode_command(cmd)))
         r = self.rewrite
         self.opts.observer.note(
@@ -248,7 +266,12 @@ class ProxySync:
         source_offset = int(self.source.info("replication").get("master_repl_offset", 0))
         applied = self._applied_offset()
         server = self.server
+        gen = self.generation  # the RDB passed on: its size once all of it is through
+        rdb = {} if gen is None else {
+            "bytes_copied": gen.rdb_bytes,
+            "bytes_total": gen.rdb_total or (gen.rdb_bytes if gen.rdb_done else None)}
         return {"mode": self.mode, "source_offset": source_offset, "applied_offset": applied,
+                **rdb,
                 "received_offset": self.link.received,
                 "lag_bytes": max(0, source_offset - applied),
                 "commands": self.forwarder.commands if self.forwarder else 0,

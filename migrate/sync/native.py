@@ -74,7 +74,7 @@ class NativeSync:
         self.source, self.target, self.opts = source, target, opts
         self.ledger, self.status = ledger, status
         self.heartbeat = Heartbeat(source.client, target.client) if opts.heartbeat else None
-        self._ops = (time.monotonic(), 0)
+        self._rdb: tuple[int, int | None] = (0, None)  # RDB bytes read, its size
 
     # --- start ------------------------------------------------------------------------------
     def _replicating_from_source(self) -> bool:
@@ -122,20 +122,24 @@ class NativeSync:
             phase = "connecting"
         else:
             phase = "streaming"
-        now, commands = time.monotonic(), _int(info, "total_commands_processed")
-        then, before = self._ops
-        ops = (commands - before) / (now - then) if before and now > then else 0.0
-        self._ops = (now, commands)
         keys = sum(v.get("keys", 0) for k, v in info.items()
                    if k.startswith("db") and k[2:].isdigit() and isinstance(v, dict))
+        # the target shows the RDB's bytes only while it arrives: keep the last figures
+        # (the RDB's size once it is in), not the 0 it shows afterwards
+        if syncing:
+            total = _int(info, "master_sync_total_bytes", -1)
+            self._rdb = (_int(info, "master_sync_read_bytes"), total if total > 0 else None)
+        elif self._rdb[0] or self._rdb[1]:
+            self._rdb = (self._rdb[1] or self._rdb[0], self._rdb[1] or self._rdb[0])
+        # no ops_per_s: a replica does not count the commands its primary sends (its
+        # total_commands_processed moves only with kvmigrate's own INFO); the status has
+        # the stream's rate instead (migrate.sync.progress)
         return {
             "mode": self.mode, "link": link, "sync_phase": phase, "keys": keys,
-            "bytes_copied": _int(info, "master_sync_read_bytes"),
-            "bytes_total": _int(info, "master_sync_total_bytes", -1),
+            "bytes_copied": self._rdb[0], "bytes_total": self._rdb[1],
             "loading_percent": float(info.get("loading_loaded_perc", 0) or 0),
             "source_offset": source_offset, "target_offset": target_offset,
             "lag_bytes": max(0, source_offset - target_offset) if target_offset >= 0 else None,
-            "ops_per_s": round(ops, 1),
         }
 
     def catch_up(self) -> None:

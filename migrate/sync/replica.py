@@ -166,8 +166,10 @@ class ReplicaSync:
                         writer.write(rec)
                         if rec.final:
                             self.keys_loaded += 1
-                            if self.keys_loaded % 5000 == 0:
-                                self.status.update(keys=self.keys_loaded)
+                            if self.keys_loaded % 2000 == 0:  # the RDB may still arrive
+                                self.status.update(keys=self.keys_loaded,
+                                                   bytes_copied=gen.rdb_bytes,
+                                                   bytes_total=gen.rdb_total)
                     elif isinstance(rec, Function):
                         writer.load_function(rec)
                 stats = writer.finish()
@@ -176,7 +178,9 @@ class ReplicaSync:
         if stats.field_ttls_dropped:
             self.opts.observer.note(f"{stats.field_ttls_dropped} hash field TTL(s) not copied "
                                     "(the fields were): allowed by --allow-loss field-ttl")
-        self.status.update(keys=self.keys_loaded, load=self.load_stats)
+        self.status.update(keys=self.keys_loaded, load=self.load_stats,  # all of the RDB in:
+                           bytes_copied=gen.rdb_bytes,  # its size (unknown before, diskless)
+                           bytes_total=gen.rdb_total or gen.rdb_bytes)
         gen.rdb_path.unlink(missing_ok=True)  # loaded: the spool keeps only the stream
 
     def _open_generation(self, gen: Generation) -> None:

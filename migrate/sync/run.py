@@ -22,6 +22,7 @@ from migrate.orchestrate.ledger import (
 )
 from migrate.sync import native
 from migrate.sync.options import MODES, TARGETS, SyncOptions
+from migrate.sync.progress import source_totals
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 from migrate.verify.model import VerifyReport
@@ -202,6 +203,12 @@ def run_sync(opts: SyncOptions) -> SyncResult:
             StatusPublisher(ledger, opts.observer, opts.status_json) as status:
         ledger.note_tls(source=source.endpoint, target=target.endpoint)
         status.update(mode=mode, reason=reason, source=str(source), target=str(target))
+        if shards is None:  # what a percentage is of (a cluster: per shard, not totalled)
+            totals = source_totals(source.info("keyspace"),
+                                   source.info("memory").get("used_memory"))
+            if opts.match:  # only some keys: their number is not known beforehand
+                totals["keys_total"] = None
+            status.update(**totals)
         if mode == "proxy":  # a bad --listen must fail before the target is flushed
             from migrate.proxy.primary import check_listen
 

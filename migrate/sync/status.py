@@ -10,6 +10,7 @@ from typing import Any
 
 from migrate.orchestrate.ledger import Ledger, write_json_atomic
 from migrate.sync.options import Observer
+from migrate.sync.progress import ProgressEstimator
 
 
 class StatusPublisher:
@@ -22,6 +23,7 @@ class StatusPublisher:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.progress = ProgressEstimator()
 
     def update(self, **fields: Any) -> None:
         with self._lock:
@@ -29,6 +31,8 @@ class StatusPublisher:
 
     def publish(self) -> None:
         with self._lock:
+            figures = self.progress.figures(self.ledger.snapshot()["status"])
+            self.ledger.update_status(**figures)  # total, percentage, ETA, rates
             snapshot = self.ledger.snapshot()
             self.ledger.save()
         self.observer.status(snapshot["status"])

@@ -41,7 +41,8 @@ class VerifyOptions:
     batch: int = 256
     max_listed: int = 1000
     max_suspects: int = 20000
-    progress: Callable[[int], None] | None = None
+    # progress(keys checked, keys to check): the total from INFO keyspace (None with --match)
+    progress: Callable[[int, int | None], None] | None = None
     # keys the source's stream wrote (db, key): a sample also compares every one of them
     written: list[tuple[int, bytes]] = field(default_factory=list)
     # classes of loss the user allowed (sync --allow-loss): their differences are known
@@ -138,6 +139,8 @@ class Verifier:
     def walk(self, report: VerifyReport) -> list[Mismatch]:
         suspects: list[Mismatch] = []
         total = sum(self._sdbs.values()) or 1
+        to_check = None if self.match else (total if self.opts.full
+                                             else min(self.opts.sample, total))
         for db in self.source_dbs():
             if self.opts.full:
                 batches: Iterator[list[bytes]] = self._scan(self.src.conn, db)
@@ -150,7 +153,7 @@ class Verifier:
                                               self.copts))
                 report.keys_checked += len(keys)
                 if self.opts.progress:
-                    self.opts.progress(report.keys_checked)
+                    self.opts.progress(report.keys_checked, to_check)
                 if len(suspects) >= self.opts.max_suspects:
                     return suspects
             if self.opts.full:

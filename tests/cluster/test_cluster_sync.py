@@ -137,8 +137,12 @@ def test_cluster_into_a_single_node(lab_cluster: LabCluster, lab: Fleet, tmp_pat
     fill(source, 2000)
     extra = ["--mode", "scan", "--set-notify-keyspace-events"] if mode == "scan" else []
     writer = _sync_under_writer(source, target.url, tmp_path / "state", *extra)
-    assert _ledger(tmp_path / "state")["run"]["mode"] == ("scan" if mode == "scan"
-                                                          else "replica")
+    ledger = _ledger(tmp_path / "state")
+    assert ledger["run"]["mode"] == ("scan" if mode == "scan" else "replica")
+    # per shard, what its progress is out of: its primary's keys (issue 18)
+    shards = ledger["status"]["shards"]
+    assert len(shards) == 3 and all(r["keys_total"] > 0 for r in shards), shards
+    assert ledger["status"]["keys_total"] == sum(r["keys_total"] for r in shards) >= 2000
     result = run_cli("verify", "--source", source.url, "--target", target.url, "--full")
     assert result.code == 0, result.output[-3000:]
     assert target.client().get(writer.acks[-1]) is not None

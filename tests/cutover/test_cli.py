@@ -1,6 +1,7 @@
 """`kvmigrate cutover` / `rollback` on the state folder of a real `kvmigrate sync`."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,11 @@ def test_cutover_dry_run_then_for_real(synced: tuple[ServerProcess, ServerProces
     done = run_cli("cutover", "--state", str(state), *urls, "--yes", "--max-pause-ms", "1500")
     assert done.code == 0, done.output
     assert "writes paused" in done.stdout
+    # each step that says it starts ("pause ...") says it ended ("pause: done in 12 ms")
+    started = re.findall(r"^([\w-]+) \.\.\.$", done.stderr, re.M)
+    assert "precheck" in started and "pause" in started, done.stderr
+    for step in started:
+        assert re.search(rf"^{step}: done in [\d,]+ ms$", done.stderr, re.M), step
     record = json.loads((state / "cutover.json").read_text())
     assert record["ok"] and record["paused_ms"] < 1500
     assert target.client().info("replication")["role"] == "master"
@@ -58,6 +64,8 @@ def test_cutover_dry_run_then_for_real(synced: tuple[ServerProcess, ServerProces
     # in proxy mode), with both servers password-protected
     back = run_cli("rollback", "--state", str(state), *urls, "--yes")
     assert back.code == 0 and "logical path" in back.stderr, back.output[-3000:]
+    # the reverse sync says how far it is (was: 15 s of log lines only)
+    assert re.search(r"^reverse sync: .*\(\d+%", back.stderr, re.M), back.stderr
     assert "secret-pw" not in back.output
     assert source.client().info("replication")["role"] == "master"
     assert source.client().get("after-dry-run") == b"1"
