@@ -150,5 +150,9 @@ def test_sync_lines_carry_totals_and_end_with_the_real_figures(
     assert status["keys"] == status["keys_total"] == source.keys
     assert status["percent"] == 100
     # the RDB's bytes: all of them at the end (native showed 0 after 16 MB, replica 180 kB)
-    assert status["bytes_copied"] == status["bytes_total"] > 0.5 * source.rdb.stat().st_size
+    if mode == "native" and status["bytes_total"] is None:
+        # a diskless transfer announces no size: the bytes the target was seen to read
+        assert status["bytes_copied"] > 0
+    else:
+        assert status["bytes_copied"] == status["bytes_total"] > 0.5 * source.rdb.stat().st_size
     assert "ops_per_s" not in status or mode != "native"  # native cannot count them

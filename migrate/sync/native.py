@@ -125,12 +125,14 @@ class NativeSync:
         keys = sum(v.get("keys", 0) for k, v in info.items()
                    if k.startswith("db") and k[2:].isdigit() and isinstance(v, dict))
         # the target shows the RDB's bytes only while it arrives: keep the last figures
-        # (the RDB's size once it is in), not the 0 it shows afterwards
+        # (the RDB's size once it is in, when the source announced it), not the 0 it shows
+        # afterwards. A diskless transfer announces no size, and the last look may have
+        # come before its end: then the bytes seen stay a lower bound with no total.
         if syncing:
             total = _int(info, "master_sync_total_bytes", -1)
             self._rdb = (_int(info, "master_sync_read_bytes"), total if total > 0 else None)
-        elif self._rdb[0] or self._rdb[1]:
-            self._rdb = (self._rdb[1] or self._rdb[0], self._rdb[1] or self._rdb[0])
+        elif self._rdb[1]:
+            self._rdb = (self._rdb[1], self._rdb[1])
         # no ops_per_s: a replica does not count the commands its primary sends (its
         # total_commands_processed moves only with kvmigrate's own INFO); the status has
         # the stream's rate instead (migrate.sync.progress)
