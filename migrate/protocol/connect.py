@@ -183,9 +183,17 @@ class ServerConnection:
         :class:`hiredis.ReplyError` values in the list)."""
         if not commands:
             return []
+        self.send_many(commands)
+        return self.read_replies(len(commands))
+
+    def send_many(self, commands: Sequence[Sequence[Arg]]) -> None:
+        """Send the commands in one write without reading (see :meth:`read_replies`)."""
         self.sendall(b"".join(encode_command(c) for c in commands))
+
+    def read_replies(self, count: int) -> list[Reply]:
+        """The next ``count`` replies."""
         replies: list[Reply] = []
-        while len(replies) < len(commands):
+        while len(replies) < count:
             reply = self._reader.gets()
             if reply is False:
                 self._reader.feed(self.recv())
