@@ -50,34 +50,39 @@ class Row:
 # --- measuring child processes ---------------------------------------------------------------
 
 def run_timed(argv: list[str], *, done: Callable[[], bool] | None = None,
-              timeout: float = 7200) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one child process. The peak is its VmHWM
-    polled from /proc every few ms (rusage would count the parent's pages after a vfork).
-    With ``done``, the child is stopped once ``done()`` holds (a process that never exits on
-    its own, such as RedisShake's sync reader) and the time is taken then."""
+              timeout: float = 7200) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS MiB, stdout, CPU seconds) of one child process. The peak is
+    its VmHWM polled from /proc every few ms (rusage would count the parent's pages after a
+    vfork); the CPU time (user + system, from wait4) is the child's own, so it depends less
+    on what else runs than the wall time does. With ``done``, the child is stopped once
+    ``done()`` holds (a process that never exits on its own, such as RedisShake's sync
+    reader) and the time is taken then."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err)
         peak = 0.0
         elapsed = None
-        while proc.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
             peak = max(peak, hwm_mib(proc.pid) or 0.0)
-            if done is not None and done():
+            if done is not None and elapsed is None and done():
                 elapsed = time.perf_counter() - started
                 proc.terminate()
-                proc.wait(60)
-                break
             if time.perf_counter() - started > timeout:
                 proc.kill()
                 raise RuntimeError(f"{' '.join(argv[:4])} took longer than {timeout} s")
             time.sleep(0.003 if done is None else 0.05)
         elapsed = elapsed if elapsed is not None else time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
         if done is None and proc.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"{' '.join(argv[:5])} exited {proc.returncode}: "
                                f"{err.read().decode(errors='replace')[-1500:]}")
         out.seek(0)
-        return elapsed, peak, out.read().decode(errors="replace")
+        return elapsed, peak, out.read().decode(errors="replace"), \
+            usage.ru_utime + usage.ru_stime
 
 
 def total_keys(server: ServerProcess) -> int:
@@ -131,7 +136,7 @@ class Bench:
         config = work / "shake.toml"
         config.write_text("\n".join(lines) + "\n")
         done = (lambda: total_keys(target) >= self.expected) if follows else None
-        seconds, rss, _ = run_timed([self.shake, str(config)], done=done)
+        seconds, rss, _, _ = run_timed([self.shake, str(config)], done=done)
         self._check(target, f"RedisShake {reader}")
         return Figure(seconds, reader.replace("_", " "), rss)
 
@@ -161,7 +166,7 @@ class Bench:
         load = float(found.group(1)) if found else wall
         native.stop()
         target = self._target()
-        seconds, rss, _ = run_timed([*KVMIGRATE, "copy", "--from-rdb", str(self.rdb),
+        seconds, rss, _, cpu = run_timed([*KVMIGRATE, "copy", "--from-rdb", str(self.rdb),
                                      "--target", target.url, "--format", "json"])
         self._check(target, "copy --from-rdb")
         target.stop()
@@ -171,20 +176,20 @@ class Bench:
             shake = self._shake("rdb_reader", {"filepath": str(self.rdb)}, target, False)
             target.stop()
         return Row("RDB file -> target (`copy --from-rdb`)", "<= 1.3x native",
-                   Figure(seconds, "", rss),
+                   Figure(seconds, f"{cpu:.1f} s CPU", rss),
                    Figure(load, f"loading it at start (start to ready {wall:.2f} s)"),
                    shake)
 
     def _sync(self, mode: str, *extra: str) -> Figure:
         target = self._target()
         state = self.tmp / f"state-{mode}"
-        seconds, rss, _ = run_timed([*KVMIGRATE, "sync", "--source", self.source.url,
+        seconds, rss, _, cpu = run_timed([*KVMIGRATE, "sync", "--source", self.source.url,
                                      "--target", target.url, "--mode", mode,
                                      "--verify-sample", "0", "--no-heartbeat",
                                      "--state", str(state), *extra])
         self._check(target, f"sync --mode {mode}")
         target.stop()
-        return Figure(seconds, "process start to caught up", rss)
+        return Figure(seconds, f"process start to caught up; {cpu:.1f} s CPU", rss)
 
     def _native_sync(self) -> Figure:
         target = self._target()
@@ -228,7 +233,7 @@ class Bench:
         if self.replica is None:
             self._native_sync()
         assert self.replica is not None
-        seconds, rss, out = run_timed([*KVMIGRATE, "verify", "--source", self.source.url,
+        seconds, rss, out, _ = run_timed([*KVMIGRATE, "verify", "--source", self.source.url,
                                        "--target", self.replica.url, "--format", "json",
                                        *args])
         return seconds, rss, json.loads(out)
@@ -248,19 +253,21 @@ class Bench:
                    Figure(inside, f"comparing; process {seconds:.2f} s", rss))
 
 
-def _median_run(argv: list[str]) -> tuple[float, float]:
-    runs = [run_timed(argv)[:2] for _ in range(CLI_ROUNDS)]
-    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+def _median_run(argv: list[str]) -> tuple[float, float, float]:
+    """Median wall and CPU seconds of CLI_ROUNDS runs, and the highest peak RSS."""
+    runs = [run_timed(argv) for _ in range(CLI_ROUNDS)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs), \
+        statistics.median(r[3] for r in runs)
 
 
 def cli_rows() -> list[Row]:
-    floor, _ = _median_run([sys.executable, "-c", "pass"])
+    floor, _, floor_cpu = _median_run([sys.executable, "-c", "pass"])
     rows = []
     for flag in ("--help", "--version"):
-        seconds, rss = _median_run([*KVMIGRATE, flag])
+        seconds, rss, cpu = _median_run([*KVMIGRATE, flag])
         rows.append(Row(f"CLI start, `kvmigrate {flag}`", "< 0.3 s",
-                        Figure(seconds, f"median of {CLI_ROUNDS}", rss),
-                        Figure(floor, "`python -c pass`")))
+                        Figure(seconds, f"median of {CLI_ROUNDS}; {cpu:.2f} s CPU", rss),
+                        Figure(floor, f"`python -c pass`; {floor_cpu:.2f} s CPU")))
     return rows
 
 
