@@ -75,6 +75,7 @@ def test_help_lists_every_command_without_importing_them() -> None:
     assert _loaded_after(["sync", "--help"], ("migrate.cli.sync", "migrate.cli.lab",
                                               "migrate.cli.copy")) == ["migrate.cli.sync"]
     listed = run_cli("--help").stdout
+    assert run_cli("--help", "sync").stdout == listed
     for name in ("preflight", "convert-config", "copy", "sync", "verify", "cutover",
                  "rollback", "rdb", "playbook", "lab"):
         assert f" {name} " in listed, name

@@ -80,6 +80,8 @@ def _register_for(args: list[str]) -> None:
     from migrate.cli.index import COMMANDS
 
     name = next((a for a in args if not a.startswith("-")), None)
+    if name is not None and {"-h", "--help"} & set(args[:args.index(name)]):
+        name = None  # `kvmigrate --help sync`: the top-level help
     modules = {command: module for command, module, _, _ in COMMANDS}
     if name is None:
         for command, _, group, text in COMMANDS:
