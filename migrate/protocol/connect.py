@@ -188,17 +188,19 @@ class ServerConnection:
 
     def send_many(self, commands: Sequence[Sequence[Arg]]) -> None:
         """Send the commands in one write without reading (see :meth:`read_replies`)."""
-        self.sendall(b"".join(encode_command(c) for c in commands))
+        self.sendall(b"".join([encode_command(c) for c in commands]))
 
     def read_replies(self, count: int) -> list[Reply]:
-        """The next ``count`` replies."""
+        """The next ``count`` replies (a tight loop: verification reads millions)."""
         replies: list[Reply] = []
-        while len(replies) < count:
-            reply = self._reader.gets()
+        gets, append = self._reader.gets, replies.append
+        while count:
+            reply = gets()
             if reply is False:
                 self._reader.feed(self.recv())
                 continue
-            replies.append(reply)
+            append(reply)
+            count -= 1
         return replies
 
     def read_reply(self, timeout: float) -> Reply | None:
