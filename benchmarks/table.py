@@ -229,28 +229,28 @@ class Bench:
         return Row("scan copy (`sync --mode scan`)", ">= 1.5x RedisShake's throughput",
                    ours, None, shake)
 
-    def _verify(self, *args: str) -> tuple[float, float, dict]:
+    def _verify(self, *args: str) -> tuple[float, float, dict, float]:
         if self.replica is None:
             self._native_sync()
         assert self.replica is not None
-        seconds, rss, out, _ = run_timed([*KVMIGRATE, "verify", "--source", self.source.url,
+        seconds, rss, out, cpu = run_timed([*KVMIGRATE, "verify", "--source", self.source.url,
                                        "--target", self.replica.url, "--format", "json",
                                        *args])
-        return seconds, rss, json.loads(out)
+        return seconds, rss, json.loads(out), cpu
 
     def verify_full(self) -> Row:
-        seconds, rss, report = self._verify("--full")
+        seconds, rss, report, cpu = self._verify("--full")
         inside = float(report.get("elapsed_s") or seconds)
         checked = int(report.get("keys_checked") or self.expected)
         return Row("`verify --full`", ">= 150k keys/s",
                    Figure(seconds, f"{checked / inside / 1000:,.1f}k keys/s ({inside:.2f} s "
-                                   f"comparing; ok={report.get('ok')})", rss))
+                                   f"comparing; ok={report.get('ok')}); {cpu:.1f} s CPU", rss))
 
     def verify_sample(self) -> Row:
-        seconds, rss, report = self._verify("--sample", "1000")
+        seconds, rss, report, cpu = self._verify("--sample", "1000")
         inside = float(report.get("elapsed_s") or seconds)
         return Row("verification sample, 1,000 keys", "well under 0.2 s",
-                   Figure(inside, f"comparing; process {seconds:.2f} s", rss))
+                   Figure(inside, f"comparing; process {seconds:.2f} s, {cpu:.2f} s CPU", rss))
 
 
 def _median_run(argv: list[str]) -> tuple[float, float, float]:
