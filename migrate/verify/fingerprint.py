@@ -1,12 +1,13 @@
 """Serialized values as fingerprints, and both servers read at the same time.
 
 Two equal DUMP payloads (without the footer that names the RDB version and holds the
-checksum) mean two identical values: type, elements, scores, hash field TTLs, stream entries,
-groups, consumers and pending entries. So a small collection whose DUMPs match on both sides
-needs no element-by-element read. Different payloads prove nothing (two servers may encode
-the same value differently); those keys are compared element by element as before. When a
-type's payloads keep differing (a source and a target that encode it differently), that
-type is no longer DUMPed.
+checksum) mean two identical values: type, elements, scores, hash field TTLs. So a small
+list, set, sorted set or hash (up to ``small`` elements, the size read whole anyway) whose
+DUMPs match on both sides needs no element-by-element read. Streams are not DUMPed: their
+payload holds the groups' pending entries, which their length does not bound. Different
+payloads prove nothing (two servers may encode the same value differently); those keys are
+compared element by element as before. When a type's payloads keep differing (a source and
+a target that encode it differently), that type is no longer DUMPed.
 """
 
 from __future__ import annotations
