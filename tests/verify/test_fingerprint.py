@@ -58,3 +58,24 @@ def test_a_value_encoded_differently_matches_and_its_type_stops_being_dumped(
         assert [(m.key, m.kind) for m in found] == [(keys[-1], "value")]
         assert not src.dumps.worth(b"set")
         assert src.dumps.worth(b"list")
+
+
+def test_stream_pending_entries_beyond_the_first_page_are_followed(lab: Fleet) -> None:
+    """A short stream whose group still holds many pending entries (their entries deleted):
+    the batched stream comparison reads the first page of pending entries, then follows the
+    rest page by page and finds a delivery count that differs on the last page."""
+    source, target = lab.start("valkey-8.0"), lab.start("valkey-8.0")
+    c = source.client()
+    ids = [c.xadd("s", {"n": i}, id=f"1-{i + 1}") for i in range(12)]
+    c.xgroup_create("s", "g", "0")
+    c.xreadgroup("g", "alice", {"s": ">"})
+    c.xdel("s", *ids[:9])  # 3 entries left, 12 pending
+    replicate(source, target)
+    small = CompareOptions(small=5)
+    with RawConn(source.endpoint) as s, RawConn(target.endpoint) as t:
+        src, tgt = Side(s, True, False), Side(t, True, False)
+        assert compare_batch(src, tgt, 0, 0, [b"s"], small) == []
+        target.client().xclaim("s", "g", "alice", 0, [ids[-1]], retrycount=7)
+        found = compare_batch(src, tgt, 0, 0, [b"s"], small)
+    assert [(m.kind, m.detail) for m in found] == [
+        ("stream", f"group g: pending entries differ after ({ids[-3].decode()}")], found
