@@ -33,7 +33,7 @@ def mixed_rdb(keys: int = KEYS) -> Path:
     return cache
 
 
-def _hwm_mib(pid: int) -> float | None:
+def hwm_mib(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
@@ -57,7 +57,7 @@ def timed(argv: list[str]) -> tuple[float, float, str, float]:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            peak = max(peak, _hwm_mib(proc.pid) or 0.0)
+            peak = max(peak, hwm_mib(proc.pid) or 0.0)
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)

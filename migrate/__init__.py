@@ -1,8 +1,17 @@
 """kvmigrate: move Redis deployments to Valkey or Dragonfly safely."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("kvmigrate")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> str:
+    # read on first use: importlib.metadata costs start-up time that --help does not need
+    if name != "__version__":
+        raise AttributeError(f"module 'migrate' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("kvmigrate")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        found = "0.0.0+unknown"
+    globals()["__version__"] = found
+    return found

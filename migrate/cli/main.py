@@ -21,10 +21,8 @@ except ImportError:  # pragma: no cover
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
 import migrate.cli as cli_package
-from migrate import __version__
 from migrate.cli import helpfmt
 from migrate.cli.console import err
-from migrate.endpoint import mask_urls_in_text
 from migrate.errors import ExitCode, KvmError
 
 ORDER = ["preflight", "convert_config", "rdb", "copy", "sync", "verify", "cutover", "rollback",
@@ -41,19 +39,69 @@ app = typer.Typer(
 )
 
 
-def _register_commands() -> None:
+def command_modules() -> list[str]:
+    """The modules of :mod:`migrate.cli` that may define commands, in ``--help`` order."""
     names = [m.name for m in pkgutil.iter_modules(cli_package.__path__)
-             if m.name not in ("main", "console", "entry")]
+             if m.name not in ("main", "console", "entry", "index")]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
-    for name in names:
-        module = importlib.import_module(f"migrate.cli.{name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(app)
+    return names
+
+
+def register_module(target: typer.Typer, name: str) -> None:
+    module = importlib.import_module(f"migrate.cli.{name}")
+    register = getattr(module, "register", None)
+    if register is not None:
+        register(target)
+
+
+_registered: list[str] = []
+
+
+def register_all() -> typer.Typer:
+    """Every command on :data:`app` (the docs generator walks them all)."""
+    if _registered != ["*"]:
+        app.registered_commands.clear()
+        app.registered_groups.clear()
+        for name in command_modules():
+            register_module(app, name)
+        helpfmt.reflow_app(app)
+        _registered[:] = ["*"]
+    return app
+
+
+def _placeholder() -> None:  # pragma: no cover - listed in --help, never run
+    raise AssertionError("a command listed from the index ran")
+
+
+def _register_for(args: list[str]) -> None:
+    """Load only what ``args`` need: the module of the command named (its engines come with
+    it), or, for the top-level help, each command's name and help from
+    :mod:`migrate.cli.index` (generated from the commands by scripts/gen_docs.py), so
+    ``kvmigrate --help`` imports no command. A name not in the index loads every command
+    (for the parser's "no such command" and its suggestion)."""
+    from migrate.cli.index import COMMANDS
+
+    name = next((a for a in args if not a.startswith("-")), None)
+    if name is not None and {"-h", "--help"} & set(args[:args.index(name)]):
+        name = None  # `kvmigrate --help sync`: the top-level help
+    modules = {command: module for command, module, _, _ in COMMANDS}
+    if name is None:
+        for command, _, group, text in COMMANDS:
+            if group:
+                app.add_typer(typer.Typer(help=text), name=command)
+            else:
+                app.command(command, help=text)(_placeholder)
+    elif name in modules:
+        register_module(app, modules[name])
+        helpfmt.reflow_app(app)
+    else:
+        register_all()
 
 
 def _version(value: bool) -> None:
     if value:
+        from migrate import __version__
+
         typer.echo(f"kvmigrate {__version__}")
         raise typer.Exit()
 
@@ -66,12 +114,11 @@ def _root(
     """Move a Redis deployment to Valkey or Dragonfly safely."""
 
 
-_register_commands()
-helpfmt.reflow_app(app)
-
 
 def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
     """One line; URLs in the message are masked (hints hold placeholders, not secrets)."""
+    from migrate.endpoint import mask_urls_in_text
+
     text = mask_urls_in_text(message) + (f" ({hint})" if hint else "")
     err.print(f"kvmigrate: error: {text}", markup=False)
     sys.exit(code)
@@ -90,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     if "-h" in args or "--help" in args or (len(args) <= 2 and "--version" not in args):
         helpfmt.install()  # help may be shown
     try:
-        code = app(args=argv, prog_name="kvmigrate", standalone_mode=False)
+        _register_for(args)
+        code = app(args=args, prog_name="kvmigrate", standalone_mode=False)
     except KvmError as exc:
         _fail(exc.message, int(exc.exit_code), exc.hint)
     except (KeyboardInterrupt, typer.Abort):

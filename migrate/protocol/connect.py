@@ -183,14 +183,24 @@ class ServerConnection:
         :class:`hiredis.ReplyError` values in the list)."""
         if not commands:
             return []
-        self.sendall(b"".join(encode_command(c) for c in commands))
+        self.send_many(commands)
+        return self.read_replies(len(commands))
+
+    def send_many(self, commands: Sequence[Sequence[Arg]]) -> None:
+        """Send the commands in one write without reading (see :meth:`read_replies`)."""
+        self.sendall(b"".join([encode_command(c) for c in commands]))
+
+    def read_replies(self, count: int) -> list[Reply]:
+        """The next ``count`` replies (a tight loop: verification reads millions)."""
         replies: list[Reply] = []
-        while len(replies) < len(commands):
-            reply = self._reader.gets()
+        gets, append = self._reader.gets, replies.append
+        while count:
+            reply = gets()
             if reply is False:
                 self._reader.feed(self.recv())
                 continue
-            replies.append(reply)
+            append(reply)
+            count -= 1
         return replies
 
     def read_reply(self, timeout: float) -> Reply | None:

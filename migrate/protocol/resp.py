@@ -32,7 +32,7 @@ def to_bytes(arg: Arg) -> bytes:
 def encode_command(args: Iterable[Arg]) -> bytes:
     """One command as a RESP array of bulk strings (hiredis's C encoder when present)."""
     if _pack is not None:
-        return _pack(tuple(args))
+        return _pack(args if type(args) is tuple else tuple(args))
     return encode_command_py(args)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from migrate.protocol.resp import Arg
+from migrate.verify.fingerprint import DumpOdds, call_both, same_dumps
 from migrate.verify.hll import same_hyperloglog
 from migrate.verify.model import Mismatch
 from migrate.verify.rawconn import Reply, is_error, pairs
@@ -21,13 +22,14 @@ if TYPE_CHECKING:
     from migrate.cluster.router import Conn
 
 
-@dataclass(frozen=True)
+@dataclass
 class Side:
     """One server as the comparator sees it: a connection and what it supports."""
 
     conn: Conn  # a RawConn, or a RoutedConn for a cluster
     expiretime: bool  # PEXPIRETIME (7.0+); else PTTL relative to now
     field_ttl: bool  # HPEXPIRETIME (Redis 7.4+, Valkey 9+)
+    dumps: DumpOdds = field(default_factory=DumpOdds)  # how often DUMPs matched, by type
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,18 @@ def compare_batch(src: Side, tgt: Side, src_db: int, tgt_db: int, keys: list[byt
         return []
     src.conn.select(src_db)
     tgt.conn.select(tgt_db)
+    return _compare_keys(src, tgt, src_db, keys, opts)
+
+
+def _compare_keys(src: Side, tgt: Side, src_db: int, keys: list[bytes],
+                  opts: CompareOptions) -> list[Mismatch]:
+    """Compare type, TTL and value of each key (the databases are selected)."""
+    if not keys:
+        return []
     meta_cmds = lambda side: [c for k in keys for c in  # noqa: E731
                               (("TYPE", k), _ttl_commands(side, k))]
     now = int(time.time() * 1000)
-    smeta = src.conn.call_many(meta_cmds(src))
-    tmeta = tgt.conn.call_many(meta_cmds(tgt))
+    smeta, tmeta = call_both(src.conn, meta_cmds(src), tgt.conn, meta_cmds(tgt))
     out: list[Mismatch] = []
     typed: list[tuple[bytes, bytes]] = []
     for i, key in enumerate(keys):
@@ -115,10 +124,10 @@ def _compare_values(src: Side, tgt: Side, db: int, typed: list[tuple[bytes, byte
     for key, kind in typed:
         first.append(("GET", key) if kind == b"string" else
                      (LENGTH_COMMAND[kind], key) if kind in LENGTH_COMMAND else ("TYPE", key))
-    sfirst = src.conn.call_many(first)
-    tfirst = tgt.conn.call_many(first)
+    sfirst, tfirst = call_both(src.conn, first, tgt.conn, first)
     whole: list[tuple[bytes, bytes]] = []
     big: list[tuple[bytes, bytes]] = []
+    streams: list[bytes] = []
     for (key, kind), sv, tv in zip(typed, sfirst, tfirst, strict=True):
         if kind == b"string":
             if sv != tv and not (isinstance(sv, bytes) and isinstance(tv, bytes)
@@ -131,7 +140,9 @@ def _compare_values(src: Side, tgt: Side, db: int, typed: list[tuple[bytes, byte
                                     f"{kind.decode()} has {sv} {what} on the source, {tv} on "
                                     "the target"))
                 continue
-            if kind == b"stream":
+            if kind == b"stream" and isinstance(sv, int) and sv <= opts.small:
+                streams.append(key)
+            elif kind == b"stream":
                 out.extend(_compare_stream(src, tgt, db, key, opts))
             elif isinstance(sv, int) and sv <= opts.small:
                 whole.append((key, kind))
@@ -139,7 +150,10 @@ def _compare_values(src: Side, tgt: Side, db: int, typed: list[tuple[bytes, byte
                 big.append((key, kind))
         else:  # module types and anything unknown: the type matched; say what was not checked
             pass
-    out.extend(_compare_whole(src, tgt, db, whole, opts))
+    # not streams: a stream's DUMP holds its pending entries, unbounded by its length
+    same = same_dumps(src.conn, tgt.conn, src.dumps, whole)
+    out.extend(_compare_whole(src, tgt, db, [w for w in whole if w[0] not in same], opts))
+    out.extend(_compare_streams(src, tgt, db, streams, opts))
     for key, kind in big:
         out.extend(_CHUNKED[kind](src, tgt, db, key, opts))
     return out
@@ -176,8 +190,7 @@ def _compare_whole(src: Side, tgt: Side, db: int, keys: list[tuple[bytes, bytes]
     if not keys:
         return []
     cmds = [WHOLE_READ[kind](key) for key, kind in keys]
-    sv = src.conn.call_many(cmds)
-    tv = tgt.conn.call_many(cmds)
+    sv, tv = call_both(src.conn, cmds, tgt.conn, cmds)
     out: list[Mismatch] = []
     for (key, kind), s, t in zip(keys, sv, tv, strict=True):
         sn, tn = _normal(kind, s), _normal(kind, t)
@@ -301,6 +314,108 @@ STREAM_FIELDS = (b"length", b"last-generated-id", b"max-deleted-entry-id", b"ent
 GROUP_FIELDS = (b"name", b"consumers", b"pending", b"last-delivered-id")
 
 
+def _compare_streams(src: Side, tgt: Side, db: int, keys: list[bytes],
+                     opts: CompareOptions) -> list[Mismatch]:
+    """Streams of equal length, compared in two pipelined rounds for the whole batch (first
+    page of entries, stream and group info; then each group's consumers and first page of
+    pending entries); a stream with more pages is followed key by key."""
+    if not keys:
+        return []
+    first = [c for key in keys for c in (("XRANGE", key, "-", "+", "COUNT", opts.small),
+                                         ("XINFO", "STREAM", key), ("XINFO", "GROUPS", key))]
+    sv, tv = call_both(src.conn, first, tgt.conn, first)
+    out: list[Mismatch] = []
+    pending: dict[bytes, list[dict[bytes, Reply]]] = {}  # key: its groups still to compare
+    theirs: dict[bytes, dict[bytes, dict[bytes, Reply]]] = {}
+    for i, key in enumerate(keys):
+        s, t = sv[3 * i:3 * i + 3], tv[3 * i:3 * i + 3]
+        if any(is_error(r) for r in (*s, *t)) or len(s[0]) >= opts.small:
+            out.extend(_compare_stream(src, tgt, db, key, opts))  # key by key
+            continue
+        problem = "entries differ after -" if s[0] != t[0] else \
+            _stream_info_problem(pairs(s[1]), pairs(t[1]))
+        sgroups = [pairs(g) for g in s[2]]
+        tgroups = {g[b"name"]: g for g in (pairs(g) for g in t[2])}
+        if problem is None and len(sgroups) != len(tgroups):
+            problem = f"{len(sgroups)} consumer groups on the source, {len(tgroups)} on the " \
+                      "target"
+        if problem:
+            out.append(Mismatch(db, key, "stream", problem))
+        elif sgroups:
+            pending[key], theirs[key] = sgroups, tgroups
+    asked = [(key, g[b"name"]) for key, groups in pending.items() for g in groups
+             if g[b"name"] in theirs[key]]
+    second = [c for key, name in asked for c in (("XINFO", "CONSUMERS", key, name),
+                                                 ("XPENDING", key, name, "-", "+", opts.small))]
+    sv, tv = call_both(src.conn, second, tgt.conn, second)
+    replies = {ident: (sv[2 * i:2 * i + 2], tv[2 * i:2 * i + 2])
+               for i, ident in enumerate(asked)}
+    for key, sgroups in pending.items():
+        for group in sgroups:
+            name = group[b"name"]
+            problem = _group_problem(name, group, theirs[key].get(name))
+            if problem is None:
+                s, t = replies[(key, name)]
+                problem = _group_page_problem(s, t, opts)
+                if problem == MORE:
+                    problem = _compare_group(src, tgt, key, name, opts)
+                if problem:
+                    problem = f"group {name.decode()}: {problem}"
+            if problem:
+                out.append(Mismatch(db, key, "stream", problem))
+                break
+    return out
+
+
+MORE = "more"  # a group's first page of pending entries was full: read on
+
+
+def _stream_info_problem(sinfo: dict[bytes, Reply], tinfo: dict[bytes, Reply]) -> str | None:
+    for name in STREAM_FIELDS:
+        if name in sinfo and name in tinfo and sinfo[name] != tinfo[name]:
+            return f"{name.decode()}: {sinfo[name]!r} on the source, {tinfo[name]!r} on the " \
+                   "target"
+    return None
+
+
+def _group_problem(name: bytes, group: dict[bytes, Reply],
+                   theirs: dict[bytes, Reply] | None) -> str | None:
+    if theirs is None:
+        return f"group {name.decode()} not on the target"
+    for fname in GROUP_FIELDS:
+        if fname in group and fname in theirs and group[fname] != theirs[fname]:
+            return f"group {name.decode()} {fname.decode()}: {group[fname]!r} on the " \
+                   f"source, {theirs[fname]!r} on the target"
+    return None
+
+
+def _consumers(reply: Reply) -> dict[bytes, Reply]:
+    return {c[b"name"]: c.get(b"pending") for c in (pairs(c) for c in reply)}
+
+
+def _consumers_problem(sc: dict[bytes, Reply], tc: dict[bytes, Reply]) -> str | None:
+    if sc != tc:
+        diff = sorted(n for n in set(sc) | set(tc) if sc.get(n) != tc.get(n))
+        return f"consumers differ: {_few(diff)}"
+    return None
+
+
+def _pending_problem(s: Reply, t: Reply, start: bytes) -> str | None:
+    if [(e[0], e[1], e[3]) for e in s] != [(e[0], e[1], e[3]) for e in t]:
+        return f"pending entries differ after {start.decode()}"
+    return None
+
+
+def _group_page_problem(s: list[Reply], t: list[Reply], opts: CompareOptions) -> str | None:
+    """A group's consumers and first page of pending entries (replies of XINFO CONSUMERS
+    and XPENDING on each side): the problem, None, or :data:`MORE` to read further."""
+    problem = _consumers_problem(_consumers(s[0]), _consumers(t[0])) or \
+        _pending_problem(s[1], t[1], b"-")
+    if problem is None and len(s[1]) >= opts.small:
+        return MORE
+    return problem
+
+
 def _compare_stream(src: Side, tgt: Side, db: int, key: bytes, opts: CompareOptions) \
         -> list[Mismatch]:
     start: bytes = b"-"
@@ -312,12 +427,10 @@ def _compare_stream(src: Side, tgt: Side, db: int, key: bytes, opts: CompareOpti
         if len(s) < opts.small:
             break
         start = b"(" + s[-1][0]
-    sinfo, tinfo = pairs(src.conn.call("XINFO", "STREAM", key)), \
-        pairs(tgt.conn.call("XINFO", "STREAM", key))
-    for name in STREAM_FIELDS:
-        if name in sinfo and name in tinfo and sinfo[name] != tinfo[name]:
-            return [Mismatch(db, key, "stream", f"{name.decode()}: {sinfo[name]!r} on the "
-                                                f"source, {tinfo[name]!r} on the target")]
+    problem = _stream_info_problem(pairs(src.conn.call("XINFO", "STREAM", key)),
+                                   pairs(tgt.conn.call("XINFO", "STREAM", key)))
+    if problem:
+        return [Mismatch(db, key, "stream", problem)]
     sgroups = [pairs(g) for g in src.conn.call("XINFO", "GROUPS", key)]
     tgroups = {g[b"name"]: g for g in (pairs(g) for g in tgt.conn.call("XINFO", "GROUPS", key))}
     if len(sgroups) != len(tgroups):
@@ -325,14 +438,9 @@ def _compare_stream(src: Side, tgt: Side, db: int, key: bytes, opts: CompareOpti
                                             f"{len(tgroups)} on the target")]
     for group in sgroups:
         name = group[b"name"]
-        theirs = tgroups.get(name)
-        if theirs is None:
-            return [Mismatch(db, key, "stream", f"group {name.decode()} not on the target")]
-        for fname in GROUP_FIELDS:
-            if fname in group and fname in theirs and group[fname] != theirs[fname]:
-                return [Mismatch(db, key, "stream",
-                                 f"group {name.decode()} {fname.decode()}: {group[fname]!r} "
-                                 f"on the source, {theirs[fname]!r} on the target")]
+        problem = _group_problem(name, group, tgroups.get(name))
+        if problem:
+            return [Mismatch(db, key, "stream", problem)]
         problem = _compare_group(src, tgt, key, name, opts)
         if problem:
             return [Mismatch(db, key, "stream", f"group {name.decode()}: {problem}")]
@@ -341,21 +449,15 @@ def _compare_stream(src: Side, tgt: Side, db: int, key: bytes, opts: CompareOpti
 
 def _compare_group(src: Side, tgt: Side, key: bytes, group: bytes, opts: CompareOptions) \
         -> str | None:
-    def consumers(side: Side) -> dict[bytes, Reply]:
-        return {c[b"name"]: c.get(b"pending") for c in
-                (pairs(c) for c in side.conn.call("XINFO", "CONSUMERS", key, group))}
-
-    sc, tc = consumers(src), consumers(tgt)
-    if sc != tc:
-        diff = sorted(n for n in set(sc) | set(tc) if sc.get(n) != tc.get(n))
-        return f"consumers differ: {_few(diff)}"
+    problem = _consumers_problem(_consumers(src.conn.call("XINFO", "CONSUMERS", key, group)),
+                                 _consumers(tgt.conn.call("XINFO", "CONSUMERS", key, group)))
+    if problem:
+        return problem
     start: bytes = b"-"
     while True:
         cmd = ("XPENDING", key, group, start, "+", opts.small)
-        s = [(e[0], e[1], e[3]) for e in src.conn.call(*cmd)]
-        t = [(e[0], e[1], e[3]) for e in tgt.conn.call(*cmd)]
-        if s != t:
-            return f"pending entries differ after {start.decode()}"
-        if len(s) < opts.small:
-            return None
+        s, t = src.conn.call(*cmd), tgt.conn.call(*cmd)
+        problem = _pending_problem(s, t, start)
+        if problem or len(s) < opts.small:
+            return problem
         start = b"(" + s[-1][0]

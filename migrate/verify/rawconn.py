@@ -43,6 +43,14 @@ class RawConn:
     def call_many(self, commands: Sequence[Sequence[Arg]]) -> list[Reply]:
         return self._conn.call_many(commands)
 
+    def send_many(self, commands: Sequence[Sequence[Arg]]) -> None:
+        """Send a pipeline without waiting; :meth:`read_replies` takes its replies (so two
+        servers can work on their batches at the same time)."""
+        self._conn.send_many(commands)
+
+    def read_replies(self, count: int) -> list[Reply]:
+        return self._conn.read_replies(count)
+
     def send(self, *args: Arg) -> None:
         """Send one command without waiting (for a subscribed connection)."""
         self._conn.send(*args)
