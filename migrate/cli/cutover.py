@@ -22,9 +22,10 @@ from migrate.cutover.link import (
 )
 from migrate.cutover.rollback import rollback
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
-from migrate.cutover.state import CUTOVER_FILE, ROLLBACK_FILE, SyncState
+from migrate.cutover.state import SyncState
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
+from migrate.state.paths import CUTOVER_FILE, ROLLBACK_FILE, StatePaths
 
 StateOpt = Annotated[Path, typer.Option(
     "--state", metavar="DIR", help="The sync's state folder (--state DIR).")]
@@ -64,7 +65,7 @@ def _final_check(source: Endpoint, target: Endpoint, sample: int,
     with the keys the running sync saw written (its state folder's written-keys sample)."""
     if sample <= 0:
         return None
-    from migrate.orchestrate.ledger import StatePaths, load_written_keys
+    from migrate.state.ledger import load_written_keys
     from migrate.verify.runner import VerifyOptions, verify
 
     def check() -> tuple[bool, str]:
@@ -123,7 +124,7 @@ def _link(mode: str, src: Endpoint, tgt: Endpoint, state_dir: Path,
     where the target itself replicates."""
     if shards:
         shard_link = ScanModeLink if mode == "scan" else ReplicaModeLink
-        return ClusterLink([shard_link(ep.client(), state_dir / f"shard-{i}")
+        return ClusterLink([shard_link(ep.client(), StatePaths(state_dir).shard(i))
                             for i, ep in enumerate(shards)], state_dir, mode)
     if mode == "replica":
         return ReplicaModeLink(src.client(), state_dir)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import redis
 
-from migrate.cluster.router import ClusterWriter
-from migrate.cluster.slots import key_slot
-from migrate.cluster.topology import SlotRange, Topology, discover, is_cluster
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
+from migrate.protocol.cluster.router import ClusterWriter
+from migrate.protocol.cluster.slots import key_slot
+from migrate.protocol.cluster.topology import SlotRange, Topology, discover, is_cluster
 from migrate.protocol.pipeline import PipelineWriter
+from migrate.protocol.rawconn import RawConn
 from migrate.serverinfo import ServerIdentity
 from migrate.sync.options import SyncOptions
 from migrate.sync.sides import Source, Target
-from migrate.verify.rawconn import RawConn
 
 
 class ClusterTarget(Target):

@@ -25,14 +25,14 @@ import os
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from migrate.cluster.sides import ShardTarget
-from migrate.cluster.topology import SlotRange, discover
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import LEDGER_FILE, Ledger
+from migrate.protocol.cluster.topology import SlotRange, discover
+from migrate.state.ledger import Ledger
+from migrate.state.paths import StatePaths
 from migrate.sync.options import QuietObserver, SyncOptions
 from migrate.sync.replica import ReplicaSync
 from migrate.sync.scan import ScanSync
@@ -40,10 +40,6 @@ from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
 TOPOLOGY_EVERY_S = 10.0
-
-
-def shard_dir(root: Path, index: int) -> Path:
-    return root / f"shard-{index}"
 
 
 class _ShardNotes:
@@ -73,19 +69,19 @@ class ClusterSync:
 
     # --- start ------------------------------------------------------------------------------
     def start(self) -> None:
-        root = self.ledger.paths.root
         self.ledger.offsets["shards"] = [s.display() for s in self.shards]
         try:
             for i, endpoint in enumerate(self.shards):
                 source = Source.connect(endpoint)
-                resume = self.opts.resume and (shard_dir(root, i) / LEDGER_FILE).exists()
+                folder = self.ledger.paths.shard(i)
+                resume = self.opts.resume and StatePaths(folder).ledger.exists()
                 sub = self._stack.enter_context(Ledger.open(
-                    shard_dir(root, i), run={"source": endpoint.display(),
-                                             "target": self.target.endpoint.display(),
-                                             "mode": self.mode, "shard": i}, resume=resume))
+                    folder, run={"source": endpoint.display(),
+                                 "target": self.target.endpoint.display(),
+                                 "mode": self.mode, "shard": i}, resume=resume))
                 publisher = self._stack.enter_context(
                     StatusPublisher(sub, QuietObserver(), None))
-                opts = replace(self.opts, heartbeat=False, state_dir=shard_dir(root, i),
+                opts = replace(self.opts, heartbeat=False, state_dir=folder,
                                observer=_ShardNotes(i, self.opts.observer), verify_sample=0,
                                resume=resume)
                 target = ShardTarget(self.target, self.slots[i])

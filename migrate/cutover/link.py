@@ -22,6 +22,7 @@ from typing import Protocol
 import redis
 
 from migrate.errors import KvmError
+from migrate.state.paths import StatePaths
 from migrate.sync.barrier import BarrierClient
 
 
@@ -109,7 +110,7 @@ class ReplicaModeLink:
 
     def _pid(self) -> int | None:
         try:
-            text = (self.root / "kvmigrate.pid").read_text().strip()
+            text = StatePaths(self.root).pidfile.read_text().strip()
         except OSError:
             return None
         return int(text) if text.isdigit() else None
@@ -138,7 +139,7 @@ class ReplicaModeLink:
 
     def applied_offset(self) -> int:
         try:
-            return int(json.loads((self.root / "applied.json").read_text())["offset"])
+            return int(json.loads(StatePaths(self.root).applied.read_text())["offset"])
         except (OSError, ValueError, KeyError):
             return -1
 

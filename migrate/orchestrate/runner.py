@@ -28,8 +28,9 @@ from typing import Any
 
 from migrate.endpoint import mask_url, mask_urls_in_text
 from migrate.errors import KvmError, UsageError
-from migrate.orchestrate.ledger import Ledger
 from migrate.orchestrate.playbook import Playbook, Step, masked, substitute
+from migrate.state.ledger import Ledger
+from migrate.state.paths import StatePaths
 
 READ_ONLY = {"preflight", "verify", "rdb inspect", "convert-config"}
 HAS_DRY_RUN = {"cutover", "rollback", "copy"}
@@ -207,7 +208,7 @@ class PlaybookRunner:
     def _start_background(self, step: Step, params: dict[str, Any], argv: list[str],
                           outcome: StepOutcome) -> None:
         state = Path(str(params["state"]))
-        if self.resume and (state / "ledger.json").exists():
+        if self.resume and StatePaths(state).ledger.exists():
             argv.append("--resume")
             outcome.commands[-1] += " --resume"
         if self.dry_run:
@@ -333,7 +334,7 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
 
 def _ledger_phase(state: Path) -> str | None:
     try:
-        return json.loads((state / "ledger.json").read_text()).get("status", {}).get("phase")
+        return json.loads(StatePaths(state).ledger.read_text()).get("status", {}).get("phase")
     except (OSError, ValueError, AttributeError):
         return None
 

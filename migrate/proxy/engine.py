@@ -34,12 +34,12 @@ import redis
 
 from migrate.apply.target import Target as ApplyTarget
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import Ledger
 from migrate.protocol.resp import encode_command
 from migrate.proxy.forward import Forwarder
 from migrate.proxy.plan import parse_reason
 from migrate.proxy.primary import ReplicaServer, parse_listen
 from migrate.proxy.rewrite import RewriteStats, pass_through_rdb, rewrite_rdb
+from migrate.state.ledger import Ledger
 from migrate.sync.barrier import AppliedFile
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions

@@ -26,10 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from migrate.orchestrate.ledger import write_json_atomic
+from migrate.state.ledger import write_json_atomic
+from migrate.state.paths import StatePaths
 
-REQUEST_FILE = "barrier-request.json"
-APPLIED_FILE = "barrier-applied.json"
 STOP = "stop"
 
 
@@ -45,8 +44,8 @@ class BarrierRequests:
     """The sync's side: notices requests, records what it has applied."""
 
     def __init__(self, root: Path):
-        self.request_path = root / REQUEST_FILE
-        self.applied_path = root / APPLIED_FILE
+        self.request_path = StatePaths(root).barrier_request
+        self.applied_path = StatePaths(root).barrier_applied
         self._seen_mtime = 0
         self._last: int | str | None = None
         # A request left over from an earlier run is not answered.
@@ -83,8 +82,8 @@ class BarrierClient:
     """The cut-over's side."""
 
     def __init__(self, root: Path):
-        self.request_path = root / REQUEST_FILE
-        self.applied_path = root / APPLIED_FILE
+        self.request_path = StatePaths(root).barrier_request
+        self.applied_path = StatePaths(root).barrier_applied
 
     def request(self) -> int:
         token = time.time_ns()
@@ -115,7 +114,7 @@ class AppliedFile:
     (at most every ``every_s``)."""
 
     def __init__(self, root: Path, every_s: float = 0.005):
-        self.path = root / "applied.json"
+        self.path = StatePaths(root).applied
         self.every_s = every_s
         self._last = (-1, 0.0)
 

@@ -18,7 +18,7 @@ import redis
 
 from migrate.compat.rdb import can_load_rdb_of
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import Ledger
+from migrate.state.ledger import Ledger
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
 from migrate.sync.sides import Source, Target

@@ -25,9 +25,9 @@ from migrate.apply.commands import ApplyOptions
 from migrate.apply.target import Target as ApplyTarget
 from migrate.apply.writer import TargetWriter
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import Ledger, write_json_atomic
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
+from migrate.state.ledger import Ledger, write_json_atomic
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink
@@ -89,7 +89,7 @@ class ReplicaSync:
         self.source, self.target, self.opts = source, target, opts
         self.ledger, self.status = ledger, status
         self.apply_target = ApplyTarget(target.identity)
-        self.applied_path = ledger.paths.root / "applied.json"
+        self.applied_path = ledger.paths.applied
         self.link = ReplicationLink(source.endpoint, ledger.paths.spool, self._applied_offset,
                                     opts.observer.note)
         self.heartbeat = Heartbeat(source.client, target.endpoint.client(

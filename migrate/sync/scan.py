@@ -38,9 +38,10 @@ from migrate.compat.rdb import can_load_rdb_of
 from migrate.errors import KvmError
 from migrate.keyglob import compile_glob
 from migrate.keyspec import command_name, named_key
-from migrate.orchestrate.ledger import Ledger
 from migrate.protocol.pipeline import PipelineWriter
+from migrate.protocol.rawconn import RawConn, is_error
 from migrate.protocol.resp import Arg
+from migrate.state.ledger import Ledger
 from migrate.sync.barrier import STOP, BarrierRequests
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
@@ -50,7 +51,6 @@ from migrate.sync.status import StatusPublisher
 from migrate.sync.typed import TypedCaps, TypedStats, key_commands
 from migrate.sync.written import KeyReservoir
 from migrate.verify.model import HEARTBEAT_KEY, is_internal
-from migrate.verify.rawconn import RawConn, is_error
 
 # Keyspace event classes scan mode needs: generic, string, list, set, hash, zset, expired,
 # evicted, stream (A is their alias).

@@ -18,9 +18,9 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from migrate.cluster.slots import key_slot
 from migrate.lab.cluster import ClusterHandle
 from migrate.lab.fleet import Fleet
+from migrate.protocol.cluster.slots import key_slot
 from tests.helpers import run_cli
 
 LabCluster = Callable[..., ClusterHandle]
@@ -327,7 +327,7 @@ def test_resume_per_shard_after_a_kill(lab_cluster: LabCluster, lab: Fleet,
 
 def test_a_shard_target_flush_deletes_only_its_slots(lab: Fleet) -> None:
     from migrate.cluster.sides import ShardTarget
-    from migrate.cluster.topology import SlotRange
+    from migrate.protocol.cluster.topology import SlotRange
     from migrate.sync.sides import Target
 
     target = lab.start("valkey-8.0")

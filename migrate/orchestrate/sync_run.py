@@ -14,12 +14,8 @@ from typing import Protocol
 import redis
 
 from migrate.errors import KvmError, UsageError
-from migrate.orchestrate.ledger import (
-    Ledger,
-    default_state_dir,
-    remove_spools,
-    save_written_keys,
-)
+from migrate.state.ledger import Ledger, remove_spools, save_written_keys
+from migrate.state.paths import default_state_dir
 from migrate.sync import native
 from migrate.sync.options import MODES, TARGETS, SyncOptions
 from migrate.sync.sides import Source, Target
