@@ -21,9 +21,17 @@ from typing import Protocol
 
 import redis
 
+from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
+from migrate.orchestrate.modes import (
+    APPLIED_FILE,
+    BARRIER,
+    TARGET_REPLICATES_KVMIGRATE,
+    lookup,
+)
 from migrate.state.paths import StatePaths
 from migrate.sync.barrier import BarrierClient
+from migrate.sync.modes import NATIVE, PROXY, REPLICA, SCAN
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ def _info(client: redis.Redis) -> dict:
 class NativeLink:
     """The target is a replica of the source (REPLICAOF)."""
 
-    mode = "native"
+    mode = NATIVE
 
     def __init__(self, source: redis.Redis, target: redis.Redis):
         self.source = source
@@ -102,7 +110,7 @@ class ReplicaModeLink:
     source paused and fenced, nothing new can reach it.
     """
 
-    mode = "replica"
+    mode = REPLICA
 
     def __init__(self, source: redis.Redis, state_root: Path):
         self.source = source
@@ -164,7 +172,7 @@ class ProxyModeLink(ReplicaModeLink):
     (``applied.json``, rewritten by the run as ACKs come). Promotion: ``REPLICAOF NO ONE`` on
     the target (it stops taking the proxy's stream at once), then the run is stopped."""
 
-    mode = "proxy"
+    mode = PROXY
 
     def __init__(self, source: redis.Redis, target: redis.Redis, state_root: Path):
         super().__init__(source, state_root)
@@ -218,7 +226,7 @@ class ScanModeLink(ReplicaModeLink):
     mark is a barrier token (see :mod:`migrate.sync.barrier`), and "applied" is the last
     token the run has answered after copying everything notified before it."""
 
-    mode = "scan"
+    mode = SCAN
     PROBE_TIMEOUT_S = 5.0
     STOP_TIMEOUT_S = 3.0
 
@@ -273,7 +281,7 @@ class ClusterLink:
     under the pause; "applied" counts the shards that reached theirs, so the cut-over waits
     until all have. Promotion stops every shard's copying (scan mode), then the one run."""
 
-    def __init__(self, shards: list[ReplicaModeLink], state_root: Path, mode: str = "replica"):
+    def __init__(self, shards: list[ReplicaModeLink], state_root: Path, mode: str = REPLICA):
         self.mode = mode
         self.shards = shards
         self.run = ReplicaModeLink(shards[0].source, state_root)
@@ -311,6 +319,25 @@ class ClusterLink:
 
     def promote_commands(self) -> list[str]:
         first = "ask every shard's scan-mode reader to stop copying and wait until each has; " \
-            if self.mode == "scan" else ""
+            if self.mode == SCAN else ""
         return [f"{first}stop the cluster sync (SIGTERM to {self.run.pid_text()}); every "
                 "target primary is already a primary"]
+
+
+def link_for(mode: str, source: Endpoint, target: Endpoint, state_dir: Path,
+             shards: list[Endpoint] | None = None) -> ReplicationLink:
+    """How the cut-over sees a sync of ``mode`` (:mod:`migrate.orchestrate.modes`, its
+    ``cutover``): the target replicating by itself (native), or a running ``--follow`` run
+    (one per source primary of a cluster sync, in ``STATE/shard-N``)."""
+    how = lookup(mode).cutover
+    if shards:
+        shard_link = ScanModeLink if how == BARRIER else ReplicaModeLink
+        return ClusterLink([shard_link(ep.client(), StatePaths(state_dir).shard(i))
+                            for i, ep in enumerate(shards)], state_dir, mode)
+    if how == APPLIED_FILE:
+        return ReplicaModeLink(source.client(), state_dir)
+    if how == TARGET_REPLICATES_KVMIGRATE:
+        return ProxyModeLink(source.client(), target.client(), state_dir)
+    if how == BARRIER:
+        return ScanModeLink(source.client(), state_dir)
+    return NativeLink(source.client(), target.client())

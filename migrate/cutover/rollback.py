@@ -56,6 +56,7 @@ from migrate.orchestrate.sync_run import run_sync
 from migrate.serverinfo import ServerIdentity, identify
 from migrate.state.ledger import private_files
 from migrate.state.paths import StatePaths
+from migrate.sync.modes import PROXY
 from migrate.sync.options import SyncOptions
 from migrate.verify.model import HEARTBEAT_KEY
 
@@ -148,7 +149,7 @@ def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
     stop = threading.Event()
     # No heartbeat: the new primary ends fenced, where its key could not be deleted; the
     # catch-up is judged by replication offsets, the cut-over back by the final offset.
-    opts = SyncOptions(source=new, target=old, to=old_flavor, mode="proxy", follow=True,
+    opts = SyncOptions(source=new, target=old, to=old_flavor, mode=PROXY, follow=True,
                        state_dir=sync_dir, replace_target=True, stop=stop, heartbeat=False,
                        keep_spool=keep_spool,
                        mode_reason=f"the rollback's logical path: {roles.old} replicates "

@@ -19,6 +19,7 @@ from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
 from migrate.state.ledger import write_json_atomic
 from migrate.state.paths import LEDGER_FILE, StatePaths
+from migrate.sync.modes import NATIVE
 
 
 @dataclass
@@ -32,7 +33,7 @@ class SyncState:
         ledger stands for the native sync that is yet to come."""
         path = StatePaths(root).ledger
         if not path.exists() and planning:
-            return cls(root, {"run": {"mode": "native"}, "phases": []})
+            return cls(root, {"run": {"mode": NATIVE}, "phases": []})
         if not path.exists():
             raise UsageError(f"no sync ledger in {root} ({LEDGER_FILE} missing)",
                              "give the --state DIR of a `kvmigrate sync` run")
