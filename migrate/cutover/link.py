@@ -4,15 +4,11 @@
 ``sync --mode replica --follow``; ``ProxyModeLink`` a running ``sync --mode proxy --follow``
 (the target replicates from kvmigrate); ``ScanModeLink`` a running ``sync --mode scan
 --follow`` (no offsets: a barrier through its notification connection,
-:mod:`migrate.sync.barrier`). Each provides the same things: a final mark taken under the
+:mod:`migrate.state.coordination`). Each provides the same things: a final mark taken under the
 pause, what the target has applied (comparable with it), and promotion."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -29,8 +25,8 @@ from migrate.orchestrate.modes import (
     TARGET_REPLICATES_KVMIGRATE,
     lookup,
 )
+from migrate.state.coordination import BarrierClient, RunOwner, applied_offset
 from migrate.state.paths import StatePaths
-from migrate.sync.barrier import BarrierClient
 from migrate.sync.modes import NATIVE, PROXY, REPLICA, SCAN
 
 
@@ -115,29 +111,13 @@ class ReplicaModeLink:
     def __init__(self, source: redis.Redis, state_root: Path):
         self.source = source
         self.root = state_root
-
-    def _pid(self) -> int | None:
-        try:
-            text = StatePaths(self.root).pidfile.read_text().strip()
-        except OSError:
-            return None
-        return int(text) if text.isdigit() else None
+        self.owner = RunOwner(state_root)
 
     def pid_text(self) -> str:
-        pid = self._pid()
-        return f"pid {pid}" if pid is not None else "the pid in its kvmigrate.pid"
+        return self.owner.describe()
 
     def running(self) -> bool:
-        pid = self._pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return self.owner.running()
 
     def source_offset(self) -> int:
         return int(_info(self.source)["master_repl_offset"])
@@ -146,19 +126,13 @@ class ReplicaModeLink:
         return self.source_offset()
 
     def applied_offset(self) -> int:
-        try:
-            return int(json.loads(StatePaths(self.root).applied.read_text())["offset"])
-        except (OSError, ValueError, KeyError):
-            return -1
+        return applied_offset(self.root)
 
     def state(self) -> LinkState:
         return LinkState(self.running(), self.source_offset(), self.applied_offset())
 
     def promote(self) -> None:
-        pid = self._pid()
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        self.owner.stop()
 
     def promote_commands(self) -> list[str]:
         return [f"stop the replica-mode sync (SIGTERM to {self.pid_text()}); the target is "
@@ -223,7 +197,7 @@ class InProcessProxyLink(ProxyModeLink):
 
 class ScanModeLink(ReplicaModeLink):
     """A ``sync --mode scan --follow`` run. Scan mode has no replication offset: the final
-    mark is a barrier token (see :mod:`migrate.sync.barrier`), and "applied" is the last
+    mark is a barrier token (see :mod:`migrate.state.coordination`), and "applied" is the last
     token the run has answered after copying everything notified before it."""
 
     mode = SCAN

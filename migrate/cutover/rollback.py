@@ -27,7 +27,6 @@ reverse sync the new primary is the source, the opposite of the user's ``--sourc
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
 import threading
@@ -54,6 +53,7 @@ from migrate.endpoint import Endpoint
 from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.sync_run import run_sync
 from migrate.serverinfo import ServerIdentity, identify
+from migrate.state.coordination import recorded_phase
 from migrate.state.ledger import private_files
 from migrate.state.paths import StatePaths
 from migrate.sync.modes import PROXY
@@ -245,11 +245,7 @@ def _wait_following(sync_dir: Path, thread: threading.Thread, box: dict[str, Bas
             raise KvmError(f"the reverse sync failed: {why}", getattr(exc, "hint", None))
         if not thread.is_alive():
             raise KvmError("the reverse sync stopped before it caught up")
-        try:
-            phase = json.loads(StatePaths(sync_dir).ledger.read_text())["status"]["phase"]
-        except (OSError, ValueError, KeyError, TypeError):
-            phase = None
-        if phase == "follow":
+        if recorded_phase(sync_dir) == "follow":
             return
         if time.monotonic() > deadline:
             raise KvmError(f"the reverse sync did not catch up within {timeout_s:.0f} s")

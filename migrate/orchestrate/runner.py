@@ -14,7 +14,6 @@ still running when the playbook ends (done or failed) gets SIGTERM and is waited
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -29,6 +28,7 @@ from typing import Any
 from migrate.endpoint import mask_url, mask_urls_in_text
 from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.playbook import Playbook, Step, masked, substitute
+from migrate.state.coordination import recorded_phase
 from migrate.state.ledger import Ledger
 from migrate.state.paths import StatePaths
 
@@ -231,7 +231,7 @@ class PlaybookRunner:
                 outcome.note = f"kvmigrate sync exited {proc.returncode} before following " \
                                f"the source (see {log})"
                 return
-            if _ledger_phase(state) == "follow":
+            if recorded_phase(state) == "follow":
                 outcome.note = f"following the source in the background (pid {proc.pid})"
                 return
             if time.monotonic() > deadline:
@@ -330,13 +330,6 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
             continue
         out.append(arg)
     return out
-
-
-def _ledger_phase(state: Path) -> str | None:
-    try:
-        return json.loads(StatePaths(state).ledger.read_text()).get("status", {}).get("phase")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _tail(path: Path, lines: int = 15) -> str:

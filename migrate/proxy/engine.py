@@ -39,8 +39,8 @@ from migrate.proxy.forward import Forwarder
 from migrate.proxy.plan import parse_reason
 from migrate.proxy.primary import ReplicaServer, parse_listen
 from migrate.proxy.rewrite import RewriteStats, pass_through_rdb, rewrite_rdb
+from migrate.state.coordination import AppliedFile
 from migrate.state.ledger import Ledger
-from migrate.sync.barrier import AppliedFile
 from migrate.sync.engine import Worker, lag_window_of
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.modes import PROXY

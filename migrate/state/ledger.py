@@ -80,7 +80,7 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -146,7 +146,7 @@ class Ledger:
             except FileExistsError:
                 text = pidfile.read_text().strip()
                 pid = int(text) if text.isdigit() else 0
-                if pid and pid != os.getpid() and _pid_alive(pid):
+                if pid and pid != os.getpid() and pid_alive(pid):
                     raise KvmError(f"another kvmigrate (pid {pid}) is using {self.paths.root}",
                                    "wait for it to end, or pick another --state DIR") from None
                 pidfile.unlink(missing_ok=True)  # stale: its process is gone

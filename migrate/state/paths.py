@@ -12,7 +12,7 @@
 - ``applied.json``: the source offset the target has applied (replica and proxy modes), what
   a cut-over compares with the source's final offset.
 - ``barrier-request.json`` / ``barrier-applied.json``: a cut-over's barrier requests to a
-  running scan-mode sync and the sync's answers (:mod:`migrate.sync.barrier`).
+  running scan-mode sync and the sync's answers (:mod:`migrate.state.coordination`).
 - ``cutover.json`` / ``rollback.json``: the records of a cut-over and a rollback, beside the
   ledger of the sync they ended (a running sync owns the ledger).
 - ``rollback-sync/``: the state folder of a rollback's reverse sync; ``rollback-window/``: the

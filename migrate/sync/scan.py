@@ -41,8 +41,8 @@ from migrate.keyspec import command_name, named_key
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.rawconn import RawConn, is_error
 from migrate.protocol.resp import Arg
+from migrate.state.coordination import STOP, BarrierRequests
 from migrate.state.ledger import Ledger
-from migrate.sync.barrier import STOP, BarrierRequests
 from migrate.sync.engine import Worker, lag_window_of
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.modes import SCAN
@@ -215,7 +215,7 @@ class Notifications:
 
     def ping(self, token: int) -> None:
         """``PING <token>`` on the subscribed connection: its answer comes after every
-        notification already sent (the cut-over's barrier, :mod:`migrate.sync.barrier`)."""
+        notification already sent (the cut-over's barrier, :mod:`migrate.state.coordination`)."""
         self.conn.send("PING", str(token))
 
     def check(self) -> None:
@@ -528,7 +528,7 @@ class ScanSync:
 
     def _apply_loop(self, stop: threading.Event) -> None:
         """After catch-up: copy dirty keys as they come (verification and --follow run
-        meanwhile), and answer a cut-over's barrier requests (:mod:`migrate.sync.barrier`)."""
+        meanwhile), and answer a cut-over's barrier requests (:mod:`migrate.state.coordination`)."""
         notifications = self.notifications
         assert notifications is not None
         done: int | None = None
