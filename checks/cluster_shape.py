@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks._common import COMPAT
-from migrate.cluster.slots import key_slot
 from migrate.model import Finding, Severity
 from migrate.preflight.base import Check
 from migrate.preflight.context import Context
+from migrate.protocol.cluster.slots import key_slot
 
 # commands whose every call names two keys or more (or may: MGET, MSET): on a cluster they
 # need all their keys in one slot; EVAL/EVALSHA/FCALL with several KEYS too

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks._common import COMPAT, mib
-from migrate.cluster.slots import SLOTS
-from migrate.cluster.topology import SlotRange
 from migrate.inspect.facts import ShardFacts
 from migrate.model import Finding, Severity
 from migrate.preflight.base import Check
 from migrate.preflight.context import Context
+from migrate.protocol.cluster.slots import SLOTS
+from migrate.protocol.cluster.topology import SlotRange
 
 HEADROOM = 1.25  # as memory.capacity: the data plus 25 % for fragmentation and buffers
 

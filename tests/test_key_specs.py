@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from migrate.cluster.router import first_key
 from migrate.endpoint import raw_command
 from migrate.keyspec import command_keys, specs_of_server, table
 from migrate.lab.fleet import Fleet
+from migrate.protocol.cluster.router import first_key
 
 CASES = [
     ["SET", "k", "v", "EX", "10"],

@@ -12,19 +12,14 @@ import typer
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
 from migrate.cutover.fence import FenceRecord
-from migrate.cutover.link import (
-    ClusterLink,
-    NativeLink,
-    ProxyModeLink,
-    ReplicaModeLink,
-    ReplicationLink,
-    ScanModeLink,
-)
+from migrate.cutover.link import ReplicaModeLink, link_for
 from migrate.cutover.rollback import rollback
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
-from migrate.cutover.state import CUTOVER_FILE, ROLLBACK_FILE, SyncState
+from migrate.cutover.state import SyncState
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
+from migrate.orchestrate.modes import REGISTRY
+from migrate.state.paths import CUTOVER_FILE, ROLLBACK_FILE, StatePaths
 
 StateOpt = Annotated[Path, typer.Option(
     "--state", metavar="DIR", help="The sync's state folder (--state DIR).")]
@@ -64,7 +59,7 @@ def _final_check(source: Endpoint, target: Endpoint, sample: int,
     with the keys the running sync saw written (its state folder's written-keys sample)."""
     if sample <= 0:
         return None
-    from migrate.orchestrate.ledger import StatePaths, load_written_keys
+    from migrate.state.ledger import load_written_keys
     from migrate.verify.runner import VerifyOptions, verify
 
     def check() -> tuple[bool, str]:
@@ -104,9 +99,6 @@ def _show(result: CutoverResult, fmt: str, what: str) -> None:
     out.print(f"clients must now use {result.target}", markup=False)
 
 
-LINKS = ("native", "replica", "proxy", "scan")
-
-
 def _shard_sources(state: SyncState, src: Endpoint) -> list[Endpoint]:
     """A cluster sync's source primaries, in its shard order, with ``src``'s credentials
     (the ledger keeps addresses, never passwords)."""
@@ -115,23 +107,6 @@ def _shard_sources(state: SyncState, src: Endpoint) -> list[Endpoint]:
         where = Endpoint.parse(shown)
         shards.append(dataclasses.replace(src, host=where.host, port=where.port, db=0))
     return shards
-
-
-def _link(mode: str, src: Endpoint, tgt: Endpoint, state_dir: Path,
-          shards: list[Endpoint] | None = None) -> ReplicationLink:
-    """How the cut-over sees the sync: a running ``--follow`` run for every mode but native,
-    where the target itself replicates."""
-    if shards:
-        shard_link = ScanModeLink if mode == "scan" else ReplicaModeLink
-        return ClusterLink([shard_link(ep.client(), state_dir / f"shard-{i}")
-                            for i, ep in enumerate(shards)], state_dir, mode)
-    if mode == "replica":
-        return ReplicaModeLink(src.client(), state_dir)
-    if mode == "proxy":
-        return ProxyModeLink(src.client(), tgt.client(), state_dir)
-    if mode == "scan":
-        return ScanModeLink(src.client(), state_dir)
-    return NativeLink(src.client(), tgt.client())
 
 
 @tls.options
@@ -158,7 +133,7 @@ def cutover(
     """Switch writes from the source to the target: bounded pause, catch-up, promote, fence."""
     _check_format(fmt)
     state = SyncState.load(state_dir, planning=dry_run)
-    if state.mode not in LINKS:
+    if state.mode not in REGISTRY:
         raise UsageError(f"cut-over of a {state.mode or 'unknown'}-mode sync is not possible",
                          "the --state DIR must hold a `kvmigrate sync` run in native, replica, "
                          "proxy or scan mode")
@@ -171,9 +146,9 @@ def cutover(
         _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
     shards = _shard_sources(state, src) if state.ledger.get("run", {}).get("cluster") \
         else None
-    link = _link(state.mode, src, tgt, state_dir, shards)
+    link = link_for(state.mode, src, tgt, state_dir, shards)
     if not dry_run and isinstance(link, ReplicaModeLink) and not link.running():
-        again = "--follow --resume" if state.mode in ("replica", "scan") else \
+        again = "--follow --resume" if REGISTRY[state.mode].resumes else \
             "--follow --flush-target` (proxy mode cannot resume)"
         raise UsageError(f"the {state.mode}-mode sync of {state_dir} is not running",
                          f"start it again with `kvmigrate sync ... --mode {state.mode} {again}"

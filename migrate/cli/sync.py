@@ -15,10 +15,10 @@ from migrate.cli import tls
 from migrate.cli.console import err, out
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
+from migrate.orchestrate.sync_run import run_sync
 from migrate.sync.options import SyncOptions, parse_allow_loss
 from migrate.sync.progress import describe, human_bytes
 from migrate.sync.rules import LOSS_CLASSES
-from migrate.sync.run import run_sync
 from migrate.verify.runner import parse_db_map
 
 SHOWN = ("phase", "mode", "sync_phase", "progress", "keys", "bytes_copied", "ops_per_s",

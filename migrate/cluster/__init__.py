@@ -1,2 +1,2 @@
-"""Redis Cluster and Valkey cluster: which nodes hold which hash slots, and which slot a key
-belongs to."""
+"""The cluster sync: one reader per source primary (replica or scan mode), writing through
+one target (a single node, or a cluster written by slot: :mod:`migrate.protocol.cluster`)."""

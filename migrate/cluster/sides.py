@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import redis
 
-from migrate.cluster.router import ClusterWriter
-from migrate.cluster.slots import key_slot
-from migrate.cluster.topology import SlotRange, Topology, discover, is_cluster
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
+from migrate.protocol.cluster.router import ClusterWriter
+from migrate.protocol.cluster.slots import key_slot
+from migrate.protocol.cluster.topology import SlotRange, Topology, discover, is_cluster
 from migrate.protocol.pipeline import PipelineWriter
+from migrate.protocol.rawconn import RawConn
 from migrate.serverinfo import ServerIdentity
+from migrate.sync.modes import AUTO, REPLICA, SCAN
 from migrate.sync.options import SyncOptions
 from migrate.sync.sides import Source, Target
-from migrate.verify.rawconn import RawConn
 
 
 class ClusterTarget(Target):
@@ -108,7 +109,7 @@ def cluster_sides(source: Source, target: Target, opts: SyncOptions
                              f"give a node of the {side} cluster, or leave the flag out")
     if not (source_cluster or target_cluster):
         return None
-    if opts.mode not in ("auto", "replica", "scan"):
+    if opts.mode not in (AUTO, REPLICA, SCAN):
         raise UsageError(f"--mode {opts.mode} cannot work with a cluster: a cluster node "
                          "refuses REPLICAOF outside its cluster, and a single node cannot "
                          "merge several primaries",
@@ -129,12 +130,12 @@ def cluster_sides(source: Source, target: Target, opts: SyncOptions
         slots = [shard.slots for shard in topology.shards]
     mode = opts.mode
     no_psync = [s for s in shards if not Source.connect(s).has("PSYNC")]
-    if mode == "auto":
-        mode = "scan" if no_psync else "replica"
-    if mode == "replica" and no_psync:
+    if mode == AUTO:
+        mode = SCAN if no_psync else REPLICA
+    if mode == REPLICA and no_psync:
         raise UsageError(f"{no_psync[0].display()} does not offer PSYNC (renamed or "
                          "disabled): replica mode cannot follow it", "use --mode scan")
-    if mode == "scan":
+    if mode == SCAN:
         if opts.resume and source_cluster:
             raise UsageError("--resume of a scan-mode cluster sync is not supported (scan "
                              "mode re-scans and sweeps the target on resume, which is not "
@@ -157,7 +158,7 @@ def cluster_sides(source: Source, target: Target, opts: SyncOptions
     what = f"{len(shards)} source primar{'y' if len(shards) == 1 else 'ies'}"
     into = f"a {len(topology.shards)}-shard cluster (writes routed by slot)" \
         if target_cluster else "one node"
-    how = "replica-mode reader (PSYNC)" if mode == "replica" else \
+    how = "replica-mode reader (PSYNC)" if mode == REPLICA else \
         "scan-mode reader (SCAN + keyspace notifications: the source refuses PSYNC)" \
         if no_psync else "scan-mode reader (SCAN + keyspace notifications)"
     return target, shards, slots, mode, f"cluster: {what} into {into}, one {how} per primary"

@@ -24,26 +24,31 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
+import redis
+
 from migrate.cluster.sides import ShardTarget
-from migrate.cluster.topology import SlotRange, discover
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import LEDGER_FILE, Ledger
+from migrate.protocol.cluster.topology import SlotRange, discover
+from migrate.state.ledger import Ledger
+from migrate.state.paths import StatePaths
+from migrate.sync.engine import Engine
 from migrate.sync.options import QuietObserver, SyncOptions
-from migrate.sync.replica import ReplicaSync
-from migrate.sync.scan import ScanSync
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
+# How a shard's reader is built: (source, target, options, ledger, status) -> an engine.
+BuildShard = Callable[[Source, Target, SyncOptions, Ledger, StatusPublisher], Engine]
+
 TOPOLOGY_EVERY_S = 10.0
-
-
-def shard_dir(root: Path, index: int) -> Path:
-    return root / f"shard-{index}"
+# What a shard's row of the status shows from its reader's figures (lag_bytes in replica
+# mode, lag_keys in scan mode: keys changed on the source, not yet copied).
+SHARD_FIGURES = ("source_offset", "applied_offset", "lag_bytes", "lag_keys", "commands",
+                 "target_errors", "translated_commands", "dropped_commands")
 
 
 class _ShardNotes:
@@ -60,13 +65,14 @@ class _ShardNotes:
 class ClusterSync:
     def __init__(self, shards: list[Endpoint], slots: list[tuple[SlotRange, ...] | None],
                  target: Target, opts: SyncOptions, ledger: Ledger, status: StatusPublisher,
-                 mode: str = "replica"):
+                 mode: str, build: BuildShard):
         self.mode = mode  # replica, or scan where the source refuses PSYNC
+        self.build = build
         self.shards, self.slots, self.target, self.opts = shards, slots, target, opts
         self.ledger, self.status = ledger, status
         self.jobs = max(1, opts.jobs or os.cpu_count() or 1)
         self._checked = time.monotonic()
-        self.engines: list[Any] = []  # ReplicaSync or ScanSync, one per shard
+        self.engines: list[Engine] = []  # one reader per shard
         self._totals: dict[int, int] = {}  # shard: its source's keys
         self._stack = contextlib.ExitStack()
         self.errors: dict[int, BaseException] = {}
@@ -74,24 +80,23 @@ class ClusterSync:
 
     # --- start ------------------------------------------------------------------------------
     def start(self) -> None:
-        root = self.ledger.paths.root
         self.ledger.offsets["shards"] = [s.display() for s in self.shards]
         try:
             for i, endpoint in enumerate(self.shards):
                 source = Source.connect(endpoint)
-                resume = self.opts.resume and (shard_dir(root, i) / LEDGER_FILE).exists()
+                folder = self.ledger.paths.shard(i)
+                resume = self.opts.resume and StatePaths(folder).ledger.exists()
                 sub = self._stack.enter_context(Ledger.open(
-                    shard_dir(root, i), run={"source": endpoint.display(),
-                                             "target": self.target.endpoint.display(),
-                                             "mode": self.mode, "shard": i}, resume=resume))
+                    folder, run={"source": endpoint.display(),
+                                 "target": self.target.endpoint.display(),
+                                 "mode": self.mode, "shard": i}, resume=resume))
                 publisher = self._stack.enter_context(
                     StatusPublisher(sub, QuietObserver(), None))
-                opts = replace(self.opts, heartbeat=False, state_dir=shard_dir(root, i),
+                opts = replace(self.opts, heartbeat=False, state_dir=folder,
                                observer=_ShardNotes(i, self.opts.observer), verify_sample=0,
                                resume=resume)
                 target = ShardTarget(self.target, self.slots[i])
-                engine = ScanSync if self.mode == "scan" else ReplicaSync
-                self.engines.append(engine(source, target, opts, sub, publisher))
+                self.engines.append(self.build(source, target, opts, sub, publisher))
             self._start_links()
         except BaseException:
             self.close()
@@ -104,7 +109,7 @@ class ClusterSync:
         transfer (repl-diskless-sync-delay, 5 s by default), and those waits overlap."""
         errors: dict[int, BaseException] = {}
 
-        def link(i: int, engine: Any) -> None:
+        def link(i: int, engine: Engine) -> None:
             try:
                 engine.start()
                 self.phases[i] = "linked"
@@ -125,7 +130,7 @@ class ClusterSync:
         gate = threading.Semaphore(self.jobs)
         done = threading.Event()
 
-        def run(i: int, engine: Any) -> None:
+        def run(i: int, engine: Engine) -> None:
             try:
                 with gate:
                     self.phases[i] = "loading"
@@ -177,31 +182,29 @@ class ClusterSync:
             raise KvmError(f"shard {i} ({self.shards[i].display()}): {message}",
                            getattr(exc, "hint", None))
         for i, engine in enumerate(self.engines):
-            error = getattr(engine, "thread_error", None) or getattr(engine, "applier_error",
-                                                                      None)
-            if error is not None:
-                raise KvmError(f"shard {i} ({self.shards[i].display()}): applying changes "
-                               f"failed: {error}")
+            try:
+                engine.check()
+            except KvmError as exc:
+                raise KvmError(f"shard {i} ({self.shards[i].display()}): {exc.message}",
+                               exc.hint) from None
 
     # --- figures and status ---------------------------------------------------------------------
     def keys_loaded(self) -> int:
-        return sum(_keys(e) for e in self.engines)
+        return sum(r["keys_loaded"] for r in self.shard_figures())
 
     def shard_figures(self) -> list[dict[str, Any]]:
         rows = []
         for i, engine in enumerate(self.engines):
             row: dict[str, Any] = {"shard": i, "source": self.shards[i].display(),
                                    "phase": self.phases.get(i, "?"),
-                                   "keys_loaded": _keys(engine),
                                    "keys_total": self._keys_total(i, engine)}
-            with contextlib.suppress(Exception):  # a figure missing is not a failure
+            try:
                 figures = engine.figures()
-                row.update(source_offset=figures["source_offset"],
-                           applied_offset=figures["applied_offset"],
-                           lag_bytes=figures["lag_bytes"], commands=figures["commands"],
-                           target_errors=figures["target_errors"],
-                           translated_commands=figures.get("translated_commands", {}),
-                           dropped_commands=figures.get("dropped_commands", {}))
+            except (redis.RedisError, OSError) as exc:  # the source did not answer INFO
+                row.update(keys_loaded=0, figures_error=str(exc))
+            else:
+                row.update(keys_loaded=figures["keys"] or 0,
+                           **{k: figures.get(k) for k in SHARD_FIGURES if k in figures})
             rows.append(row)
         return rows
 
@@ -221,8 +224,8 @@ class ClusterSync:
         self.status.update(sync_phase=phase, mode=self.mode, shards=rows,
                            keys=sum(r["keys_loaded"] for r in rows),
                            keys_total=None if None in totals else sum(totals),
-                           lag_bytes=sum(r.get("lag_bytes", 0) for r in rows),
-                           commands=sum(r.get("commands", 0) for r in rows))
+                           lag_bytes=_total(rows, "lag_bytes"), lag_keys=_total(rows, "lag_keys"),
+                           commands=sum(r.get("commands") or 0 for r in rows))
 
     # --- follow ---------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -231,6 +234,16 @@ class ClusterSync:
             self.check_topology()
         self.opts.stop.wait(1.0)
         self.publish("following")
+
+    def check(self) -> None:
+        self.raise_first_error()
+
+    def figures(self) -> dict[str, Any]:
+        rows = self.shard_figures()
+        return {"mode": self.mode, "keys": sum(r["keys_loaded"] for r in rows),
+                "lag_bytes": _total(rows, "lag_bytes"), "lag_keys": _total(rows, "lag_keys"),
+                "commands": sum(r.get("commands") or 0 for r in rows),
+                "target_errors": sum(r.get("target_errors") or 0 for r in rows)}
 
     def written_keys(self) -> list[tuple[int, bytes]]:
         return [k for e in self.engines for k in e.written_keys()]
@@ -246,6 +259,7 @@ class ClusterSync:
 
 
 
-def _keys(engine: Any) -> int:
-    """Keys loaded (replica mode) or copied (scan mode) by a shard's reader."""
-    return int(getattr(engine, "keys_loaded", getattr(engine, "keys_copied", 0)))
+def _total(rows: list[dict[str, Any]], name: str) -> int | None:
+    """The shards' ``name`` summed; None when no shard's mode has that figure."""
+    values = [r[name] for r in rows if r.get(name) is not None]
+    return sum(values) if values else None

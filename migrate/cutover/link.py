@@ -4,15 +4,11 @@
 ``sync --mode replica --follow``; ``ProxyModeLink`` a running ``sync --mode proxy --follow``
 (the target replicates from kvmigrate); ``ScanModeLink`` a running ``sync --mode scan
 --follow`` (no offsets: a barrier through its notification connection,
-:mod:`migrate.sync.barrier`). Each provides the same things: a final mark taken under the
+:mod:`migrate.state.coordination`). Each provides the same things: a final mark taken under the
 pause, what the target has applied (comparable with it), and promotion."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -21,8 +17,17 @@ from typing import Protocol
 
 import redis
 
+from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
-from migrate.sync.barrier import BarrierClient
+from migrate.orchestrate.modes import (
+    APPLIED_FILE,
+    BARRIER,
+    TARGET_REPLICATES_KVMIGRATE,
+    lookup,
+)
+from migrate.state.coordination import BarrierClient, RunOwner, applied_offset
+from migrate.state.paths import StatePaths
+from migrate.sync.modes import NATIVE, PROXY, REPLICA, SCAN
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def _info(client: redis.Redis) -> dict:
 class NativeLink:
     """The target is a replica of the source (REPLICAOF)."""
 
-    mode = "native"
+    mode = NATIVE
 
     def __init__(self, source: redis.Redis, target: redis.Redis):
         self.source = source
@@ -101,34 +106,18 @@ class ReplicaModeLink:
     source paused and fenced, nothing new can reach it.
     """
 
-    mode = "replica"
+    mode = REPLICA
 
     def __init__(self, source: redis.Redis, state_root: Path):
         self.source = source
         self.root = state_root
-
-    def _pid(self) -> int | None:
-        try:
-            text = (self.root / "kvmigrate.pid").read_text().strip()
-        except OSError:
-            return None
-        return int(text) if text.isdigit() else None
+        self.owner = RunOwner(state_root)
 
     def pid_text(self) -> str:
-        pid = self._pid()
-        return f"pid {pid}" if pid is not None else "the pid in its kvmigrate.pid"
+        return self.owner.describe()
 
     def running(self) -> bool:
-        pid = self._pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return self.owner.running()
 
     def source_offset(self) -> int:
         return int(_info(self.source)["master_repl_offset"])
@@ -137,19 +126,13 @@ class ReplicaModeLink:
         return self.source_offset()
 
     def applied_offset(self) -> int:
-        try:
-            return int(json.loads((self.root / "applied.json").read_text())["offset"])
-        except (OSError, ValueError, KeyError):
-            return -1
+        return applied_offset(self.root)
 
     def state(self) -> LinkState:
         return LinkState(self.running(), self.source_offset(), self.applied_offset())
 
     def promote(self) -> None:
-        pid = self._pid()
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        self.owner.stop()
 
     def promote_commands(self) -> list[str]:
         return [f"stop the replica-mode sync (SIGTERM to {self.pid_text()}); the target is "
@@ -163,7 +146,7 @@ class ProxyModeLink(ReplicaModeLink):
     (``applied.json``, rewritten by the run as ACKs come). Promotion: ``REPLICAOF NO ONE`` on
     the target (it stops taking the proxy's stream at once), then the run is stopped."""
 
-    mode = "proxy"
+    mode = PROXY
 
     def __init__(self, source: redis.Redis, target: redis.Redis, state_root: Path):
         super().__init__(source, state_root)
@@ -214,10 +197,10 @@ class InProcessProxyLink(ProxyModeLink):
 
 class ScanModeLink(ReplicaModeLink):
     """A ``sync --mode scan --follow`` run. Scan mode has no replication offset: the final
-    mark is a barrier token (see :mod:`migrate.sync.barrier`), and "applied" is the last
+    mark is a barrier token (see :mod:`migrate.state.coordination`), and "applied" is the last
     token the run has answered after copying everything notified before it."""
 
-    mode = "scan"
+    mode = SCAN
     PROBE_TIMEOUT_S = 5.0
     STOP_TIMEOUT_S = 3.0
 
@@ -272,7 +255,7 @@ class ClusterLink:
     under the pause; "applied" counts the shards that reached theirs, so the cut-over waits
     until all have. Promotion stops every shard's copying (scan mode), then the one run."""
 
-    def __init__(self, shards: list[ReplicaModeLink], state_root: Path, mode: str = "replica"):
+    def __init__(self, shards: list[ReplicaModeLink], state_root: Path, mode: str = REPLICA):
         self.mode = mode
         self.shards = shards
         self.run = ReplicaModeLink(shards[0].source, state_root)
@@ -310,6 +293,25 @@ class ClusterLink:
 
     def promote_commands(self) -> list[str]:
         first = "ask every shard's scan-mode reader to stop copying and wait until each has; " \
-            if self.mode == "scan" else ""
+            if self.mode == SCAN else ""
         return [f"{first}stop the cluster sync (SIGTERM to {self.run.pid_text()}); every "
                 "target primary is already a primary"]
+
+
+def link_for(mode: str, source: Endpoint, target: Endpoint, state_dir: Path,
+             shards: list[Endpoint] | None = None) -> ReplicationLink:
+    """How the cut-over sees a sync of ``mode`` (:mod:`migrate.orchestrate.modes`, its
+    ``cutover``): the target replicating by itself (native), or a running ``--follow`` run
+    (one per source primary of a cluster sync, in ``STATE/shard-N``)."""
+    how = lookup(mode).cutover
+    if shards:
+        shard_link = ScanModeLink if how == BARRIER else ReplicaModeLink
+        return ClusterLink([shard_link(ep.client(), StatePaths(state_dir).shard(i))
+                            for i, ep in enumerate(shards)], state_dir, mode)
+    if how == APPLIED_FILE:
+        return ReplicaModeLink(source.client(), state_dir)
+    if how == TARGET_REPLICATES_KVMIGRATE:
+        return ProxyModeLink(source.client(), target.client(), state_dir)
+    if how == BARRIER:
+        return ScanModeLink(source.client(), state_dir)
+    return NativeLink(source.client(), target.client())

@@ -27,7 +27,6 @@ reverse sync the new primary is the source, the opposite of the user's ``--sourc
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
 import threading
@@ -41,6 +40,7 @@ import redis
 from migrate.compat.rdb import can_load_rdb_of
 from migrate.cutover.fence import FenceRecord, unfence
 from migrate.cutover.link import InProcessProxyLink, NativeLink, ReplicationLink
+from migrate.cutover.roles import Roles
 from migrate.cutover.run import (
     Cutover,
     CutoverOptions,
@@ -48,13 +48,17 @@ from migrate.cutover.run import (
     FinalCheck,
     drop_heartbeat,
 )
+from migrate.cutover.window import WindowRollback
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError, UsageError
-from migrate.orchestrate.ledger import private_files
+from migrate.orchestrate.sync_run import run_sync
 from migrate.serverinfo import ServerIdentity, identify
+from migrate.state.coordination import recorded_phase
+from migrate.state.ledger import private_files
+from migrate.state.paths import StatePaths
+from migrate.sync.modes import PROXY
 from migrate.sync.options import SyncOptions
 from migrate.sync.progress import describe
-from migrate.sync.run import run_sync
 from migrate.verify.model import HEARTBEAT_KEY
 
 
@@ -75,30 +79,6 @@ def choose_path(old: ServerIdentity, new: ServerIdentity) -> RollbackPath:
 
 
 PATHS = ("auto", "native", "logical", "window")
-
-FLAVOR_NAMES = {"redis": "Redis", "valkey": "Valkey", "dragonfly": "Dragonfly"}
-
-
-@dataclass(frozen=True)
-class Roles:
-    """The two servers of a rollback, named by what they are. (The cut-over back runs from
-    the new primary to the old one: "source" and "target" would name them the opposite way
-    round from the user's ``--source`` and ``--target``.)"""
-
-    old: str  # "the old Redis": the user's --source, to become the primary again
-    new: str  # "the Valkey primary": the user's --target, the primary since the cut-over
-
-    @classmethod
-    def of(cls, old: ServerIdentity, new: ServerIdentity) -> Roles:
-        old_name = FLAVOR_NAMES.get(old.flavor, old.flavor)
-        new_name = FLAVOR_NAMES.get(new.flavor, new.flavor)
-        return cls(f"the old {old_name}", f"the new {new_name} primary"
-                   if new_name == old_name else f"the {new_name} primary")
-
-    def cutover(self) -> tuple[str, str]:
-        """The roles of the cut-over back, whose source is the new primary."""
-        return self.new, self.old
-
 
 def rollback(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
              fence_record: FenceRecord | None, state_root: Path,
@@ -143,8 +123,6 @@ def rollback(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
                          f"window ({chosen.reason}; kvmigrate cannot follow it): its writes "
                          "are paused for the whole copy", "give --window-ms N, the longest "
                          "pause you accept (e.g. 60000); --dry-run shows the steps")
-    from migrate.cutover.window import WindowRollback
-
     return WindowRollback(old, new, options, window_ms=window_ms, fence_record=fence_record,
                           state_root=state_root, final_check=final_check,
                           keep_spool=keep_spool, notify=notify).run()
@@ -158,7 +136,7 @@ def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
     """Reverse proxy-mode sync ``new`` -> ``old`` in a thread, then the cut-over back."""
     old_c, new_c = old.client(), new.client()
     roles = roles or Roles.of(identify(old_c.info("server")), identify(new_c.info("server")))
-    sync_dir = state_root / "rollback-sync"
+    sync_dir = StatePaths(state_root).rollback_sync
     if options.dry_run:
         notify(f"would run: a reverse sync in proxy mode from {roles.new} ({new.display()}) "
                f"to {roles.old} ({old.display()}), state {sync_dir}: {roles.old} replicates "
@@ -172,7 +150,7 @@ def rollback_logical(old: Endpoint, new: Endpoint, options: CutoverOptions, *,
     stop = threading.Event()
     # No heartbeat: the new primary ends fenced, where its key could not be deleted; the
     # catch-up is judged by replication offsets, the cut-over back by the final offset.
-    opts = SyncOptions(source=new, target=old, to=old_flavor, mode="proxy", follow=True,
+    opts = SyncOptions(source=new, target=old, to=old_flavor, mode=PROXY, follow=True,
                        state_dir=sync_dir, replace_target=True, stop=stop, heartbeat=False,
                        keep_spool=keep_spool,
                        mode_reason=f"the rollback's logical path: {roles.old} replicates "
@@ -284,11 +262,7 @@ def _wait_following(sync_dir: Path, thread: threading.Thread, box: dict[str, Bas
             raise KvmError(f"the reverse sync failed: {why}", getattr(exc, "hint", None))
         if not thread.is_alive():
             raise KvmError("the reverse sync stopped before it caught up")
-        try:
-            phase = json.loads((sync_dir / "ledger.json").read_text())["status"]["phase"]
-        except (OSError, ValueError, KeyError, TypeError):
-            phase = None
-        if phase == "follow":
+        if recorded_phase(sync_dir) == "follow":
             return
         if time.monotonic() > deadline:
             raise KvmError(f"the reverse sync did not catch up within {timeout_s:.0f} s")

@@ -19,10 +19,9 @@ from typing import Any
 
 from migrate.endpoint import Endpoint, TlsSettings
 from migrate.errors import UsageError
-from migrate.orchestrate.ledger import LEDGER_FILE, recorded_tls, write_json_atomic
-
-CUTOVER_FILE = "cutover.json"
-ROLLBACK_FILE = "rollback.json"
+from migrate.state.ledger import recorded_tls, write_json_atomic
+from migrate.state.paths import LEDGER_FILE, StatePaths
+from migrate.sync.modes import NATIVE
 
 
 @dataclass
@@ -34,9 +33,9 @@ class SyncState:
     def load(cls, root: Path, *, planning: bool = False) -> SyncState:
         """The sync's state; when ``planning`` (a dry run before the sync has run), a missing
         ledger stands for the native sync that is yet to come."""
-        path = root / LEDGER_FILE
+        path = StatePaths(root).ledger
         if not path.exists() and planning:
-            return cls(root, {"run": {"mode": "native"}, "phases": []})
+            return cls(root, {"run": {"mode": NATIVE}, "phases": []})
         if not path.exists():
             raise UsageError(f"no sync ledger in {root} ({LEDGER_FILE} missing)",
                              "give the --state DIR of a `kvmigrate sync` run")
@@ -59,7 +58,7 @@ class SyncState:
                              f"give --{side} URL or set KVMIGRATE_{side.upper()}_URL")
         if not recorded:
             where = (f"the ledger in {self.root} names no {side}"
-                     if (self.root / LEDGER_FILE).exists()
+                     if StatePaths(self.root).ledger.exists()
                      else f"no sync has run in {self.root} yet, so the {side} is not known")
             raise UsageError(where, f"give --{side} URL or set KVMIGRATE_{side.upper()}_URL")
         return Endpoint.parse(recorded)
@@ -76,7 +75,7 @@ class SyncState:
         return int(phase.get("counters", {}).get("mismatches", 1)) == 0
 
     def cutover_record(self) -> dict[str, Any] | None:
-        path = self.root / CUTOVER_FILE
+        path = StatePaths(self.root).cutover
         return json.loads(path.read_text()) if path.exists() else None
 
     def write(self, name: str, payload: dict[str, Any]) -> Path:

@@ -34,6 +34,7 @@ import redis
 from migrate.apply.commands import Command
 from migrate.apply.target import Target as ApplyTarget
 from migrate.cutover.fence import FenceRecord, fence, fence_commands, unfence
+from migrate.cutover.roles import Roles
 from migrate.cutover.run import (
     CutoverFailed,
     CutoverOptions,
@@ -44,7 +45,7 @@ from migrate.cutover.run import (
 )
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import private_dir
+from migrate.protocol.rawconn import RawConn
 from migrate.protocol.resp import encode_command
 from migrate.proxy.primary import ReplicaServer
 from migrate.proxy.rewrite import rewrite_rdb
@@ -52,8 +53,9 @@ from migrate.rdb import encode
 from migrate.rdb.crc64 import crc64
 from migrate.rdb.dump import split_payload
 from migrate.serverinfo import identify
+from migrate.state.ledger import private_dir
+from migrate.state.paths import StatePaths
 from migrate.verify.model import is_internal
-from migrate.verify.rawconn import RawConn
 
 BATCH = 500
 Notify = Callable[[str], None]
@@ -70,7 +72,7 @@ class WindowRollback:
         self.keep_spool = keep_spool
         self.window_ms = window_ms
         self.fence_record = fence_record
-        self.spool = state_root / "rollback-window"
+        self.spool = StatePaths(state_root).rollback_window
         self.final_check = final_check
         self.notify = notify
         self.result = CutoverResult(ok=False, dry_run=options.dry_run, source=new.display(),
@@ -78,8 +80,6 @@ class WindowRollback:
         self.old_c, self.new_c = old.client(), new.client()
         self.new_id = identify(self.new_c.info("server"))
         self.old_id = identify(self.old_c.info("server"))
-        from migrate.cutover.rollback import Roles  # rollback imports this module
-
         self.roles = Roles.of(self.old_id, self.new_id)
         self.result.roles = self.roles.cutover()
 

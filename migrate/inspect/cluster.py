@@ -2,7 +2,7 @@
 
 :func:`cluster_facts` reads the node given (CLUSTER INFO, CLUSTER NODES: state, node counts,
 failed nodes). :func:`gather_source_cluster` then discovers the topology
-(:func:`migrate.cluster.topology.discover`) and reads each primary: INFO (memory, keyspace,
+(:func:`migrate.protocol.cluster.topology.discover`) and reads each primary: INFO (memory, keyspace,
 commandstats) and a share of the key sample, so the checks see the cluster's totals (key
 counts and memory summed, the sample spread over the primaries in proportion to their keys,
 its total the same as for a standalone source) and the per-shard figures in
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrate.cluster.topology import Topology, discover
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
 from migrate.inspect.facts import ClusterFacts, KeySample, ShardFacts, SourceFacts, TargetFacts
-from migrate.inspect.gather import commandstats_of, keyspace_of, parse_info
+from migrate.inspect.info import commandstats_of, keyspace_of, parse_info
 from migrate.inspect.probe import Probe, pairs, text
 from migrate.inspect.sample import KEEP_BIG, budgets, sample_keys, supports_field_ttl
+from migrate.protocol.cluster.topology import Topology, discover
 from migrate.serverinfo import ServerIdentity
 
 FAIL_FLAGS = ("fail", "fail?")

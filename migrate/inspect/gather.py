@@ -12,72 +12,20 @@ from typing import Any
 
 from migrate import endpoint as endpoint_module
 from migrate.endpoint import Endpoint
+from migrate.inspect import cluster
 from migrate.inspect.facts import (
     AclUser,
     LuaFunctionLibrary,
     SourceFacts,
     TargetFacts,
 )
+from migrate.inspect.info import commandstats_of, keyspace_of, parse_info
 from migrate.inspect.probe import Probe, pairs, text
 from migrate.inspect.sample import sample_keys
 from migrate.serverinfo import identify
 
 KVMIGRATE_NAME = getattr(endpoint_module, "CLIENT_NAME", "kvmigrate")
 SECRET_WORDS = ("pass", "auth", "secret")  # requirepass, masterauth, tls-key-file-pass, ...
-
-
-def parse_info(raw: Any) -> dict[str, dict[str, Any]]:
-    """INFO text as {section: {field: value}}; numbers become int or float."""
-    sections: dict[str, dict[str, Any]] = {}
-    current = sections.setdefault("server", {})
-    for line in text(raw).splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            current = sections.setdefault(line.lstrip("# ").lower(), {})
-            continue
-        name, sep, value = line.partition(":")
-        if sep:
-            current[name] = _number(value)
-    return sections
-
-
-def _number(value: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
-def parse_kv_list(value: str) -> dict[str, Any]:
-    """``keys=1,expires=0,avg_ttl=0`` as a dict."""
-    out: dict[str, Any] = {}
-    for part in str(value).split(","):
-        k, sep, v = part.partition("=")
-        if sep:
-            out[k] = _number(v)
-    return out
-
-
-def keyspace_of(info: dict[str, dict[str, Any]]) -> dict[int, dict[str, int]]:
-    spaces: dict[int, dict[str, int]] = {}
-    for name, value in info.get("keyspace", {}).items():
-        if name.startswith("db") and name[2:].isdigit():
-            spaces[int(name[2:])] = {k: int(v) for k, v in parse_kv_list(value).items()
-                                     if isinstance(v, int)}
-    return spaces
-
-
-def commandstats_of(info: dict[str, dict[str, Any]]) -> dict[str, int]:
-    stats: dict[str, int] = {}
-    for name, value in info.get("commandstats", {}).items():
-        if name.startswith("cmdstat_"):
-            stats[name.removeprefix("cmdstat_").lower()] = int(parse_kv_list(value)
-                                                              .get("calls", 0))
-    return stats
 
 
 def masked_config(reply: Any) -> dict[str, str]:
@@ -132,8 +80,6 @@ def _modules(probe: Probe) -> list[dict[str, Any]]:
 def gather_source(endpoint: Endpoint, *, sample: int = 10_000) -> SourceFacts:
     """Everything preflight knows about the source, from read-only commands; a cluster node
     leads to every primary of its cluster (:mod:`migrate.inspect.cluster`)."""
-    from migrate.inspect import cluster
-
     probe = Probe(endpoint)
     try:
         notes: list[str] = []
@@ -173,8 +119,6 @@ def gather_source(endpoint: Endpoint, *, sample: int = 10_000) -> SourceFacts:
 def gather_target(endpoint: Endpoint) -> TargetFacts:
     """What preflight needs from a live target: identity, config, modules, commands, size;
     for a cluster node, its cluster's primaries and totals (:mod:`migrate.inspect.cluster`)."""
-    from migrate.inspect import cluster
-
     probe = Probe(endpoint)
     try:
         info = parse_info(probe.call("INFO", "all"))

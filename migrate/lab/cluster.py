@@ -29,8 +29,6 @@ from pathlib import Path
 
 import redis
 
-from migrate.cluster.slots import SLOTS
-from migrate.cluster.topology import SlotRange, parse_cluster_info, parse_cluster_nodes
 from migrate.endpoint import Endpoint, raw_command
 from migrate.errors import LabError, UsageError
 from migrate.lab import paths, registry
@@ -38,6 +36,8 @@ from migrate.lab.fleet import Fleet
 from migrate.lab.server import HOST, ServerProcess, free_port, port_in_use
 from migrate.lab.specs import get_spec
 from migrate.lab.tls import ServerTls, make_pki
+from migrate.protocol.cluster.slots import SLOTS
+from migrate.protocol.cluster.topology import SlotRange, parse_cluster_info, parse_cluster_nodes
 
 MAX_SHARDS = 64
 MAX_REPLICAS = 5

@@ -1,1 +1,2 @@
-"""Running a migration as a script of phases: the ledger (progress report and resume point)."""
+"""Running a migration as a script of phases: a sync run (mode choice, then prepare, start,
+catch-up, verify, follow: :mod:`migrate.orchestrate.sync_run`) and the playbooks."""

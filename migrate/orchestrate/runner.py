@@ -14,7 +14,6 @@ still running when the playbook ends (done or failed) gets SIGTERM and is waited
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -28,8 +27,10 @@ from typing import Any
 
 from migrate.endpoint import mask_url, mask_urls_in_text
 from migrate.errors import KvmError, UsageError
-from migrate.orchestrate.ledger import Ledger
 from migrate.orchestrate.playbook import Playbook, Step, masked, substitute
+from migrate.state.coordination import recorded_phase
+from migrate.state.ledger import Ledger
+from migrate.state.paths import StatePaths
 
 READ_ONLY = {"preflight", "verify", "rdb inspect", "convert-config"}
 HAS_DRY_RUN = {"cutover", "rollback", "copy"}
@@ -207,7 +208,7 @@ class PlaybookRunner:
     def _start_background(self, step: Step, params: dict[str, Any], argv: list[str],
                           outcome: StepOutcome) -> None:
         state = Path(str(params["state"]))
-        if self.resume and (state / "ledger.json").exists():
+        if self.resume and StatePaths(state).ledger.exists():
             argv.append("--resume")
             outcome.commands[-1] += " --resume"
         if self.dry_run:
@@ -230,7 +231,7 @@ class PlaybookRunner:
                 outcome.note = f"kvmigrate sync exited {proc.returncode} before following " \
                                f"the source (see {log})"
                 return
-            if _ledger_phase(state) == "follow":
+            if recorded_phase(state) == "follow":
                 outcome.note = f"following the source in the background (pid {proc.pid})"
                 return
             if time.monotonic() > deadline:
@@ -329,13 +330,6 @@ def _without_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
             continue
         out.append(arg)
     return out
-
-
-def _ledger_phase(state: Path) -> str | None:
-    try:
-        return json.loads((state / "ledger.json").read_text()).get("status", {}).get("phase")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _tail(path: Path, lines: int = 15) -> str:

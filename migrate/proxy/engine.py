@@ -35,14 +35,16 @@ import redis
 
 from migrate.apply.target import Target as ApplyTarget
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import Ledger
 from migrate.protocol.resp import encode_command
 from migrate.proxy.forward import Forwarder
 from migrate.proxy.plan import parse_reason
 from migrate.proxy.primary import ReplicaServer, parse_listen
 from migrate.proxy.rewrite import RewriteStats, pass_through_rdb, rewrite_rdb
-from migrate.sync.barrier import AppliedFile
+from migrate.state.coordination import AppliedFile
+from migrate.state.ledger import Ledger
+from migrate.sync.engine import Worker, lag_window_of
 from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.modes import PROXY
 from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink
 from migrate.sync.replay import Translator
@@ -74,7 +76,7 @@ def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
 
 
 class ProxySync:
-    mode = "proxy"
+    mode = PROXY
 
     def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
                  status: StatusPublisher, listen: str | None = None):
@@ -95,9 +97,7 @@ class ProxySync:
         self.target_is_replica = False
         self._last_getack = 0.0
         self.applied_file = AppliedFile(ledger.paths.root)
-        self._thread: threading.Thread | None = None
-        self._thread_stop = threading.Event()
-        self.thread_error: BaseException | None = None
+        self.worker = Worker("forward", "forwarding the stream", self._loop)
 
     def _applied_offset(self) -> int:
         if self.forwarder is not None and self.server is not None:
@@ -273,7 +273,8 @@ class ProxySync:
         return {"mode": self.mode, "source_offset": source_offset, "applied_offset": applied,
                 **rdb,
                 "received_offset": self.link.received,
-                "lag_bytes": max(0, source_offset - applied),
+                "lag_bytes": max(0, source_offset - applied), "lag_keys": None,
+                "keys": None, "target_errors": 0,  # the target loads and replays by itself
                 "commands": self.forwarder.commands if self.forwarder else 0,
                 "target_linked": bool(server and server.linked.is_set()),
                 "target_reconnects": max(0, (server.connections if server else 1) - 1),
@@ -316,7 +317,7 @@ class ProxySync:
             self.opts.observer.note(f"dropped as allowed by --allow-loss (counted): "
                                     f"{dict(self.forwarder.translator.dropped)}")
         if not self.opts.stop.is_set():
-            self._start_thread()
+            self.worker.start()
 
     def _pump(self) -> bool:
         """Forward what the source sent, record what the target has applied, and ask for its
@@ -328,33 +329,20 @@ class ProxySync:
             self._ask_ack(every_s=0.01)
         return bool(moved)
 
-    def _loop(self) -> None:
+    def _loop(self, stop: threading.Event) -> None:
         """After catch-up, in a thread: the stream keeps flowing while the sync verifies and
         follows. ``applied.json`` follows the target's ACKs, so a cut-over sees the final
         offset applied within milliseconds."""
-        try:
-            while not self._thread_stop.is_set():
-                if not self._pump():
-                    self._thread_stop.wait(0.005)
-        except BaseException as exc:
-            self.thread_error = exc
+        while not stop.is_set():
+            if not self._pump():
+                stop.wait(0.005)
 
-    def _start_thread(self) -> None:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _stop_thread(self) -> None:
-        self._thread_stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+    def check(self) -> None:
+        self.worker.check()
 
     def tick(self) -> None:
         """About a second of --follow: a heartbeat and the live figures."""
-        if isinstance(self.thread_error, KvmError):
-            raise self.thread_error
-        if self.thread_error is not None:
-            raise KvmError(f"forwarding the stream failed: {self.thread_error}")
+        self.worker.check()
         if self.heartbeat:
             self.heartbeat.beat()
         self.opts.stop.wait(1.0)
@@ -375,8 +363,7 @@ class ProxySync:
         return self.forwarder.translator.touched.snapshot() if self.forwarder else []
 
     def lag_window_s(self) -> float:
-        lag = self.heartbeat.lag_ms() if self.heartbeat else None
-        return max(1.0, 2 * (lag or 0) / 1000)
+        return lag_window_of(self.heartbeat)
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Forward everything received so far and wait for the target to apply it."""
@@ -392,11 +379,11 @@ class ProxySync:
         return False
 
     def close(self) -> None:
-        self._stop_thread()
+        stopped = self.worker.stop()  # never drive the forwarder while its thread runs
         if self.heartbeat:
             with contextlib.suppress(KvmError, OSError, redis.RedisError):
                 self.heartbeat.remove()
-                if self.server is not None:
+                if self.server is not None and stopped:
                     self.drain(5.0)
         if self.server is not None:
             self.server.close()

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from migrate import __version__
-from migrate.cutover.state import CUTOVER_FILE, ROLLBACK_FILE
 from migrate.endpoint import mask_urls_in_text
 from migrate.errors import UsageError
-from migrate.orchestrate.ledger import LEDGER_FILE, TIMELINE_FILE
-from migrate.orchestrate.timeline import read_timeline
+from migrate.state.paths import CUTOVER_FILE, LEDGER_FILE, ROLLBACK_FILE, TIMELINE_FILE
+from migrate.state.timeline import read_timeline
 
 FORMAT = 1
 # the final status figures shown, in this order (those the mode has)

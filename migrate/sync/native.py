@@ -18,8 +18,10 @@ import redis
 
 from migrate.compat.rdb import can_load_rdb_of
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import Ledger
+from migrate.state.ledger import Ledger
+from migrate.sync.engine import lag_window_of
 from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.modes import NATIVE
 from migrate.sync.options import SyncOptions
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
@@ -67,7 +69,7 @@ def _int(info: dict[str, Any], name: str, default: int = 0) -> int:
 
 
 class NativeSync:
-    mode = "native"
+    mode = NATIVE
 
     def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
                  status: StatusPublisher):
@@ -188,9 +190,15 @@ class NativeSync:
     def written_keys(self) -> list[tuple[int, bytes]]:
         return []  # the target replicates directly: kvmigrate does not see the stream
 
+    def check(self) -> None:
+        pass  # no worker thread: the target replicates by itself
+
+    def figures(self) -> dict[str, Any]:
+        """The target replicates by itself: its own INFO says how far it is."""
+        return {**self.sample(), "lag_keys": None, "commands": 0, "target_errors": 0}
+
     def lag_window_s(self) -> float:
-        lag = self.heartbeat.lag_ms() if self.heartbeat else None
-        return max(1.0, 2 * (lag or 0) / 1000)
+        return lag_window_of(self.heartbeat)
 
     def close(self) -> None:
         if self.heartbeat:

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 from migrate.dbmap import DbMap
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
+from migrate.sync.modes import AUTO
 from migrate.sync.rules import LOSS_CLASSES
 
-MODES = ("auto", "native", "scan", "replica", "proxy")
 TARGETS = ("valkey", "dragonfly", "redis")  # redis: a way back (rollback)
 
 
@@ -46,7 +46,7 @@ class SyncOptions:
     source: Endpoint
     target: Endpoint
     to: str = "valkey"
-    mode: str = "auto"
+    mode: str = AUTO
     follow: bool = False
     verify_sample: int = 1000
     state_dir: Path | None = None

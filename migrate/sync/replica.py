@@ -25,10 +25,12 @@ from migrate.apply.commands import ApplyOptions
 from migrate.apply.target import Target as ApplyTarget
 from migrate.apply.writer import TargetWriter
 from migrate.errors import KvmError
-from migrate.orchestrate.ledger import Ledger, write_json_atomic
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
+from migrate.state.ledger import Ledger, write_json_atomic
+from migrate.sync.engine import Worker, lag_window_of
 from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.modes import REPLICA
 from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink
 from migrate.sync.replay import StreamReplayer, Translator
@@ -82,14 +84,14 @@ def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
 
 
 class ReplicaSync:
-    mode = "replica"
+    mode = REPLICA
 
     def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
                  status: StatusPublisher):
         self.source, self.target, self.opts = source, target, opts
         self.ledger, self.status = ledger, status
         self.apply_target = ApplyTarget(target.identity)
-        self.applied_path = ledger.paths.root / "applied.json"
+        self.applied_path = ledger.paths.applied
         self.link = ReplicationLink(source.endpoint, ledger.paths.spool, self._applied_offset,
                                     opts.observer.note)
         self.heartbeat = Heartbeat(source.client, target.endpoint.client(
@@ -100,9 +102,7 @@ class ReplicaSync:
         self.resume_db = 0
         self.keys_loaded = 0
         self.load_stats: dict[str, Any] = {}
-        self._thread: threading.Thread | None = None
-        self._thread_stop = threading.Event()
-        self.thread_error: BaseException | None = None
+        self.worker = Worker("replay", "replaying the stream", self._loop)
         self._last_progress = time.monotonic()
 
     def _applied_offset(self) -> int:
@@ -254,7 +254,8 @@ class ReplicaSync:
         pstats = self.writer.stats if self.writer else None
         return {"mode": self.mode, "source_offset": source_offset, "applied_offset": applied,
                 "received_offset": self.link.received,
-                "lag_bytes": max(0, source_offset - applied),
+                "lag_bytes": max(0, source_offset - applied), "lag_keys": None,
+                "keys": self.keys_loaded,
                 "commands": self.replayer.commands if self.replayer else 0,
                 "target_errors": pstats.errors if pstats else 0,
                 **(self.replayer.translator.figures() if self.replayer else {}),
@@ -270,7 +271,7 @@ class ReplicaSync:
                 while self.advance():
                     pass
                 figures = self.figures()
-                self.status.update(sync_phase="streaming", keys=self.keys_loaded, **figures)
+                self.status.update(sync_phase="streaming", **figures)
                 if self._applied_offset() >= target_offset:
                     if not self.heartbeat:
                         break
@@ -284,22 +285,18 @@ class ReplicaSync:
                 time.sleep(0.02)
             counters.update(applied=self._applied_offset(), keys_loaded=self.keys_loaded,
                             load=self.load_stats)
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
+        self.worker.start()
 
-    def _loop(self) -> None:
-        try:
-            while not self._thread_stop.is_set():
-                if not self.advance():
-                    self._thread_stop.wait(0.01)
-        except BaseException as exc:
-            self.thread_error = exc
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if not self.advance():
+                stop.wait(0.01)
+
+    def check(self) -> None:
+        self.worker.check()
 
     def tick(self) -> None:
-        if isinstance(self.thread_error, KvmError):
-            raise self.thread_error
-        if self.thread_error is not None:
-            raise KvmError(f"replaying the stream failed: {self.thread_error}")
+        self.worker.check()
         if self.heartbeat:
             self.heartbeat.beat()
         self.opts.stop.wait(1.0)
@@ -310,18 +307,15 @@ class ReplicaSync:
         return self.replayer.translator.touched.snapshot() if self.replayer else []
 
     def lag_window_s(self) -> float:
-        lag = self.heartbeat.lag_ms() if self.heartbeat else None
-        return max(1.0, 2 * (lag or 0) / 1000)
+        return lag_window_of(self.heartbeat)
 
     def close(self) -> None:
-        self._thread_stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        stopped = self.worker.stop()  # never drive the writer while the replay thread runs
         if self.heartbeat:
             self.heartbeat.remove()
             # the DEL travels the stream; give it a moment to be replayed
             deadline = time.monotonic() + 2
-            while time.monotonic() < deadline and self.heartbeat.seen() is not None:
+            while stopped and time.monotonic() < deadline and self.heartbeat.seen() is not None:
                 with contextlib.suppress(KvmError, OSError, redis.RedisError):
                     self.advance()
                 time.sleep(0.02)
@@ -329,6 +323,7 @@ class ReplicaSync:
         if self.replayer is not None:
             self.replayer.close()
         if self.writer is not None:
-            with contextlib.suppress(KvmError, OSError):
-                self.writer.flush()
+            if stopped:
+                with contextlib.suppress(KvmError, OSError):
+                    self.writer.flush()
             self.writer.close()

@@ -38,11 +38,14 @@ from migrate.compat.rdb import can_load_rdb_of
 from migrate.errors import KvmError
 from migrate.keyglob import compile_glob
 from migrate.keyspec import command_name, named_key
-from migrate.orchestrate.ledger import Ledger
 from migrate.protocol.pipeline import PipelineWriter
+from migrate.protocol.rawconn import RawConn, is_error
 from migrate.protocol.resp import Arg
-from migrate.sync.barrier import STOP, BarrierRequests
+from migrate.state.coordination import STOP, BarrierRequests
+from migrate.state.ledger import Ledger
+from migrate.sync.engine import Worker, lag_window_of
 from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.modes import SCAN
 from migrate.sync.options import SyncOptions
 from migrate.sync.rules import refuse_failed_keys
 from migrate.sync.sides import Source, Target
@@ -50,7 +53,6 @@ from migrate.sync.status import StatusPublisher
 from migrate.sync.typed import TypedCaps, TypedStats, key_commands
 from migrate.sync.written import KeyReservoir
 from migrate.verify.model import HEARTBEAT_KEY, is_internal
-from migrate.verify.rawconn import RawConn, is_error
 
 # Keyspace event classes scan mode needs: generic, string, list, set, hash, zset, expired,
 # evicted, stream (A is their alias).
@@ -213,7 +215,7 @@ class Notifications:
 
     def ping(self, token: int) -> None:
         """``PING <token>`` on the subscribed connection: its answer comes after every
-        notification already sent (the cut-over's barrier, :mod:`migrate.sync.barrier`)."""
+        notification already sent (the cut-over's barrier, :mod:`migrate.state.coordination`)."""
         self.conn.send("PING", str(token))
 
     def check(self) -> None:
@@ -268,7 +270,7 @@ class TargetWriter:
 
 
 class ScanSync:
-    mode = "scan"
+    mode = SCAN
 
     def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
                  status: StatusPublisher):
@@ -291,8 +293,7 @@ class ScanSync:
         self.bytes_copied = 0
         self._restore_notify: str | None = None
         self._rate = (time.monotonic(), 0)
-        self._applier: threading.Thread | None = None
-        self.applier_error: BaseException | None = None
+        self.worker = Worker("apply", "copying changes", self._apply_loop)
         self.streams: set[tuple[int, bytes]] = set()
         self._streams_refreshed = time.monotonic()
         self.barrier = BarrierRequests(ledger.paths.root)
@@ -485,7 +486,7 @@ class ScanSync:
             counters.update(keys=self.keys_copied, bytes=self.bytes_copied,
                             events=self.dirty.events)
         self.report_losses()
-        self._start_applier()
+        self.worker.start()
 
     def report_losses(self) -> None:
         """What the target could not take stops the sync, unless its class of loss was
@@ -525,57 +526,48 @@ class ScanSync:
                            bytes_copied=self.bytes_copied, dirty=len(self.dirty),
                            ops_per_s=round(rate, 1), lag_bytes=None, **extra)
 
-    def _apply_loop(self) -> None:
+    def _apply_loop(self, stop: threading.Event) -> None:
         """After catch-up: copy dirty keys as they come (verification and --follow run
-        meanwhile), and answer a cut-over's barrier requests (:mod:`migrate.sync.barrier`)."""
+        meanwhile), and answer a cut-over's barrier requests (:mod:`migrate.state.coordination`)."""
         notifications = self.notifications
         assert notifications is not None
         done: int | None = None
         waiting: tuple[int, int] | None = None  # (token, last event before its pong)
-        try:
-            while not self._applier_stop.is_set():
-                notifications.check()
-                request = self.barrier.poll()
-                if request == STOP:
-                    self.writer.flush()
-                    self.cut_over = True
-                    self.barrier.stopped(done)
-                    self.opts.observer.note("cut-over: stopped copying changes to the target")
-                    return
-                if isinstance(request, int):
-                    notifications.ping(request)
-                seen = notifications.barrier_seen  # every event before its pong is counted
-                if seen is not None and seen != done and (waiting is None or
-                                                          waiting[0] != seen):
-                    self.refresh_streams(force=True)  # group reads notify nothing
-                    waiting = (seen, self.dirty.events)
-                else:
-                    self.refresh_streams()
-                moved = self.drain()
+        while not stop.is_set():
+            notifications.check()
+            request = self.barrier.poll()
+            if request == STOP:
                 self.writer.flush()
-                if waiting is not None:
-                    oldest = self.dirty.oldest_event()
-                    if oldest is None or oldest > waiting[1]:  # all before it copied
-                        self.barrier.applied(waiting[0])
-                        done, waiting = waiting[0], None
-                        continue
-                if not moved:
-                    self._applier_stop.wait(0.002 if waiting or request else 0.01)
-        except BaseException as exc:
-            self.applier_error = exc
+                self.cut_over = True
+                self.barrier.stopped(done)
+                self.opts.observer.note("cut-over: stopped copying changes to the target")
+                return
+            if isinstance(request, int):
+                notifications.ping(request)
+            seen = notifications.barrier_seen  # every event before its pong is counted
+            if seen is not None and seen != done and (waiting is None or
+                                                      waiting[0] != seen):
+                self.refresh_streams(force=True)  # group reads notify nothing
+                waiting = (seen, self.dirty.events)
+            else:
+                self.refresh_streams()
+            moved = self.drain()
+            self.writer.flush()
+            if waiting is not None:
+                oldest = self.dirty.oldest_event()
+                if oldest is None or oldest > waiting[1]:  # all before it copied
+                    self.barrier.applied(waiting[0])
+                    done, waiting = waiting[0], None
+                    continue
+            if not moved:
+                stop.wait(0.002 if waiting or request else 0.01)
 
-    def _start_applier(self) -> None:
-        self._applier_stop = threading.Event()
-        self.applier_error = None
-        self._applier = threading.Thread(target=self._apply_loop, daemon=True)
-        self._applier.start()
+    def check(self) -> None:
+        self.worker.check()
 
     def tick(self) -> None:
         """About a second of --follow: a heartbeat and the live figures."""
-        if isinstance(self.applier_error, KvmError):
-            raise self.applier_error
-        if self.applier_error is not None:
-            raise KvmError(f"copying changes failed: {self.applier_error}")
+        self.worker.check()
         if not self.cut_over:
             self.unseen.check()
         if self.cut_over:  # the source is paused or fenced now: no more heartbeats
@@ -591,15 +583,21 @@ class ScanSync:
         return self.dirty.written.snapshot()
 
     def lag_window_s(self) -> float:
-        lag = self.heartbeat.lag_ms() if self.heartbeat else None
-        return max(1.0, 2 * (lag or 0) / 1000)
+        return lag_window_of(self.heartbeat)
+
+    def figures(self) -> dict[str, Any]:
+        """No offsets in scan mode: the lag is the keys changed on the source and not yet
+        copied (``lag_keys``)."""
+        stats = self.writer.writer.stats
+        return {"mode": self.mode, "keys": self.keys_copied, "bytes_copied": self.bytes_copied,
+                "lag_bytes": None, "lag_keys": len(self.dirty), "events": self.dirty.events,
+                "commands": stats.sent, "target_errors": stats.errors}
 
     def close(self) -> None:
-        if self._applier is not None:
-            self._applier_stop.set()
-            self._applier.join(10)
-        with contextlib.suppress(KvmError, OSError):
-            self.writer.flush()
+        stopped = self.worker.stop()
+        if stopped:  # never drive the writer while the applier runs
+            with contextlib.suppress(KvmError, OSError):
+                self.writer.flush()
         if self.notifications is not None:
             self.notifications.close()
         if self.heartbeat:

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from migrate.orchestrate.ledger import Ledger, write_json_atomic
+from migrate.state.ledger import Ledger, write_json_atomic
 from migrate.sync.options import Observer
 from migrate.sync.progress import ProgressEstimator
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from migrate.protocol.rawconn import RawConn, Reply, is_error, pairs
 from migrate.protocol.resp import Arg
-from migrate.verify.rawconn import RawConn, Reply, is_error, pairs
 
 CHUNK = 1000
 Command = tuple[Arg, ...]

@@ -32,8 +32,8 @@ def case_id(source: str, target: str, mode: str) -> str:
 
 def native_allowed(source: str, target: str) -> bool:
     """Whether ``sync --mode auto`` picks native for the pair: the target has every write
-    command the source serves (migrate/sync/run.py native_loses_writes) and reads its RDB
-    (a source's RDB is never newer than its target's here except Valkey 9's)."""
+    command the source serves (migrate/orchestrate/sync_run.py native_loses_writes) and
+    reads its RDB (a source's RDB is never newer than its target's here except Valkey 9's)."""
     if target == "dragonfly":
         return False
     writes = write_commands()

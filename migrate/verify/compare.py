@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from migrate.protocol.rawconn import Reply, is_error, pairs
 from migrate.protocol.resp import Arg
 from migrate.verify.fingerprint import DumpOdds, call_both, same_dumps
 from migrate.verify.hll import same_hyperloglog
 from migrate.verify.model import Mismatch
-from migrate.verify.rawconn import Reply, is_error, pairs
 
 if TYPE_CHECKING:
-    from migrate.cluster.router import Conn
+    from migrate.protocol.cluster.router import Conn
 
 
 @dataclass

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from migrate.protocol.rawconn import RawConn, Reply
 from migrate.protocol.resp import Arg
-from migrate.verify.rawconn import RawConn, Reply
 
 if TYPE_CHECKING:
-    from migrate.cluster.router import Conn
+    from migrate.protocol.cluster.router import Conn
 
 FOOTER = 10  # RDB version (2 bytes) and CRC64 (8 bytes)
 TRIAL = 64  # DUMPs of a type before judging whether its payloads tend to match

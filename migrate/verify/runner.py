@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import redis
 
-from migrate.cluster.router import Conn, RoutedConn, connect
-from migrate.cluster.topology import is_cluster
 from migrate.dbmap import DbMap, parse_db_map  # noqa: F401 - the CLI imports it here
 from migrate.endpoint import Endpoint, has_command
 from migrate.errors import UsageError
 from migrate.keyglob import compile_glob
+from migrate.protocol.cluster.router import Conn, RoutedConn, connect
+from migrate.protocol.cluster.topology import is_cluster
 from migrate.verify.compare import CompareOptions, Side, compare_batch
 from migrate.verify.model import (
     HEARTBEAT_KEY,

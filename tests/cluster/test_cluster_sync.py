@@ -18,9 +18,9 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from migrate.cluster.slots import key_slot
 from migrate.lab.cluster import ClusterHandle
 from migrate.lab.fleet import Fleet
+from migrate.protocol.cluster.slots import key_slot
 from tests.helpers import run_cli
 
 LabCluster = Callable[..., ClusterHandle]
@@ -146,6 +146,37 @@ def test_cluster_into_a_single_node(lab_cluster: LabCluster, lab: Fleet, tmp_pat
     result = run_cli("verify", "--source", source.url, "--target", target.url, "--full")
     assert result.code == 0, result.output[-3000:]
     assert target.client().get(writer.acks[-1]) is not None
+
+
+def test_scan_mode_cluster_status_has_lag_figures(lab_cluster: LabCluster, lab: Fleet,
+                                                  tmp_path: Path) -> None:
+    """Each shard's reader gives its figures through the engine contract: a following
+    scan-mode cluster sync's status has, per shard and in total, the keys changed on the
+    source and not yet copied (scan mode's lag: it has no offsets), and what it sent."""
+    source = lab_cluster("redis-7.0", shards=2)
+    target = lab.start("valkey-8.0")
+    fill(source, 300)
+    state = tmp_path / "state"
+    proc = _start_follow(source, target, state, "--mode", "scan",
+                         "--set-notify-keyspace-events")
+    try:
+        deadline = time.monotonic() + 60
+        while _ledger(state).get("status", {}).get("sync_phase") != "following":
+            assert time.monotonic() < deadline, "no status while following"
+            time.sleep(0.2)
+        status = _ledger(state)["status"]
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(60)
+    assert proc.returncode == 0, err[-3000:]
+    rows = status["shards"]
+    assert [r["shard"] for r in rows] == [0, 1]
+    for row in rows:
+        assert isinstance(row["lag_keys"], int) and row["lag_keys"] >= 0, row
+        assert row["commands"] > 0 and row["target_errors"] == 0, row
+        assert row["keys_loaded"] > 0, row
+    assert status["lag_keys"] == sum(r["lag_keys"] for r in rows)
+    assert status["keys"] == sum(r["keys_loaded"] for r in rows) >= 300
 
 
 def test_scan_mode_cluster_resume_is_refused(lab_cluster: LabCluster, lab: Fleet,
@@ -331,7 +362,7 @@ def test_resume_per_shard_after_a_kill(lab_cluster: LabCluster, lab: Fleet,
 
 def test_a_shard_target_flush_deletes_only_its_slots(lab: Fleet) -> None:
     from migrate.cluster.sides import ShardTarget
-    from migrate.cluster.topology import SlotRange
+    from migrate.protocol.cluster.topology import SlotRange
     from migrate.sync.sides import Target
 
     target = lab.start("valkey-8.0")

@@ -16,9 +16,9 @@ from pathlib import Path
 from redis import Redis
 from redis.cluster import RedisCluster
 
-from migrate.cluster.topology import discover, parse_cluster_nodes
 from migrate.lab.cluster import ClusterHandle
 from migrate.lab.tls import Pki, ServerTls
+from migrate.protocol.cluster.topology import discover, parse_cluster_nodes
 from tests.cluster.test_cluster_sync import LabCluster
 from tests.helpers import run_cli
 from tests.sync.test_tls import tls_args

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from migrate.cluster.topology import discover
 from migrate.endpoint import Endpoint
 from migrate.lab.server import free_port, port_in_use
+from migrate.protocol.cluster.topology import discover
 from tests.helpers import Result, run_cli
 
 

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import redis
 
-from migrate.cluster.router import ClusterWriter, RoutedConn, connect, first_key
-from migrate.cluster.slots import key_slot
-from migrate.cluster.topology import discover
 from migrate.endpoint import raw_command
 from migrate.errors import KvmError, UsageError
 from migrate.lab.cluster import ClusterHandle
 from migrate.lab.fleet import Fleet
 from migrate.lab.server import ServerProcess
-from migrate.verify.rawconn import RawConn
+from migrate.protocol.cluster.router import ClusterWriter, RoutedConn, connect, first_key
+from migrate.protocol.cluster.slots import key_slot
+from migrate.protocol.cluster.topology import discover
+from migrate.protocol.rawconn import RawConn
 from tests.helpers import run_cli
 
 LabCluster = Callable[..., ClusterHandle]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from migrate.cluster.slots import SLOTS, crc16, crc16_py, hash_tag, key_slot
 from migrate.endpoint import raw_command
 from migrate.lab.cluster import ClusterHandle
+from migrate.protocol.cluster.slots import SLOTS, crc16, crc16_py, hash_tag, key_slot
 
 
 def test_known_values() -> None:

@@ -10,16 +10,6 @@ from pathlib import Path
 import pytest
 import redis
 
-from migrate.cluster.slots import SLOTS, key_slot
-from migrate.cluster.topology import (
-    Shard,
-    SlotRange,
-    Topology,
-    discover,
-    is_cluster,
-    parse_cluster_nodes,
-    parse_cluster_shards,
-)
 from migrate.endpoint import Endpoint, raw_command
 from migrate.errors import LabError, UsageError
 from migrate.lab.cluster import (
@@ -30,6 +20,16 @@ from migrate.lab.cluster import (
     start_cluster,
 )
 from migrate.lab.fleet import Fleet
+from migrate.protocol.cluster.slots import SLOTS, key_slot
+from migrate.protocol.cluster.topology import (
+    Shard,
+    SlotRange,
+    Topology,
+    discover,
+    is_cluster,
+    parse_cluster_nodes,
+    parse_cluster_shards,
+)
 
 SPECS = ["redis-7.0", "valkey-8.0", "valkey-9"]
 LabCluster = Callable[..., ClusterHandle]

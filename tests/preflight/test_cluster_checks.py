@@ -11,10 +11,10 @@ from typing import Any
 
 import redis
 
-from migrate.cluster.slots import key_slot
 from migrate.inspect.gather import gather_source
 from migrate.lab.cluster import ClusterHandle, node_state
 from migrate.lab.fleet import Fleet
+from migrate.protocol.cluster.slots import key_slot
 from tests.helpers import run_cli
 from tests.preflight.test_integration import cluster_port
 

@@ -106,7 +106,7 @@ def test_sample_budgets_add_up() -> None:
 
 
 def test_info_parsing() -> None:
-    from migrate.inspect.gather import commandstats_of, keyspace_of, parse_info
+    from migrate.inspect.info import commandstats_of, keyspace_of, parse_info
 
     info = parse_info(b"# Server\r\nredis_version:8.0.6\r\n\r\n# Keyspace\r\n"
                       b"db0:keys=10,expires=2,avg_ttl=0,subexpiry=1\r\ndb3:keys=1,expires=0\r\n"

@@ -22,8 +22,8 @@ from migrate.lab.server import ServerProcess
 from migrate.lab.tls import Pki, ServerTls
 from migrate.protocol.connect import connect
 from migrate.protocol.pipeline import PipelineWriter
+from migrate.protocol.rawconn import RawConn
 from migrate.sync.psync import ReplicationLink
-from migrate.verify.rawconn import RawConn
 
 SPECS = ["redis-7.0", "valkey-8.0", "valkey-9"]
 

@@ -17,8 +17,8 @@ from migrate.errors import KvmError
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
-from migrate.orchestrate.ledger import Ledger
 from migrate.proxy.engine import ProxySync
+from migrate.state.ledger import Ledger
 from migrate.sync.options import QuietObserver, SyncOptions
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher

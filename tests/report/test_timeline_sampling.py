@@ -6,7 +6,7 @@ import json
 import stat
 from pathlib import Path
 
-from migrate.orchestrate.timeline import MAX_SAMPLES, Timeline
+from migrate.state.timeline import MAX_SAMPLES, Timeline
 
 
 def test_samples_are_spaced_and_halved_when_full(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from migrate.errors import KvmError, UsageError
 from migrate.keyglob import glob_to_regex as _glob_to_regex
-from migrate.orchestrate.ledger import Ledger
+from migrate.state.ledger import Ledger
 from migrate.sync.replay import Translator
 from migrate.sync.rules import ChangeRefused
 from migrate.sync.scan import notify_problem

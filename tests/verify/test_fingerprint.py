@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
+from migrate.protocol.rawconn import RawConn
 from migrate.verify.compare import CompareOptions, Side, compare_batch
-from migrate.verify.rawconn import RawConn
 from migrate.verify.runner import VerifyOptions, verify
 from tests.verify.replicate import replicate
 

@@ -1,4 +1,13 @@
-"""The files a cut-over and a running ``sync --follow`` talk through, in the sync's state folder.
+"""The one place a running ``sync --follow`` and a cut-over or rollback talk, through the
+files of the sync's state folder (:mod:`migrate.state.paths`).
+
+- Who runs: :class:`RunOwner` reads the pidfile of the run that owns the folder, says
+  whether it is alive, and stops it (SIGTERM) at promotion.
+- How far it is: :func:`recorded_phase` (the ledger's phase: ``follow`` once caught up);
+  ``applied.json``, the source offset the target has applied (replica and proxy modes),
+  written by :class:`AppliedFile` (proxy) or the replica engine and read by
+  :func:`applied_offset`.
+- Scan mode's barrier, below.
 
 Scan mode has no replication offset, so "the target has applied everything the source took
 before the pause" is proven with a barrier instead:
@@ -21,15 +30,17 @@ mode does; :class:`AppliedFile` is that file's writer.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
-from migrate.orchestrate.ledger import write_json_atomic
+from migrate.state.ledger import pid_alive, write_json_atomic
+from migrate.state.paths import StatePaths
 
-REQUEST_FILE = "barrier-request.json"
-APPLIED_FILE = "barrier-applied.json"
 STOP = "stop"
 
 
@@ -45,8 +56,8 @@ class BarrierRequests:
     """The sync's side: notices requests, records what it has applied."""
 
     def __init__(self, root: Path):
-        self.request_path = root / REQUEST_FILE
-        self.applied_path = root / APPLIED_FILE
+        self.request_path = StatePaths(root).barrier_request
+        self.applied_path = StatePaths(root).barrier_applied
         self._seen_mtime = 0
         self._last: int | str | None = None
         # A request left over from an earlier run is not answered.
@@ -83,8 +94,8 @@ class BarrierClient:
     """The cut-over's side."""
 
     def __init__(self, root: Path):
-        self.request_path = root / REQUEST_FILE
-        self.applied_path = root / APPLIED_FILE
+        self.request_path = StatePaths(root).barrier_request
+        self.applied_path = StatePaths(root).barrier_applied
 
     def request(self) -> int:
         token = time.time_ns()
@@ -115,7 +126,7 @@ class AppliedFile:
     (at most every ``every_s``)."""
 
     def __init__(self, root: Path, every_s: float = 0.005):
-        self.path = root / "applied.json"
+        self.path = StatePaths(root).applied
         self.every_s = every_s
         self._last = (-1, 0.0)
 
@@ -125,3 +136,49 @@ class AppliedFile:
             return
         write_json_atomic(self.path, {"offset": offset, **extra})
         self._last = (offset, now)
+
+
+def applied_offset(root: Path) -> int:
+    """The source offset the run in ``root`` says its target has applied (-1: none yet)."""
+    try:
+        return int(json.loads(StatePaths(root).applied.read_text())["offset"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
+def recorded_phase(root: Path) -> str | None:
+    """The phase the ledger of the run in ``root`` is in (None: no readable ledger yet)."""
+    try:
+        phase = json.loads(StatePaths(root).ledger.read_text())["status"]["phase"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return phase if isinstance(phase, str) else None
+
+
+class RunOwner:
+    """The run that owns a state folder, from its pidfile."""
+
+    def __init__(self, root: Path):
+        self.pidfile = StatePaths(root).pidfile
+
+    def pid(self) -> int | None:
+        try:
+            text = self.pidfile.read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def describe(self) -> str:
+        pid = self.pid()
+        return f"pid {pid}" if pid is not None else f"the pid in its {self.pidfile.name}"
+
+    def running(self) -> bool:
+        pid = self.pid()
+        return pid is not None and pid_alive(pid)
+
+    def stop(self) -> None:
+        """SIGTERM to the run (it ends as after Ctrl-C, its ledger saved)."""
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)

@@ -11,7 +11,7 @@ verification connection that send each command to the primary serving its key's 
   answered, and :meth:`ClusterWriter.flush` (or the next ``send`` after one is seen) waits for
   every node, re-reads the topology and sends them again where they belong (``ASKING`` first
   for ``-ASK``), in the order they were first sent.
-* :class:`RoutedConn` has :class:`~migrate.verify.rawconn.RawConn`'s ``call``/``call_many``
+* :class:`RoutedConn` has :class:`~migrate.protocol.rawconn.RawConn`'s ``call``/``call_many``
   interface over a whole cluster (``DBSIZE`` summed, ``SCAN`` walking every primary,
   ``RANDOMKEY`` from a primary drawn in proportion to its ``DBSIZE``).
 * :func:`connect` returns one or the other for an endpoint.
@@ -29,15 +29,15 @@ from dataclasses import dataclass, replace
 import hiredis
 import redis
 
-from migrate.cluster.slots import SLOTS, key_slot
-from migrate.cluster.topology import Topology, discover, is_cluster
 from migrate.endpoint import Endpoint
 from migrate.errors import ConnectError, KvmError, UsageError
 from migrate.keyspec import command_keys
+from migrate.protocol.cluster.slots import SLOTS, key_slot
+from migrate.protocol.cluster.topology import Topology, discover, is_cluster
 from migrate.protocol.connect import connect as open_connection
 from migrate.protocol.pipeline import CHUNK, PipelineStats
+from migrate.protocol.rawconn import RawConn, Reply
 from migrate.protocol.resp import Arg, encode_command, to_bytes
-from migrate.verify.rawconn import RawConn, Reply
 
 REDIRECT_ROUNDS = 30  # resends of one command before its redirection counts as an error
 RETRY_BUDGET_S = 120.0  # ... and how long -TRYAGAIN / -CLUSTERDOWN are retried (a migration)

@@ -14,9 +14,9 @@ from typing import Any
 
 import redis
 
-from migrate.cluster.slots import SLOTS, key_slot
 from migrate.endpoint import Endpoint, raw_command
 from migrate.errors import KvmError, UsageError
+from migrate.protocol.cluster.slots import SLOTS, key_slot
 
 
 @dataclass(frozen=True, order=True)

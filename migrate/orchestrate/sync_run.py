@@ -9,19 +9,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import redis
 
+from migrate.cluster.sides import cluster_sides
+from migrate.cluster.sync import ClusterSync
 from migrate.errors import KvmError, UsageError
-from migrate.orchestrate.ledger import (
-    Ledger,
-    default_state_dir,
-    remove_spools,
-    save_written_keys,
-)
-from migrate.sync import native
-from migrate.sync.options import MODES, TARGETS, SyncOptions
+from migrate.orchestrate.modes import REGISTRY, lookup
+from migrate.proxy.primary import check_listen
+from migrate.state.ledger import Ledger, remove_spools, save_written_keys
+from migrate.state.paths import default_state_dir
+from migrate.sync.engine import Engine
+from migrate.sync.modes import AUTO, MODES, NATIVE, PROXY, REPLICA, SCAN
+from migrate.sync.options import TARGETS, SyncOptions
 from migrate.sync.progress import source_totals
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
@@ -29,24 +29,6 @@ from migrate.verify.model import VerifyReport
 from migrate.verify.runner import VerifyOptions, verify
 
 WRITTEN_KEYS_EVERY_S = 5.0  # how often a following sync saves the written-keys sample
-
-
-class Engine(Protocol):
-    """What each mode provides to the run script."""
-
-    mode: str
-
-    def start(self) -> None: ...
-
-    def catch_up(self) -> None: ...
-
-    def tick(self) -> None: ...
-
-    def lag_window_s(self) -> float: ...
-
-    def written_keys(self) -> list[tuple[int, bytes]]: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -63,41 +45,36 @@ class SyncResult:
 
 def choose_mode(source: Source, target: Target, opts: SyncOptions) -> tuple[str, str]:
     """The mode to run and why; refuses a mode the facts say cannot work."""
-    from migrate.sync import replica, scan
-
     if opts.mode not in MODES:
         raise UsageError(f"unknown --mode {opts.mode!r}", f"modes: {', '.join(MODES)}")
-    why_not = {"native": native.refusal(source, target, opts),
-               "replica": replica.refusal(source, target, opts),
-               "scan": scan.refusal(source, target, opts)}
-    if opts.mode in ("proxy", "auto"):
-        from migrate.proxy.engine import refusal as proxy_refusal
-
-        why_not["proxy"] = proxy_refusal(source, target, opts)
-        if opts.resume and opts.mode == "auto":
-            why_not["proxy"] = "proxy mode cannot --resume"
-    if opts.mode != "auto":
+    # proxy mode is looked at only when asked for or when choosing
+    candidates = [m for m in REGISTRY.values() if m.name != PROXY or opts.mode in (PROXY, AUTO)]
+    why_not = {m.name: m.refusal(source, target, opts) for m in candidates}
+    if opts.resume and opts.mode == AUTO:
+        why_not.update({m.name: f"{m.name} mode cannot --resume" for m in candidates
+                        if not m.resumes})
+    if opts.mode != AUTO:
         if why_not[opts.mode]:
-            others = [m for m in ("replica", "scan") if m != opts.mode and not why_not[m]]
+            others = [m for m in (REPLICA, SCAN) if m != opts.mode and not why_not[m]]
             hint = f"use --mode {others[0]}" if others else \
                 "; ".join(f"{m}: {r}" for m, r in why_not.items() if m != opts.mode)
             raise UsageError(f"--mode {opts.mode} cannot work: {why_not[opts.mode]}", hint)
         return opts.mode, opts.mode_reason or f"asked for with --mode {opts.mode}"
-    if not why_not["native"]:
+    if not why_not[NATIVE]:
         unsafe = native_loses_writes(source, target)
         if unsafe is None:
-            return "native", "the target can load the source's RDB and replicate from it, " \
-                             "and has every write command the source serves"
-        why_not["native"] = unsafe
-    if not why_not["proxy"]:
-        return "proxy", f"native cannot work ({why_not['native']}); the target loads the " \
-                        "source's RDB through kvmigrate, which rewrites what it cannot read"
-    if not why_not["replica"]:
-        return "replica", f"native cannot work ({why_not['native']}); kvmigrate replicates " \
-                          "itself and converts what the target cannot load"
-    if not why_not["scan"]:
-        return "scan", f"native cannot work ({why_not['native']}); replica cannot work " \
-                       f"({why_not['replica']}); scan copies key by key"
+            return NATIVE, "the target can load the source's RDB and replicate from it, " \
+                           "and has every write command the source serves"
+        why_not[NATIVE] = unsafe
+    if not why_not[PROXY]:
+        return PROXY, f"native cannot work ({why_not[NATIVE]}); the target loads the " \
+                      "source's RDB through kvmigrate, which rewrites what it cannot read"
+    if not why_not[REPLICA]:
+        return REPLICA, f"native cannot work ({why_not[NATIVE]}); kvmigrate replicates " \
+                        "itself and converts what the target cannot load"
+    if not why_not[SCAN]:
+        return SCAN, f"native cannot work ({why_not[NATIVE]}); replica cannot work " \
+                     f"({why_not[REPLICA]}); scan copies key by key"
     raise UsageError("no mode can do this sync: " + "; ".join(f"{m}: {r}" for m, r in
                                                               why_not.items()))
 
@@ -158,21 +135,9 @@ def _prepare_target(target: Target, opts: SyncOptions) -> None:
     opts.observer.note(f"--flush-target: deleted every key on the target ({held})")
 
 
-def make_engine(mode: str, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
+def make_engine(name: str, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
                 status: StatusPublisher) -> Engine:
-    if mode == "native":
-        return native.NativeSync(source, target, opts, ledger, status)
-    if mode == "proxy":
-        from migrate.proxy.engine import ProxySync
-
-        return ProxySync(source, target, opts, ledger, status)
-    if mode == "replica":
-        from migrate.sync.replica import ReplicaSync
-
-        return ReplicaSync(source, target, opts, ledger, status)
-    from migrate.sync.scan import ScanSync
-
-    return ScanSync(source, target, opts, ledger, status)
+    return lookup(name).build(source, target, opts, ledger, status)
 
 
 def run_sync(opts: SyncOptions) -> SyncResult:
@@ -181,8 +146,6 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     source = Source.connect(opts.source)
     target = Target.connect(opts.target)
     _check_target_flavor(target, opts.to)
-    from migrate.cluster.sides import cluster_sides
-
     sides = cluster_sides(source, target, opts)
     if sides is not None:
         target, shards, shard_slots, mode, reason = sides
@@ -209,22 +172,18 @@ def run_sync(opts: SyncOptions) -> SyncResult:
             if opts.match:  # only some keys: their number is not known beforehand
                 totals["keys_total"] = None
             status.update(**totals)
-        if mode == "proxy":  # a bad --listen must fail before the target is flushed
-            from migrate.proxy.primary import check_listen
-
+        if mode == PROXY:  # a bad --listen must fail before the target is flushed
             check_listen(opts.listen)
         if not ledger.done("prepare"):
             with ledger.phase("prepare"):
-                if opts.replace_target and mode in ("native", "proxy"):
+                if opts.replace_target and REGISTRY[mode].replaces_target:
                     opts.observer.note("the target's keys are replaced by what it loads from "
                                        "replication (not flushed first)")
                 else:
                     _prepare_target(target, opts)
         if shards is not None:
-            from migrate.cluster.sync import ClusterSync
-
             engine: Engine = ClusterSync(shards, shard_slots, target, opts, ledger,
-                                         status, mode)
+                                         status, mode, REGISTRY[mode].build)
         else:
             engine = make_engine(mode, source, target, opts, ledger, status)
         try:

@@ -2,24 +2,9 @@
 
 pgcopydb's idea: each phase of a run is recorded with its start, end and counters; the same
 record prints the status and decides what a resumed run skips, so the two cannot disagree.
-Every path of the state folder is declared here; a pidfile keeps two runs out of one folder.
-A folder created for a run is 0700 and every file the run writes 0600 (customer data).
-
-Files in the folder:
-
-- ``ledger.json``: what the run is (source, target, mode), its phases, offsets and counters,
-  and the latest live status. Rewritten atomically (write, fsync, rename). For a TLS side it
-  also names the TLS files the run was started with (absolute paths: never a password nor a
-  key's contents), so that cut-over and rollback reach the servers the same way.
-- ``kvmigrate.pid``: the pid of the run that owns the folder, removed when it ends.
-- ``timeline.json``: the live figures sampled over time, bounded
-  (:mod:`migrate.orchestrate.timeline`), for ``kvmigrate report``.
-- ``written-keys.json`` (mode 0600: it names customer keys): a bounded sample of the keys
-  the source's stream wrote, kept by the running sync, so the verification samples at the
-  end of a sync and during a cut-over look at written keys, not only random ones.
-- ``spool/`` (and ``shard-N/spool/`` of a cluster sync): the replication stream and RDB as
-  they arrived, a full copy of the data. Removed when the run ends (a resumed run asks the
-  source again and never reads it), unless ``--keep-spool``.
+The files of the state folder are declared in :mod:`migrate.state.paths`; a pidfile keeps two
+runs out of one folder. A folder created for a run is 0700 and every file the run writes 0600
+(customer data).
 """
 
 from __future__ import annotations
@@ -31,44 +16,15 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from migrate.endpoint import Endpoint, TlsSettings
 from migrate.errors import KvmError, UsageError
-from migrate.orchestrate.timeline import Timeline
+from migrate.state.paths import LEDGER_FILE, StatePaths
+from migrate.state.timeline import Timeline
 
-LEDGER_FILE = "ledger.json"
-PID_FILE = "kvmigrate.pid"
-WRITTEN_KEYS_FILE = "written-keys.json"
-TIMELINE_FILE = "timeline.json"
 FORMAT = 1
-
-
-@dataclass(frozen=True)
-class StatePaths:
-    root: Path
-
-    @property
-    def ledger(self) -> Path:
-        return self.root / LEDGER_FILE
-
-    @property
-    def pidfile(self) -> Path:
-        return self.root / PID_FILE
-
-    @property
-    def spool(self) -> Path:
-        return self.root / "spool"
-
-    @property
-    def written_keys(self) -> Path:
-        return self.root / WRITTEN_KEYS_FILE
-
-    @property
-    def timeline(self) -> Path:
-        return self.root / TIMELINE_FILE
 
 
 def save_written_keys(path: Path, keys: list[tuple[int, bytes]]) -> None:
@@ -106,7 +62,7 @@ def private_dir(path: Path) -> Path:
 def remove_spools(root: Path) -> list[Path]:
     """Remove the spools of the run in ``root`` (its own and its shards'); the ones removed."""
     removed = []
-    for spool in [StatePaths(root).spool, *sorted(root.glob("shard-*/spool"))]:
+    for spool in [StatePaths(root).spool, *StatePaths(root).shard_spools()]:
         if spool.is_dir():
             shutil.rmtree(spool, ignore_errors=True)
             removed.append(spool)
@@ -126,7 +82,7 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -194,7 +150,7 @@ class Ledger:
             except FileExistsError:
                 text = pidfile.read_text().strip()
                 pid = int(text) if text.isdigit() else 0
-                if pid and pid != os.getpid() and _pid_alive(pid):
+                if pid and pid != os.getpid() and pid_alive(pid):
                     raise KvmError(f"another kvmigrate (pid {pid}) is using {self.paths.root}",
                                    "wait for it to end, or pick another --state DIR") from None
                 pidfile.unlink(missing_ok=True)  # stale: its process is gone
@@ -299,9 +255,3 @@ def recorded_tls(ledger: dict[str, Any], side: str) -> TlsSettings | None:
 
 def _describe(run: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in run.items())
-
-
-def default_state_dir(source: str, target: str) -> Path:
-    """``.kvmigrate/<source>-to-<target>`` from the endpoints' addresses (no passwords)."""
-    safe = lambda s: "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in s)  # noqa: E731
-    return Path(".kvmigrate") / f"{safe(source)}-to-{safe(target)}"

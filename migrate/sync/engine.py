@@ -1,0 +1,101 @@
+"""What every sync engine provides (native, replica, scan, proxy, and the cluster engine that
+composes them), a worker thread whose errors reach the run, and the shared lag figure.
+
+The run script (:mod:`migrate.orchestrate.sync_run`) and the cluster sync drive an engine
+through :class:`Engine` only: ``start`` (link to the source), ``catch_up`` (initial copy, then
+until the target holds what the source held), ``tick`` (about a second of following; raises
+what the engine's worker raised), ``figures`` (the live numbers), ``close``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from migrate.errors import KvmError
+from migrate.sync.heartbeat import Heartbeat
+
+WORKER_JOIN_S = 10.0
+
+
+class Engine(Protocol):
+    mode: str
+
+    def start(self) -> None: ...
+
+    def catch_up(self) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def check(self) -> None:
+        """Raise what the engine's worker thread raised (nothing when it has none)."""
+        ...
+
+    def figures(self) -> dict[str, Any]:
+        """The live numbers: at least ``mode``, ``keys`` (loaded or copied), ``lag_bytes``
+        (source offset minus applied offset; None where the mode has no offsets),
+        ``lag_keys`` (keys changed on the source and not yet copied; None where the mode
+        replays a stream), ``commands`` (sent to the target) and ``target_errors``."""
+        ...
+
+    def lag_window_s(self) -> float: ...
+
+    def written_keys(self) -> list[tuple[int, bytes]]: ...
+
+    def close(self) -> None: ...
+
+
+def lag_window_of(heartbeat: Heartbeat | None) -> float:
+    """How long a key may still be in flight: twice the heartbeat's last lag, at least 1 s."""
+    lag = heartbeat.lag_ms() if heartbeat else None
+    return max(1.0, 2 * (lag or 0) / 1000)
+
+
+class Worker:
+    """``loop(stop)`` in a thread until it returns or ``stop`` is set. What it raises is kept
+    and raised again by :meth:`check` (a :class:`KvmError` as it is, anything else as
+    "``what`` failed: ..."); :meth:`stop` sets the event and joins."""
+
+    def __init__(self, name: str, what: str, loop: Callable[[threading.Event], None]):
+        self.name, self.what, self._loop = name, what, loop
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.stopping.clear()
+        self.error = None
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._loop(self.stopping)
+        except BaseException as exc:
+            if self.error is None:
+                self.error = exc
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def check(self) -> None:
+        if isinstance(self.error, KvmError):
+            raise self.error
+        if self.error is not None:
+            raise KvmError(f"{self.what} failed: {self.error}")
+
+    def stop(self, timeout: float = WORKER_JOIN_S) -> bool:
+        """Ask the loop to end and wait for it; False (and :meth:`check` raises) when it is
+        still running after ``timeout`` seconds, so the caller must not touch what it uses."""
+        self.stopping.set()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            if self.error is None:
+                self.error = KvmError(f"{self.what} did not stop within {timeout:.0f} s")
+            return False
+        self._thread = None
+        return True
