@@ -43,6 +43,7 @@ from migrate.proxy.rewrite import RewriteStats, pass_through_rdb, rewrite_rdb
 from migrate.sync.barrier import AppliedFile
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
+from migrate.sync.overfull import check_replica_memory
 from migrate.sync.psync import Generation, ReplicationLink
 from migrate.sync.replay import Translator
 from migrate.sync.replica import GrowingFile
@@ -289,6 +290,9 @@ class ProxySync:
                 time.sleep(0.01)
             counters.update(applied=self._applied_offset(),
                             rewrite=self.rewrite.to_dict() if self.rewrite else {})
+            if not self.opts.stop.is_set():  # a replica ignores maxmemory: said here
+                check_replica_memory(str(self.target), self.target.info("memory"),
+                                     resumable=False)
         if self.forwarder and self.forwarder.translator.dropped:
             self.opts.observer.note(f"dropped as allowed by --allow-loss (counted): "
                                     f"{dict(self.forwarder.translator.dropped)}")

@@ -26,6 +26,7 @@ from migrate.apply.target import Target as ApplyTarget
 from migrate.apply.writer import TargetWriter
 from migrate.errors import KvmError
 from migrate.orchestrate.ledger import Ledger, write_json_atomic
+from migrate.protocol.outofmemory import TargetOutOfMemory
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
 from migrate.sync.heartbeat import Heartbeat
@@ -184,6 +185,7 @@ class ReplicaSync:
             self.opts.observer.note("full resync: flushing the target to load the new RDB")
             if self.writer is not None:
                 self.writer.flush()
+            self.applied_path.unlink(missing_ok=True)  # its offset is of the flushed data
             self.target.flushall()
         if gen.rdb_path is not None:
             self._load_rdb(gen)
@@ -215,13 +217,17 @@ class ReplicaSync:
         assert self.replayer is not None and self.writer is not None
         try:
             consumed = self.replayer.step()
+            if consumed:
+                self.writer.flush()
         except ChangeRefused:  # nothing of it was sent: resume starts at the refused command
             self.writer.flush()
             self._checked(gen)
             self._save_applied(gen)
             raise
+        except TargetOutOfMemory:  # writes after the refused one may have been applied
+            self.applied_path.unlink(missing_ok=True)  # no exact offset: --resume reloads
+            raise
         if consumed:
-            self.writer.flush()
             self._checked(gen)
             self._save_applied(gen)
             self._last_progress = time.monotonic()
