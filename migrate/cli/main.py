@@ -6,7 +6,6 @@ fixes where they appear in ``--help``.
 
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 import pkgutil
@@ -25,6 +24,7 @@ from migrate import __version__
 from migrate.cli.console import err
 from migrate.endpoint import mask_urls_in_text
 from migrate.errors import ExitCode, KvmError
+from migrate.statedisk import DISK_ERRORS
 
 ORDER = ["preflight", "convert_config", "rdb", "copy", "sync", "verify", "cutover", "rollback",
          "playbook", "lab"]
@@ -75,11 +75,6 @@ def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
     sys.exit(code)
 
 
-# A full or read-only filesystem (the state folder, a spool, an output file): the operator's
-# to fix, said in one line, not reported as a kvmigrate bug.
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: every error, ours or the argument parser's, becomes one line
     ``kvmigrate: error: ...`` and its exit code; never a traceback (KVMIGRATE_DEBUG=1 shows
@@ -101,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
               exc.exit_code)
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
         if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:  # not a bug: the disk
+            # (the state folder's own writes are said by migrate.statedisk, with the path)
             where = f" {exc.filename}" if exc.filename else ""
             _fail(f"cannot write{where}: {exc.strerror}", ExitCode.FAILED,
                   "make room on that filesystem (or give --state a folder elsewhere), then "

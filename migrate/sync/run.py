@@ -20,6 +20,7 @@ from migrate.orchestrate.ledger import (
     remove_spools,
     save_written_keys,
 )
+from migrate.statedisk import check_writable, disk_errors
 from migrate.sync import native
 from migrate.sync.options import MODES, TARGETS, SyncOptions
 from migrate.sync.sides import Source, Target
@@ -177,6 +178,8 @@ def make_engine(mode: str, source: Source, target: Target, opts: SyncOptions, le
 def run_sync(opts: SyncOptions) -> SyncResult:
     if opts.to not in TARGETS:  # a usage error, said before any connection is tried
         raise UsageError(f"unknown --to {opts.to!r}", f"targets: {', '.join(TARGETS)}")
+    check_writable(opts.state_dir or default_state_dir(opts.source.address,
+                                                       opts.target.address))
     source = Source.connect(opts.source)
     target = Target.connect(opts.target)
     _check_target_flavor(target, opts.to)
@@ -198,7 +201,7 @@ def run_sync(opts: SyncOptions) -> SyncResult:
         run["cluster"] = True
         run["shards"] = [s.display() for s in shards]
     verification: VerifyReport | None = None
-    with Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
+    with disk_errors(state_dir), Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
             StatusPublisher(ledger, opts.observer, opts.status_json) as status:
         status.update(mode=mode, reason=reason, source=str(source), target=str(target))
         if mode == "proxy":  # a bad --listen must fail before the target is flushed
