@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
 import migrate.cli as cli_package
 from migrate import __version__
 from migrate.cli.console import err
+from migrate.cli.stopping import cancel_watchdog
 from migrate.endpoint import mask_urls_in_text
 from migrate.errors import ExitCode, KvmError
 from migrate.statedisk import DISK_ERRORS
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     except KvmError as exc:
         _fail(exc.message, int(exc.exit_code), exc.hint)
     except (KeyboardInterrupt, typer.Abort):
+        cancel_watchdog()
         err.print("kvmigrate: interrupted", markup=False)
         sys.exit(ExitCode.INTERRUPTED)
     except ClickException as exc:

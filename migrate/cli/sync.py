@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from pathlib import Path
@@ -14,11 +13,13 @@ from rich.table import Table
 
 from migrate.cli import tls
 from migrate.cli.console import err, out
+from migrate.cli.stopping import install_stop_handlers
+from migrate.cli.throttle import MaxOpsPerS
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
 from migrate.sync.options import SyncOptions, parse_allow_loss
 from migrate.sync.rules import LOSS_CLASSES
-from migrate.sync.run import run_sync
+from migrate.sync.run import local_cleanup, run_sync
 from migrate.verify.runner import parse_db_map
 
 SHOWN = ("phase", "mode", "sync_phase", "keys", "bytes_copied", "ops_per_s", "lag_bytes",
@@ -128,6 +129,7 @@ def sync_cmd(
     keep_spool: Annotated[bool, typer.Option(
         "--keep-spool", help="Keep the spool in --state when the run ends (a full copy of "
                              "the data, for diagnosis; removed by default).")] = False,
+    max_ops_per_s: MaxOpsPerS = None,
     source_tls_ca: tls.SourceCa = None,
     source_tls_cert: tls.SourceCert = None,
     source_tls_key: tls.SourceKey = None,
@@ -150,18 +152,12 @@ def sync_cmd(
                        set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
                        listen=listen, jobs=jobs, source_cluster=source_cluster,
                        target_cluster=target_cluster,
-                       allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool)
+                       allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool,
+                       max_ops_per_s=max_ops_per_s)
     observer = CliObserver()
     opts.observer = observer
 
-    def stop(signum: int, _frame: object) -> None:
-        if opts.stop.is_set():  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        err.print(f"kvmigrate: {signal.Signals(signum).name}: stopping", markup=False)
-        opts.stop.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    install_stop_handlers(opts.stop, last_resort=lambda: local_cleanup(opts))
     live = Live(console=err, refresh_per_second=2, transient=False) if sys.stderr.isatty() \
         else None
     if live is not None:

@@ -6,6 +6,7 @@ SIGINT/SIGTERM) -> done. A resumed run skips what the ledger says is done.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import redis
 from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.ledger import (
     Ledger,
+    StatePaths,
     default_state_dir,
     remove_spools,
     save_written_keys,
@@ -175,6 +177,17 @@ def make_engine(mode: str, source: Source, target: Target, opts: SyncOptions, le
     return ScanSync(source, target, opts, ledger, status)
 
 
+def local_cleanup(opts: SyncOptions) -> None:
+    """What a run that cannot wind down (a server stopped answering) still does before the
+    process ends: its spools removed (unless --keep-spool) and its pidfile."""
+    root = opts.state_dir or default_state_dir(opts.source.address, opts.target.address)
+    if not opts.keep_spool:
+        remove_spools(root)
+    pidfile = StatePaths(root).pidfile
+    if pidfile.exists() and pidfile.read_text().strip() == str(os.getpid()):
+        pidfile.unlink()
+
+
 def run_sync(opts: SyncOptions) -> SyncResult:
     if opts.to not in TARGETS:  # a usage error, said before any connection is tried
         raise UsageError(f"unknown --to {opts.to!r}", f"targets: {', '.join(TARGETS)}")
@@ -191,6 +204,9 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     else:
         shards, shard_slots = None, []
         mode, reason = choose_mode(source, target, opts)
+    if opts.max_ops_per_s and mode != "scan":
+        raise UsageError(f"--max-ops-per-s paces scan mode's reads; mode {mode} reads the "
+                         "source through replication", "use --mode scan, or drop the option")
     opts.observer.note(f"mode {mode}: {reason}")
     state_dir = opts.state_dir or default_state_dir(source.endpoint.address,
                                                     target.endpoint.address)
@@ -274,9 +290,11 @@ def run_sync(opts: SyncOptions) -> SyncResult:
         except KvmError:
             raise
         finally:
-            engine.close()
-            if not opts.keep_spool:  # a resumed run asks the source again, never reads it
-                remove_spools(ledger.paths.root)
+            try:
+                engine.close()
+            finally:  # also when a stop signal cut the wind-down short
+                if not opts.keep_spool:  # a resumed run asks the source again, never reads it
+                    remove_spools(ledger.paths.root)
         status.update(phase="done" if verification is None or verification.ok
                       else "verification-failed")
     return SyncResult(mode, reason, state_dir, verification)
