@@ -14,7 +14,7 @@ from rich.table import Table
 from migrate.cli import tls
 from migrate.cli.console import err, out
 from migrate.cli.stopping import install_stop_handlers
-from migrate.cli.throttle import MaxOpsPerS
+from migrate.cli.throttle import MaxOpsPerS, throttle_line
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
 from migrate.sync.options import SyncOptions, parse_allow_loss
@@ -184,6 +184,8 @@ def sync_cmd(
         for m in report.known[:20]:
             out.print(f"  known: db{m.db} {m.to_dict()['key']}: {m.kind}: {m.detail}",
                       markup=False)
+    if result.throttle is not None:
+        out.print(throttle_line(result.throttle, result.source_latency or {}), markup=False)
     if result.mode == "native":
         err.print("kvmigrate: the target stays a replica of the source; at cut-over run "
                   "REPLICAOF NO ONE on it", markup=False)

@@ -29,6 +29,7 @@ from migrate.orchestrate.ledger import Ledger, write_json_atomic
 from migrate.protocol.outofmemory import TargetOutOfMemory
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
+from migrate.statedisk import state_disk_error
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink
@@ -300,6 +301,9 @@ class ReplicaSync:
     def tick(self) -> None:
         if isinstance(self.thread_error, KvmError):
             raise self.thread_error
+        if isinstance(self.thread_error, OSError) and \
+                (disk := state_disk_error(self.thread_error, self.ledger.paths.root)):
+            raise disk  # applied.json could not be written: one line naming it
         if self.thread_error is not None:
             raise KvmError(f"replaying the stream failed: {self.thread_error}")
         if self.heartbeat:

@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -57,6 +57,9 @@ class SyncResult:
     reason: str
     state_dir: Path
     verification: VerifyReport | None
+    # --max-ops-per-s (scan): what the limiter did, and the source's latency meanwhile
+    throttle: dict[str, Any] | None = None
+    source_latency: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -297,4 +300,6 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                     remove_spools(ledger.paths.root)
         status.update(phase="done" if verification is None or verification.ok
                       else "verification-failed")
-    return SyncResult(mode, reason, state_dir, verification)
+        final = ledger.snapshot()["status"]
+    return SyncResult(mode, reason, state_dir, verification, final.get("throttle"),
+                      final.get("source_latency"))

@@ -77,6 +77,7 @@ def test_scan_and_verify_read_the_source_through_the_limiter(lab: Fleet, tmp_pat
     reads = sum(after.get(c, 0) - before.get(c, 0) for c in ("scan", "dump", "pttl"))
     status = json.loads((tmp_path / "state" / "ledger.json").read_text())["status"]
     _check(status["throttle"], status["source_latency"], rate, reads)
+    assert "source reads:" in res.stdout and "source latency (PING" in res.stdout, res.output
 
     before = _commands(source)
     res = run_cli("verify", "--source", source.url, "--target", target.url, "--full",
