@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from migrate.cluster.sync import shard_dir
 from migrate.errors import UsageError
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
 from migrate.protocol.ratelimit import RateLimiter
+from tests.cluster.test_cluster_sync import LabCluster, fill
 from tests.faults.outcomes import Outcome, record
 from tests.helpers import run_cli
 
@@ -102,3 +104,18 @@ def test_the_limit_is_refused_where_it_cannot_apply(lab: Fleet, tmp_path: Path) 
                   "replica", "--max-ops-per-s", "100", "--state", str(tmp_path / "s"))
     assert res.code == 2 and "--max-ops-per-s paces scan mode's reads" in res.stderr, \
         res.output
+
+
+def test_each_shard_of_a_cluster_scan_has_its_own_limit(
+        lab_cluster: LabCluster, lab: Fleet, tmp_path: Path) -> None:
+    source = lab_cluster("redis-7.0", shards=2)
+    target = lab.start("valkey-8.0")
+    fill(source, 1000)
+    rate = 20_000.0
+    res = run_cli("sync", "--source", source.url, "--target", target.url, "--mode", "scan",
+                  "--set-notify-keyspace-events", "--verify-sample", "0",
+                  "--max-ops-per-s", f"{rate:g}", "--state", str(tmp_path / "state"))
+    assert res.code == 0, res.output[-3000:]
+    for i in range(2):
+        shard = json.loads((shard_dir(tmp_path / "state", i) / "ledger.json").read_text())
+        _check(shard["status"]["throttle"], shard["status"]["source_latency"], rate, 1)
