@@ -107,4 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (a kvmigrate bug: please report it; "
               "KVMIGRATE_DEBUG=1 shows the traceback)", ExitCode.FAILED)
+    if code == ExitCode.INTERRUPTED:  # Typer returns this for an interrupt it caught
+        cancel_watchdog()
+        err.print("kvmigrate: interrupted", markup=False)
     sys.exit(code if isinstance(code, int) else 0)

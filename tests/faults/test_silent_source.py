@@ -60,6 +60,7 @@ def test_sigterm_ends_a_sync_whose_source_stopped_answering(mode: str, lab: Flee
     assert proc.returncode == 130, stderr
     assert "SIGTERM: stopping" in stderr and "Traceback" not in stderr
     assert "--resume continues from the state folder" in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == "kvmigrate: interrupted", stderr
     assert not list((tmp_path / "state").glob("**/spool/*")), "the spool was left behind"
 
     client = source.client()
