@@ -24,6 +24,7 @@ from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
 from migrate.keyglob import compile_glob
 from migrate.model import Finding, Severity
+from migrate.protocol.outofmemory import TargetOutOfMemory
 from migrate.rdb.reader import RdbReader
 from migrate.rdb.records import Entry, Function
 from migrate.rdb.summary import RdbSummary, summarize
@@ -233,6 +234,10 @@ class CopyJob:
                         last_report = now
                 stats = writer.finish() if writer is not None else builder.stats
                 ok = True
+            except TargetOutOfMemory as exc:  # a copy has no --resume: it starts again
+                exc.hint = ("raise maxmemory on the target (CONFIG SET maxmemory) or free "
+                            "memory there, then copy again with --flush-target")
+                raise
             finally:
                 if isinstance(writer, TargetWriter):
                     writer.close()

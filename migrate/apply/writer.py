@@ -11,6 +11,9 @@ connection (bounded bytes in flight), SELECT when the database changes.
             elif isinstance(rec, Function):
                 w.load_function(rec)
         stats = w.finish()        # waits for every reply; stats.failed has command errors
+
+A target out of memory stops the copy at its first refusal
+(:class:`~migrate.protocol.outofmemory.TargetOutOfMemory`, naming the command, key and db).
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ class TargetWriter:
         self.routed = bool(getattr(self.pipe, "routed", False))
         self._db = 0
         self._batch: list[bytes] = []
+        self._labels: list[object] = []  # (command, key, db) of each batched command
         self._batch_bytes = 0
+        self.pipe.keep_labels()
 
     @property
     def stats(self) -> ApplyStats:
@@ -58,16 +63,18 @@ class TargetWriter:
                 self.pipe.send("SELECT", db)
                 self._db = db
             for cmd in cmds:
-                self.pipe.send(*cmd)
+                self.pipe.send(*cmd, label=(cmd[0], entry.key, db))
             return len(cmds)
-        batch = self._batch
+        batch, labels = self._batch, self._labels
         if db != self._db:
             batch.append(encode_command(("SELECT", db)))
+            labels.append(None)
             self._db = db
         size = 0
         for cmd in cmds:
             data = encode_command(cmd)
             batch.append(data)
+            labels.append((cmd[0], entry.key, db))
             size += len(data)
         self._batch_bytes += size
         if self._batch_bytes >= BATCH_BYTES:
@@ -76,8 +83,9 @@ class TargetWriter:
 
     def _hand_over(self) -> None:
         if self._batch:
-            self.pipe.send_encoded(b"".join(self._batch), len(self._batch))
+            self.pipe.send_encoded(b"".join(self._batch), len(self._batch), self._labels)
             self._batch = []
+            self._labels = []
             self._batch_bytes = 0
 
     def load_function(self, function: Function) -> None:

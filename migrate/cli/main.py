@@ -6,7 +6,6 @@ fixes where they appear in ``--help``.
 
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 import pkgutil
@@ -23,7 +22,9 @@ except ImportError:  # pragma: no cover
 import migrate.cli as cli_package
 from migrate.cli import helpfmt
 from migrate.cli.console import err
+from migrate.cli.stopping import cancel_watchdog
 from migrate.errors import ExitCode, KvmError
+from migrate.state.disk import DISK_ERRORS
 
 ORDER = ["preflight", "convert_config", "rdb", "copy", "sync", "verify", "cutover", "rollback",
          "report", "playbook", "lab"]
@@ -124,11 +125,6 @@ def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
     sys.exit(code)
 
 
-# A full or read-only filesystem (the state folder, a spool, an output file): the operator's
-# to fix, said in one line, not reported as a kvmigrate bug.
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: every error, ours or the argument parser's, becomes one line
     ``kvmigrate: error: ...`` and its exit code; never a traceback (KVMIGRATE_DEBUG=1 shows
@@ -142,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     except KvmError as exc:
         _fail(exc.message, int(exc.exit_code), exc.hint)
     except (KeyboardInterrupt, typer.Abort):
+        cancel_watchdog()
         err.print("kvmigrate: interrupted", markup=False)
         sys.exit(ExitCode.INTERRUPTED)
     except ClickException as exc:
@@ -154,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{message} (see `{where} --help`)", exc.exit_code)  # one line: no "Choose from:\n"
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
         if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:  # not a bug: the disk
+            # (the state folder's own writes are said by migrate.state.disk, with the path)
             where = f" {exc.filename}" if exc.filename else ""
             _fail(f"cannot write{where}: {exc.strerror}", ExitCode.FAILED,
                   "make room on that filesystem (or give --state a folder elsewhere), then "
@@ -162,4 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (a kvmigrate bug: please report it; "
               "KVMIGRATE_DEBUG=1 shows the traceback)", ExitCode.FAILED)
+    if code == ExitCode.INTERRUPTED:  # Typer returns this for an interrupt it caught
+        cancel_watchdog()
+        err.print("kvmigrate: interrupted", markup=False)
     sys.exit(code if isinstance(code, int) else 0)

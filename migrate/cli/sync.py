@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,9 +12,11 @@ from rich.table import Table
 
 from migrate.cli import tls
 from migrate.cli.console import err, out
+from migrate.cli.stopping import install_stop_handlers
+from migrate.cli.throttle import MaxOpsPerS, throttle_line
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
-from migrate.orchestrate.sync_run import run_sync
+from migrate.orchestrate.sync_run import local_cleanup, run_sync
 from migrate.sync.options import SyncOptions, parse_allow_loss
 from migrate.sync.progress import describe, human_bytes
 from migrate.sync.rules import LOSS_CLASSES
@@ -166,6 +167,7 @@ def sync_cmd(
     keep_spool: Annotated[bool, typer.Option(
         "--keep-spool", help="Keep the spool in --state when the run ends (a full copy of "
                              "the data, for diagnosis; removed by default).")] = False,
+    max_ops_per_s: MaxOpsPerS = None,
     tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """Copy a live source to the target and keep it caught up; exits 0 once caught up and
@@ -179,17 +181,11 @@ def sync_cmd(
                        set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
                        listen=listen, jobs=jobs, source_cluster=source_cluster,
                        target_cluster=target_cluster,
-                       allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool)
+                       allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool,
+                       max_ops_per_s=max_ops_per_s)
     observer = CliObserver()
 
-    def stop(signum: int, _frame: object) -> None:
-        if opts.stop.is_set():  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        err.print(f"kvmigrate: {signal.Signals(signum).name}: stopping", markup=False)
-        opts.stop.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    install_stop_handlers(opts.stop, last_resort=lambda: local_cleanup(opts))
     live = Live(console=err, refresh_per_second=2, transient=False) if err.is_terminal \
         else None
     if live is not None:
@@ -219,6 +215,8 @@ def sync_cmd(
         for m in report.known[:20]:
             out.print(f"  known: db{m.db} {m.to_dict()['key']}: {m.kind}: {m.detail}",
                       markup=False)
+    if result.throttle is not None:
+        out.print(throttle_line(result.throttle, result.source_latency or {}), markup=False)
     if result.mode == "native":
         err.print("kvmigrate: the target stays a replica of the source; at cut-over run "
                   "REPLICAOF NO ONE on it", markup=False)

@@ -10,6 +10,7 @@ from rich.table import Table
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
 from migrate.cli.progress import Meter
+from migrate.cli.throttle import MaxOpsPerS, throttle_line
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode, UsageError
 from migrate.sync.options import parse_allow_loss
@@ -39,6 +40,8 @@ def render_table(report: VerifyReport) -> None:
     out.print(f"{report.mode} verification of {report.keys_checked:,} keys: {verdict} "
               f"({report.cleared_on_recheck} suspect(s) cleared on re-check, "
               f"{report.elapsed_s:.1f} s)", markup=False)
+    if report.throttle is not None:
+        out.print(throttle_line(report.throttle, report.source_latency or {}), markup=False)
 
 
 @tls.options
@@ -72,6 +75,7 @@ def verify_cmd(
         "--allow-loss", metavar="CLASS,...",
         help="Classes of loss the sync was allowed (as given to sync --allow-loss): their "
              "differences are listed as known, never counted as a match.")] = None,
+    max_ops_per_s: MaxOpsPerS = None,
     tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """Compare the target with the source per type: values, TTLs, hash field TTLs, stream
@@ -81,7 +85,8 @@ def verify_cmd(
         raise UsageError(f"unknown --format {fmt!r}", "use table or json")
     opts = VerifyOptions(full=full, sample=sample, match=match, ttl_tolerance_ms=ttl_tolerance,
                          db_map=parse_db_map(db_map), lag_window_s=lag_window,
-                         rechecks=rechecks, allow_loss=parse_allow_loss(allow_loss))
+                         rechecks=rechecks, allow_loss=parse_allow_loss(allow_loss),
+                         max_ops_per_s=max_ops_per_s)
     src = tls_sides.apply(Endpoint.parse(source), "source")
     tgt = tls_sides.apply(Endpoint.parse(target), "target")
     err.print(f"verifying {tgt.display()} against {src.display()} "

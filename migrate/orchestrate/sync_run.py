@@ -6,9 +6,11 @@ SIGINT/SIGTERM) -> done. A resumed run skips what the ledger says is done.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -17,8 +19,9 @@ from migrate.cluster.sync import ClusterSync
 from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.modes import REGISTRY, lookup
 from migrate.proxy.primary import check_listen
+from migrate.state.disk import check_writable, disk_errors
 from migrate.state.ledger import Ledger, remove_spools, save_written_keys
-from migrate.state.paths import default_state_dir
+from migrate.state.paths import StatePaths, default_state_dir
 from migrate.sync.engine import Engine
 from migrate.sync.modes import AUTO, MODES, NATIVE, PROXY, REPLICA, SCAN
 from migrate.sync.options import TARGETS, SyncOptions
@@ -37,6 +40,9 @@ class SyncResult:
     reason: str
     state_dir: Path
     verification: VerifyReport | None
+    # --max-ops-per-s (scan): what the limiter did, and the source's latency meanwhile
+    throttle: dict[str, Any] | None = None
+    source_latency: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -140,9 +146,22 @@ def make_engine(name: str, source: Source, target: Target, opts: SyncOptions, le
     return lookup(name).build(source, target, opts, ledger, status)
 
 
+def local_cleanup(opts: SyncOptions) -> None:
+    """What a run that cannot wind down (a server stopped answering) still does before the
+    process ends: its spools removed (unless --keep-spool) and its pidfile."""
+    root = opts.state_dir or default_state_dir(opts.source.address, opts.target.address)
+    if not opts.keep_spool:
+        remove_spools(root)
+    pidfile = StatePaths(root).pidfile
+    if pidfile.exists() and pidfile.read_text().strip() == str(os.getpid()):
+        pidfile.unlink()
+
+
 def run_sync(opts: SyncOptions) -> SyncResult:
     if opts.to not in TARGETS:  # a usage error, said before any connection is tried
         raise UsageError(f"unknown --to {opts.to!r}", f"targets: {', '.join(TARGETS)}")
+    check_writable(opts.state_dir or default_state_dir(opts.source.address,
+                                                       opts.target.address))
     source = Source.connect(opts.source)
     target = Target.connect(opts.target)
     _check_target_flavor(target, opts.to)
@@ -152,6 +171,9 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     else:
         shards, shard_slots = None, []
         mode, reason = choose_mode(source, target, opts)
+    if opts.max_ops_per_s and mode != SCAN:
+        raise UsageError(f"--max-ops-per-s paces scan mode's reads; mode {mode} reads the "
+                         "source through replication", "use --mode scan, or drop the option")
     opts.observer.note(f"mode {mode}: {reason}")
     state_dir = opts.state_dir or default_state_dir(source.endpoint.address,
                                                     target.endpoint.address)
@@ -162,7 +184,7 @@ def run_sync(opts: SyncOptions) -> SyncResult:
         run["cluster"] = True
         run["shards"] = [s.display() for s in shards]
     verification: VerifyReport | None = None
-    with Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
+    with disk_errors(state_dir), Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
             StatusPublisher(ledger, opts.observer, opts.status_json) as status:
         ledger.note_tls(source=source.endpoint, target=target.endpoint)
         status.update(mode=mode, reason=reason, source=str(source), target=str(target))
@@ -238,9 +260,13 @@ def run_sync(opts: SyncOptions) -> SyncResult:
         except KvmError:
             raise
         finally:
-            engine.close()
-            if not opts.keep_spool:  # a resumed run asks the source again, never reads it
-                remove_spools(ledger.paths.root)
+            try:
+                engine.close()
+            finally:  # also when a stop signal cut the wind-down short
+                if not opts.keep_spool:  # a resumed run asks the source again, never reads it
+                    remove_spools(ledger.paths.root)
         status.update(phase="done" if verification is None or verification.ok
                       else "verification-failed")
-    return SyncResult(mode, reason, state_dir, verification)
+        final = ledger.snapshot()["status"]
+    return SyncResult(mode, reason, state_dir, verification, final.get("throttle"),
+                      final.get("source_latency"))

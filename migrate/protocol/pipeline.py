@@ -4,7 +4,8 @@ It keeps at most ``max_in_flight_bytes`` unacknowledged, so a slow server slows 
 instead of filling memory (RedisShake's writer idea), and :meth:`flush` returns only when
 every command sent has been answered ("consistent"). The connection is
 :func:`migrate.protocol.connect.connect`'s; a reply owed for ``timeout`` seconds fails the
-writer (an idle connection may stay silent).
+writer (an idle connection may stay silent). A target out of memory stops the writer at its
+first refusal (:mod:`migrate.protocol.outofmemory`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hiredis
 from migrate.endpoint import Endpoint
 from migrate.errors import ConnectError, KvmError
 from migrate.protocol.connect import READ_TIMEOUT_S, connect
+from migrate.protocol.outofmemory import TargetOutOfMemory, is_out_of_memory
 from migrate.protocol.resp import Arg, encode_command
 
 CHUNK = 256 * 1024
@@ -46,6 +48,7 @@ class PipelineWriter:
         self._pending_sizes: deque[int] = deque()
         self._pending_labels: deque[object] | None = None
         self._reader_error: BaseException | None = None
+        self._full: TargetOutOfMemory | None = None  # the first refusal for lack of memory
         self._conn = connect(endpoint, db=db, timeout=timeout)
         self._sock = self._conn.duplex()
         self._closed = False
@@ -70,9 +73,11 @@ class PipelineWriter:
         if self._buf_len >= CHUNK:
             self._write_buffer()
 
-    def send_encoded(self, data: bytes, commands: int) -> None:
+    def send_encoded(self, data: bytes, commands: int,
+                     labels: list[object] | None = None) -> None:
         """Send ``commands`` commands already encoded as RESP in ``data`` (e.g. joined
-        ``hiredis.pack_command`` outputs): the batch form of :meth:`send`."""
+        ``hiredis.pack_command`` outputs): the batch form of :meth:`send`; ``labels``, one
+        per command, when labels are kept."""
         if commands <= 0:
             return
         self._buf.append(data)
@@ -81,7 +86,8 @@ class PipelineWriter:
             self._pending_sizes.extend([0] * (commands - 1))
             self._pending_sizes.append(len(data))
             if self._pending_labels is not None:
-                self._pending_labels.extend([None] * commands)
+                self._pending_labels.extend(labels if labels is not None and
+                                            len(labels) == commands else [None] * commands)
             self.stats.sent += commands
         if self._buf_len >= CHUNK:
             self._write_buffer()
@@ -89,14 +95,15 @@ class PipelineWriter:
     def _write_buffer(self) -> None:
         if not self._buf:
             return
-        data = b"".join(self._buf)
-        self._buf.clear()
-        self._buf_len = 0
-        with self._cond:
-            while (self._unacked_bytes > self._max_in_flight and self._reader_error is None):
+        with self._cond:  # an error raised here leaves the buffer unsent, never half-sent
+            while (self._unacked_bytes > self._max_in_flight and self._reader_error is None
+                   and self._full is None):
                 self._cond.wait(1.0)
             self._raise_reader_error()
+            data = b"".join(self._buf)
             self._unacked_bytes += len(data)
+        self._buf.clear()
+        self._buf_len = 0
         try:
             self._sock.sendall(data)
         except OSError as exc:
@@ -121,12 +128,15 @@ class PipelineWriter:
                 reader.feed(chunk)
                 replied = freed = 0
                 errors: list[str] = []
-                first_error_at = -1
+                first_error_at = oom_at = -1
+                oom_error = ""
                 while (reply := reader.gets()) is not False:
                     if isinstance(reply, hiredis.ReplyError):
                         errors.append(str(reply))
                         if first_error_at < 0:
                             first_error_at = replied
+                        if oom_at < 0 and is_out_of_memory(errors[-1]):
+                            oom_at, oom_error = replied, errors[-1]
                     replied += 1
                 with self._cond:
                     labels = self._pending_labels
@@ -135,6 +145,9 @@ class PipelineWriter:
                         label = labels.popleft() if labels else None
                         if i == first_error_at and self.stats.errors == 0:
                             self.stats.first_error_label = label
+                        if i == oom_at and self._full is None:
+                            self._full = TargetOutOfMemory(self.endpoint.display(),
+                                                           oom_error, label)
                     self._unacked_bytes -= freed
                     self.stats.replied += replied
                     self.stats.errors += len(errors)
@@ -148,6 +161,8 @@ class PipelineWriter:
                     self._cond.notify_all()
 
     def _raise_reader_error(self) -> None:
+        if self._full is not None:  # every later write would be refused too: stop now
+            raise self._full
         if self._reader_error is not None:
             raise ConnectError(f"lost the connection to {self.endpoint.display()}: "
                                f"{self._reader_error}")
@@ -157,7 +172,7 @@ class PipelineWriter:
         self._write_buffer()
         with self._cond:
             while self.stats.replied < self.stats.sent and self._reader_error is None:
-                self._cond.wait(1.0)
+                self._cond.wait(1.0)  # an out-of-memory stop still waits: applied is known
             self._raise_reader_error()
         if self.stats.errors and self.stats.first_errors and \
                 self.stats.first_errors[0].startswith(("NOAUTH", "WRONGPASS", "invalid pass")):

@@ -46,6 +46,7 @@ from migrate.sync.engine import Worker, lag_window_of
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.modes import PROXY
 from migrate.sync.options import SyncOptions
+from migrate.sync.overfull import check_replica_memory
 from migrate.sync.psync import Generation, ReplicationLink
 from migrate.sync.replay import Translator
 from migrate.sync.replica import GrowingFile
@@ -313,6 +314,9 @@ class ProxySync:
                 time.sleep(0.01)
             counters.update(applied=self._applied_offset(),
                             rewrite=self.rewrite.to_dict() if self.rewrite else {})
+            if not self.opts.stop.is_set():  # a replica ignores maxmemory: said here
+                check_replica_memory(str(self.target), self.target.info("memory"),
+                                     resumable=False)
         if self.forwarder and self.forwarder.translator.dropped:
             self.opts.observer.note(f"dropped as allowed by --allow-loss (counted): "
                                     f"{dict(self.forwarder.translator.dropped)}")

@@ -23,6 +23,7 @@ from migrate.sync.engine import lag_window_of
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.modes import NATIVE
 from migrate.sync.options import SyncOptions
+from migrate.sync.overfull import check_replica_memory
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
@@ -77,6 +78,7 @@ class NativeSync:
         self.ledger, self.status = ledger, status
         self.heartbeat = Heartbeat(source.client, target.client) if opts.heartbeat else None
         self._rdb: tuple[int, int | None] = (0, None)  # RDB bytes read, its size
+        self.target_info: dict[str, Any] = {}  # the target's INFO at the last sample
 
     # --- start ------------------------------------------------------------------------------
     def _replicating_from_source(self) -> bool:
@@ -111,7 +113,7 @@ class NativeSync:
     def sample(self) -> dict[str, Any]:
         """One look at both sides: phase of the sync, bytes, offsets, keys, ops/s."""
         source_offset = _int(self.source.info("replication"), "master_repl_offset")
-        info = self.target.client.info()
+        info = self.target_info = self.target.client.info()
         link = info.get("master_link_status", "down")
         syncing = _int(info, "master_sync_in_progress")
         loading = _int(info, "loading")
@@ -170,6 +172,7 @@ class NativeSync:
                 time.sleep(0.2)
             self.ledger.offsets.update(source=s["source_offset"], target=s["target_offset"])
             counters.update(keys=s["keys"], offset=s["target_offset"])
+            check_replica_memory(str(self.target), self.target_info)
             if self.heartbeat and not self.opts.stop.is_set():
                 stamp = self.heartbeat.beat()
                 if not self.heartbeat.await_beat(stamp, 60, self.opts.stop):
@@ -180,6 +183,7 @@ class NativeSync:
     def tick(self) -> None:
         """One second of --follow: a heartbeat, and the live figures."""
         s = self.sample()
+        check_replica_memory(str(self.target), self.target_info)
         if self.heartbeat:
             self.heartbeat.beat()
             time.sleep(0.05)

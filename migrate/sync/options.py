@@ -69,6 +69,7 @@ class SyncOptions:
     allow_loss: frozenset[str] = frozenset()
     # keep the spool (a full copy of the data) when the run ends; removed otherwise
     keep_spool: bool = False
+    max_ops_per_s: float | None = None  # scan mode: a ceiling on the reads from the source
     # why the caller picked ``mode`` (e.g. a rollback), shown instead of "asked for with
     # --mode", which the user did not do then
     mode_reason: str | None = None

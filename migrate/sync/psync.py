@@ -30,6 +30,7 @@ from migrate.errors import ConnectError, KvmError
 from migrate.protocol.connect import ServerConnection, connect
 from migrate.protocol.rdbtransfer import read_header, receive_rdb
 from migrate.protocol.resp import Arg
+from migrate.state.disk import StateDiskError, disk_errors
 
 HANDSHAKE_TIMEOUT_S = 30.0  # each read of the handshake and of the RDB transfer
 SILENT_LINK_S = 60.0  # a stream this long without a byte (not even a PING) is dead
@@ -147,7 +148,7 @@ class ReplicationLink:
         def progress(done: int, total: int | None) -> None:
             gen.rdb_bytes, gen.rdb_total = done, total
 
-        with open(gen.rdb_path, "wb") as fh:
+        with disk_errors(gen.rdb_path.parent), open(gen.rdb_path, "wb") as fh:
             receive_rdb(conn, header, fh, progress)
             fh.flush()
             os.fsync(fh.fileno())
@@ -178,8 +179,9 @@ class ReplicationLink:
                     last_ack = now
 
     def _spool(self, fh: BinaryIO, data: bytes) -> None:
-        fh.write(data)
-        fh.flush()
+        with disk_errors(Path(fh.name).parent):  # a full disk is no link to reconnect
+            fh.write(data)
+            fh.flush()
         self.received += len(data)
 
     def _reconnect(self, why: BaseException) -> None:
@@ -211,6 +213,8 @@ class ReplicationLink:
                 delay = min(delay * 2, 5.0)
 
     def check(self) -> None:
+        if isinstance(self.error, StateDiskError):
+            raise self.error
         if self.error is not None:
             raise KvmError(f"the replication link failed: {self.error}")
 

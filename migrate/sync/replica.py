@@ -25,8 +25,10 @@ from migrate.apply.commands import ApplyOptions
 from migrate.apply.target import Target as ApplyTarget
 from migrate.apply.writer import TargetWriter
 from migrate.errors import KvmError
+from migrate.protocol.outofmemory import TargetOutOfMemory
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
+from migrate.state.disk import state_disk_error
 from migrate.state.ledger import Ledger, write_json_atomic
 from migrate.sync.engine import Worker, lag_window_of
 from migrate.sync.heartbeat import Heartbeat
@@ -188,6 +190,7 @@ class ReplicaSync:
             self.opts.observer.note("full resync: flushing the target to load the new RDB")
             if self.writer is not None:
                 self.writer.flush()
+            self.applied_path.unlink(missing_ok=True)  # its offset is of the flushed data
             self.target.flushall()
         if gen.rdb_path is not None:
             self._load_rdb(gen)
@@ -219,13 +222,17 @@ class ReplicaSync:
         assert self.replayer is not None and self.writer is not None
         try:
             consumed = self.replayer.step()
+            if consumed:
+                self.writer.flush()
         except ChangeRefused:  # nothing of it was sent: resume starts at the refused command
             self.writer.flush()
             self._checked(gen)
             self._save_applied(gen)
             raise
+        except TargetOutOfMemory:  # writes after the refused one may have been applied
+            self.applied_path.unlink(missing_ok=True)  # no exact offset: --resume reloads
+            raise
         if consumed:
-            self.writer.flush()
             self._checked(gen)
             self._save_applied(gen)
             self._last_progress = time.monotonic()
@@ -293,10 +300,14 @@ class ReplicaSync:
                 stop.wait(0.01)
 
     def check(self) -> None:
+        error = self.worker.error
+        if isinstance(error, OSError) and \
+                (disk := state_disk_error(error, self.ledger.paths.root)):
+            raise disk  # applied.json could not be written: one line naming it
         self.worker.check()
 
     def tick(self) -> None:
-        self.worker.check()
+        self.check()
         if self.heartbeat:
             self.heartbeat.beat()
         self.opts.stop.wait(1.0)

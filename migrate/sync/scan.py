@@ -38,7 +38,9 @@ from migrate.compat.rdb import can_load_rdb_of
 from migrate.errors import KvmError
 from migrate.keyglob import compile_glob
 from migrate.keyspec import command_name, named_key
+from migrate.protocol.latency import LatencyProbe
 from migrate.protocol.pipeline import PipelineWriter
+from migrate.protocol.ratelimit import RateLimiter, limit
 from migrate.protocol.rawconn import RawConn, is_error
 from migrate.protocol.resp import Arg
 from migrate.state.coordination import STOP, BarrierRequests
@@ -284,6 +286,11 @@ class ScanSync:
         self.typed_stats = TypedStats()
         self.match = compile_glob(opts.match) if opts.match else None
         self.reader = RawConn(source.endpoint)
+        # --max-ops-per-s: the reads paced, and the source's latency measured meanwhile
+        self.limiter = RateLimiter(opts.max_ops_per_s) if opts.max_ops_per_s else None
+        self.latency = LatencyProbe(source.endpoint).start() if self.limiter else None
+        if self.limiter is not None:
+            self.reader = limit(self.reader, self.limiter)
         self.writer = TargetWriter(target)
         self.dirty = DirtyKeys()
         self.notifications: Notifications | None = None
@@ -522,6 +529,9 @@ class ScanSync:
         rate = (self.keys_copied - before) / (now - then) if now > then else 0.0
         if now - then >= 1.0:
             self._rate = (now, self.keys_copied)
+        if self.limiter is not None and self.latency is not None:
+            extra.update(throttle=self.limiter.figures(),
+                         source_latency=self.latency.figures())
         self.status.update(sync_phase=phase, keys=self.keys_copied,
                            bytes_copied=self.bytes_copied, dirty=len(self.dirty),
                            ops_per_s=round(rate, 1), lag_bytes=None, **extra)
@@ -609,4 +619,6 @@ class ScanSync:
                 self.source.client.config_set("notify-keyspace-events", self._restore_notify)
         self.writer.close()
         self.reader.close()
+        if self.latency is not None:
+            self.latency.close()
 

@@ -24,8 +24,11 @@ class StatusPublisher:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self.progress = ProgressEstimator()
+        self.disk_error: OSError | None = None  # the status thread could not save
 
     def update(self, **fields: Any) -> None:
+        if self.disk_error is not None:  # said by the run's own thread, in one line
+            raise self.disk_error
         with self._lock:
             self.ledger.update_status(**fields)
 
@@ -42,7 +45,11 @@ class StatusPublisher:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self.publish()
+            try:
+                self.publish()
+            except OSError as exc:  # a full or read-only state folder: the run stops on it
+                self.disk_error = exc
+                return
 
     def __enter__(self) -> StatusPublisher:
         self.publish()

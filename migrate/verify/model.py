@@ -53,6 +53,9 @@ class VerifyReport:
     known: list[Mismatch] = field(default_factory=list)
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # --max-ops-per-s: what the limiter did, and the source's PING round trips meanwhile
+    throttle: dict[str, Any] | None = None
+    source_latency: dict[str, Any] | None = None
 
     @property
     def total_mismatches(self) -> int:
@@ -75,6 +78,8 @@ class VerifyReport:
             "rechecked": self.rechecked, "cleared_on_recheck": self.cleared_on_recheck,
             "unsettled": [m.to_dict() for m in self.unsettled],
             "elapsed_s": round(self.elapsed_s, 3), "notes": self.notes,
+            **({"throttle": self.throttle, "source_latency": self.source_latency}
+               if self.throttle is not None else {}),
         }
 
 

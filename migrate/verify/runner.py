@@ -19,6 +19,8 @@ from migrate.errors import UsageError
 from migrate.keyglob import compile_glob
 from migrate.protocol.cluster.router import Conn, RoutedConn, connect
 from migrate.protocol.cluster.topology import is_cluster
+from migrate.protocol.latency import LatencyProbe
+from migrate.protocol.ratelimit import RateLimiter, limit
 from migrate.verify.compare import CompareOptions, Side, compare_batch
 from migrate.verify.model import (
     HEARTBEAT_KEY,
@@ -47,6 +49,8 @@ class VerifyOptions:
     written: list[tuple[int, bytes]] = field(default_factory=list)
     # classes of loss the user allowed (sync --allow-loss): their differences are known
     allow_loss: frozenset[str] = frozenset()
+    # a ceiling on the commands sent to the source (None: none), and its latency measured
+    max_ops_per_s: float | None = None
 
 
 def _keyspace(client: redis.Redis, conn: Conn) -> dict[int, int]:
@@ -70,6 +74,9 @@ class Verifier:
         self.source, self.target, self.opts = source, target, opts
         scli, tcli = source.client(), target.client()
         sconn, tconn = connect(source, is_cluster(scli)), connect(target, is_cluster(tcli))
+        self.limiter = RateLimiter(opts.max_ops_per_s) if opts.max_ops_per_s else None
+        if self.limiter is not None:
+            sconn = limit(sconn, self.limiter)
         self._sdbs = _keyspace(scli, sconn)
         self._tdbs = _keyspace(tcli, tconn)
         self.src = Side(sconn, has_command(scli, "PEXPIRETIME"),
@@ -302,6 +309,7 @@ def verify(source: Endpoint, target: Endpoint, opts: VerifyOptions) -> VerifyRep
     started = time.monotonic()
     report = VerifyReport(mode="full" if opts.full else "sample")
     verifier = Verifier(source, target, opts)
+    probe = LatencyProbe(source).start() if verifier.limiter is not None else None
     try:
         suspects = verifier.walk(report)
         if len(suspects) >= opts.max_suspects:
@@ -336,6 +344,10 @@ def verify(source: Endpoint, target: Endpoint, opts: VerifyOptions) -> VerifyRep
                                 "source is reported as a field-ttl mismatch")
     finally:
         verifier.close()
+        if probe is not None and verifier.limiter is not None:
+            probe.close()
+            report.throttle = verifier.limiter.figures()
+            report.source_latency = probe.figures()
     report.mismatches = final[:opts.max_listed]
     report.unlisted_mismatches = max(0, len(final) - opts.max_listed)
     report.elapsed_s = time.monotonic() - started

@@ -35,6 +35,7 @@ from migrate.keyspec import command_keys
 from migrate.protocol.cluster.slots import SLOTS, key_slot
 from migrate.protocol.cluster.topology import Topology, discover, is_cluster
 from migrate.protocol.connect import connect as open_connection
+from migrate.protocol.outofmemory import TargetOutOfMemory, is_out_of_memory
 from migrate.protocol.pipeline import CHUNK, PipelineStats
 from migrate.protocol.rawconn import RawConn, Reply
 from migrate.protocol.resp import Arg, encode_command, to_bytes
@@ -223,6 +224,7 @@ class _NodeLink:
         self._buf: list[bytes] = []
         self._buf_len = 0
         self._error: BaseException | None = None
+        self._full: TargetOutOfMemory | None = None  # the first refusal for lack of memory
         self._closed = False
         self._reader = hiredis.Reader()
         self._conn = open_connection(endpoint, db=0, timeout=timeout)
@@ -244,14 +246,15 @@ class _NodeLink:
         """Write what is buffered (waiting while too much is unacknowledged)."""
         if not self._buf:
             return
-        data = b"".join(self._buf)
-        self._buf.clear()
-        self._buf_len = 0
-        with self._cond:
-            while self._unacked > self._max_in_flight and self._error is None:
+        with self._cond:  # an error raised here leaves the buffer unsent, never half-sent
+            while self._unacked > self._max_in_flight and self._error is None and \
+                    self._full is None:
                 self._cond.wait(1.0)
             self._raise_error()
+            data = b"".join(self._buf)
             self._unacked += len(data)
+        self._buf.clear()
+        self._buf_len = 0
         try:
             self._sock.sendall(data)
         except OSError as exc:
@@ -316,11 +319,16 @@ class _NodeLink:
         self.replied += unit.replies
         if errors and not self.errors:
             self.first_error_label = unit.label
+        oom = next((e for e in errors if is_out_of_memory(e)), None)
+        if oom is not None and self._full is None:
+            self._full = TargetOutOfMemory(self.endpoint.display(), oom, unit.label)
         self.errors += len(errors)
         room = max(10 - len(self.first_errors), 0)
         self.first_errors.extend(errors[:room])
 
     def _raise_error(self) -> None:
+        if self._full is not None:  # every later write would be refused too: stop now
+            raise self._full
         if self._error is not None:
             raise ConnectError(f"lost the connection to {self.endpoint.display()}: "
                                f"{self._error}")
@@ -363,16 +371,17 @@ class ClusterWriter:
         if self._noticed.is_set():
             self._settle_redirects()
 
-    def send_encoded(self, data: bytes, commands: int) -> None:
+    def send_encoded(self, data: bytes, commands: int,
+                     labels: list[object] | None = None) -> None:
         """Send ``commands`` RESP-encoded commands (PipelineWriter's batch form): each is
         decoded and routed on its own."""
         reader = hiredis.Reader()
         reader.feed(data)
-        for _ in range(commands):
+        for i in range(commands):
             args = reader.gets()
             if not isinstance(args, list):
                 raise KvmError("send_encoded was given something other than RESP commands")
-            self.send(*args)
+            self.send(*args, label=labels[i] if labels and i < len(labels) else None)
 
     def _send_one(self, args: Sequence[Arg]) -> None:
         name = command_name(args)
