@@ -17,6 +17,7 @@ from migrate.cli.console import err, out
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode
 from migrate.sync.options import SyncOptions, parse_allow_loss
+from migrate.sync.retry import DEFAULT_RECONNECT_DEADLINE_S
 from migrate.sync.rules import LOSS_CLASSES
 from migrate.sync.run import run_sync
 from migrate.verify.runner import parse_db_map
@@ -112,6 +113,10 @@ def sync_cmd(
     stall_timeout: Annotated[float, typer.Option(
         "--stall-timeout", metavar="S", help="Give up after this long without progress.")]
     = 300.0,
+    reconnect_deadline: Annotated[float, typer.Option(
+        "--reconnect-deadline", metavar="S",
+        help="Keep trying a dropped source link this long, then stop (--resume "
+             "continues).")] = DEFAULT_RECONNECT_DEADLINE_S,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", metavar="N", help="A cluster source: shards loading at once (default: the "
                                     "cores).")] = None,
@@ -148,6 +153,7 @@ def sync_cmd(
                        resume=resume, status_json=status_json, flush_target=flush_target,
                        match=match, db_map=parse_db_map(db_map), heartbeat=heartbeat,
                        set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
+                       reconnect_deadline_s=reconnect_deadline,
                        listen=listen, jobs=jobs, source_cluster=source_cluster,
                        target_cluster=target_cluster,
                        allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool)

@@ -30,8 +30,9 @@ from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.options import SyncOptions
-from migrate.sync.psync import Generation, ReplicationLink
+from migrate.sync.psync import Generation, ReplicationLink, TransferRestarted, stall_note_s
 from migrate.sync.replay import StreamReplayer, Translator
+from migrate.sync.retry import RetryPolicy
 from migrate.sync.rules import ChangeRefused, TargetRefused, refuse_failed_keys
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
@@ -51,6 +52,8 @@ class GrowingFile:
             data = read(n)
             if data or done:
                 return data
+            if self.gen.abandoned:
+                raise TransferRestarted("the RDB transfer was cut")
             self.link.check()
             if self.stop.wait(0.005):
                 raise KeyboardInterrupt
@@ -91,7 +94,8 @@ class ReplicaSync:
         self.apply_target = ApplyTarget(target.identity)
         self.applied_path = ledger.paths.root / "applied.json"
         self.link = ReplicationLink(source.endpoint, ledger.paths.spool, self._applied_offset,
-                                    opts.observer.note)
+                                    opts.observer.note, RetryPolicy(opts.reconnect_deadline_s),
+                                    status.update, stall_note_s(opts))
         self.heartbeat = Heartbeat(source.client, target.endpoint.client(
             db=opts.db_map.to(0))) if opts.heartbeat else None
         self.replayer: StreamReplayer | None = None
@@ -148,28 +152,40 @@ class ReplicaSync:
         """Load the RDB while it is still arriving: the reader follows the spool file."""
         assert gen.rdb_path is not None
         while not gen.rdb_done and not gen.rdb_path.exists():
+            if gen.abandoned:
+                raise TransferRestarted("the RDB transfer was cut")
             self.link.check()
             self.status.update(sync_phase="full-sync", bytes_copied=gen.rdb_bytes,
                                bytes_total=gen.rdb_total)
             if self.opts.stop.wait(0.05):
                 raise KeyboardInterrupt
         self.status.update(sync_phase="loading", bytes_copied=gen.rdb_bytes)
-        with open(gen.rdb_path, "rb") as raw:
+        try:
+            raw_file = open(gen.rdb_path, "rb")  # noqa: SIM115 (the with below closes it)
+        except FileNotFoundError:
+            if gen.abandoned:  # cut and removed between the two looks
+                raise TransferRestarted("the RDB transfer was cut") from None
+            raise
+        with raw_file as raw:
             fh = GrowingFile(raw, gen, self.link, self.opts.stop)
             reader = RdbReader(fh)
             options = ApplyOptions(replace=True,
                                    drop_field_ttls="field-ttl" in self.opts.allow_loss)
             with TargetWriter(self.target.endpoint, self.apply_target, reader.producer.magic,
                               options, self.opts.db_map, pipe=self.target.writer(0)) as writer:
-                for rec in reader.records():
-                    if isinstance(rec, Entry):
-                        writer.write(rec)
-                        if rec.final:
-                            self.keys_loaded += 1
-                            if self.keys_loaded % 5000 == 0:
-                                self.status.update(keys=self.keys_loaded)
-                    elif isinstance(rec, Function):
-                        writer.load_function(rec)
+                try:
+                    for rec in reader.records():
+                        if isinstance(rec, Entry):
+                            writer.write(rec)
+                            if rec.final:
+                                self.keys_loaded += 1
+                                if self.keys_loaded % 5000 == 0:
+                                    self.status.update(keys=self.keys_loaded)
+                        elif isinstance(rec, Function):
+                            writer.load_function(rec)
+                except TransferRestarted:
+                    writer.finish()  # every write answered before the target is flushed
+                    raise
                 stats = writer.finish()
         self.load_stats = stats.to_dict()
         refuse_failed_keys(stats.failed, self.opts.allow_loss, self.opts.observer.note)
@@ -179,14 +195,36 @@ class ReplicaSync:
         self.status.update(keys=self.keys_loaded, load=self.load_stats)
         gen.rdb_path.unlink(missing_ok=True)  # loaded: the spool keeps only the stream
 
-    def _open_generation(self, gen: Generation) -> None:
+    def _load_complete_rdb(self, gen: Generation) -> Generation:
+        """Load ``gen``'s RDB; when its transfer is cut, flush what was loaded and load the
+        link's next generation (a new full sync) from the start. Returns the one loaded."""
+        while True:
+            try:
+                self._load_rdb(gen)
+                return gen
+            except TransferRestarted:
+                gen = self._next_generation(gen)
+                self.opts.observer.note("the RDB transfer was cut: flushing the target to "
+                                        "load the new transfer from the start")
+                self.target.flushall()
+                self.keys_loaded = 0
+
+    def _next_generation(self, gen: Generation) -> Generation:
+        while (new := self.link.generation) is gen or new is None:
+            self.link.check()
+            self.status.update(sync_phase="reconnecting")
+            if self.opts.stop.wait(0.05):
+                raise KeyboardInterrupt
+        return new
+
+    def _open_generation(self, gen: Generation) -> Generation:
         if self.gen_number is not None and gen.rdb_path is not None:
             self.opts.observer.note("full resync: flushing the target to load the new RDB")
             if self.writer is not None:
                 self.writer.flush()
             self.target.flushall()
         if gen.rdb_path is not None:
-            self._load_rdb(gen)
+            gen = self._load_complete_rdb(gen)
         if self.replayer is not None:
             self.replayer.close()
         if self.writer is None:
@@ -204,6 +242,7 @@ class ReplicaSync:
         self.gen_number = gen.number
         self.ledger.offsets.update(replid=gen.replid, generation=gen.number)
         self._save_applied(gen)  # loaded: a source that stays idle is caught up as it is
+        return gen
 
     def advance(self) -> int:
         """Replay what has arrived; returns bytes consumed."""
@@ -211,7 +250,7 @@ class ReplicaSync:
         gen = self.link.generation
         assert gen is not None
         if gen.number != self.gen_number:
-            self._open_generation(gen)
+            gen = self._open_generation(gen)
         assert self.replayer is not None and self.writer is not None
         try:
             consumed = self.replayer.step()
@@ -254,8 +293,7 @@ class ReplicaSync:
                 "commands": self.replayer.commands if self.replayer else 0,
                 "target_errors": pstats.errors if pstats else 0,
                 **(self.replayer.translator.figures() if self.replayer else {}),
-                "reconnects": self.link.reconnects,
-                "partial_resyncs": self.link.partial_resyncs}
+                **self.link.figures()}
 
     def catch_up(self) -> None:
         with self.ledger.phase("catch-up") as counters:
