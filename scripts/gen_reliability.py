@@ -5,6 +5,7 @@ one saw in checks/data/reliability.json, then regenerate the docs made from it
     .venv/bin/python scripts/gen_reliability.py              # run them (a few minutes)
     .venv/bin/python scripts/gen_reliability.py --from FILE  # rows of a run made with
                                                              # KVMIGRATE_FAULTS_OUT=FILE
+    .venv/bin/python scripts/gen_reliability.py --basetemp=/tmp/pt-x  # more pytest options
 
 Each test records one row (tests/faults/outcomes.py); a row replaces the recorded one of the
 same fault and mode, and faults that did not run keep their recorded row.
@@ -73,7 +74,7 @@ def render(rows: list[dict[str, Any]]) -> str:
                      f"{_cell(r.get('note', ''))} |")
     total = sum(r["acknowledged"] for r in rows)
     lost = sum(r["lost"] for r in rows)
-    lines += ["", f"{len(rows)} faults, {total:,} acknowledged writes, {lost} lost.", "",
+    lines += ["", f"{len(rows)} tests, {total:,} acknowledged writes, {lost} lost.", "",
               "How the link faults are made: a TCP proxy of the test harness "
               "(`tests/faults/faultproxy.py`) between kvmigrate and the source resets "
               "connections once a given number of bytes passed (a cut mid-RDB is a byte count, "
@@ -87,13 +88,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", type=Path,
                         help="JSON lines of an earlier run (KVMIGRATE_FAULTS_OUT)")
-    args = parser.parse_args()
+    args, pytest_args = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = args.source or Path(tmp) / "faults.jsonl"
         if args.source is None:
             env = {**os.environ, "KVMIGRATE_FAULTS_OUT": str(results)}
             subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            "-n", "2", "tests/faults"], cwd=REPO, env=env, check=True)
+                            "-n", "2", *pytest_args, "tests/faults"], cwd=REPO, env=env,
+                           check=True)
         new = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     rows = merge(load_rows(), new)
     DATA_FILE.write_text(json.dumps({"about": ABOUT, "rows": rows}, indent=1, sort_keys=True)

@@ -114,7 +114,7 @@ def sync_cmd(
         "--stall-timeout", metavar="S", help="Give up after this long without progress.")]
     = 300.0,
     reconnect_deadline: Annotated[float, typer.Option(
-        "--reconnect-deadline", metavar="S",
+        "--reconnect-deadline", metavar="S", min=0.0,
         help="Keep trying a dropped source link this long, then stop (--resume "
              "continues).")] = DEFAULT_RECONNECT_DEADLINE_S,
     jobs: Annotated[int | None, typer.Option(

@@ -94,10 +94,9 @@ def _recover(run: Follow, state: Path, target: ServerProcess, writer: AckedWrite
 
 
 def _record(fault: str, outcome: str, acknowledged: int, lost: list[str], recover_s: float,
-            note: str) -> None:
+            note: str, mode: str = "replica") -> None:
     """This test's row of docs/reliability.md; then no acknowledged write may be lost."""
-    record(Outcome(fault, "replica", outcome, acknowledged, len(lost), round(recover_s, 1),
-                   note))
+    record(Outcome(fault, mode, outcome, acknowledged, len(lost), round(recover_s, 1), note))
     assert lost == []
 
 
@@ -109,8 +108,8 @@ class Rig:
     writer: AckedWriter  # the application, on the source directly
     state: Path
 
-    def sync(self, *extra: str) -> Follow:
-        return _sync(self.proxy, self.target, self.state, *extra)
+    def sync(self, *extra: str, mode: str = "replica") -> Follow:
+        return _sync(self.proxy, self.target, self.state, *extra, mode=mode)
 
     def recover(self, run: Follow, since: float, figure: str,
                 value: int) -> tuple[float, dict[str, Any]]:
@@ -147,8 +146,9 @@ def test_cut_mid_rdb_starts_the_transfer_again(rig: Rig) -> None:
             "a new full sync; the cut one discarded")
 
 
-def test_cut_mid_stream_continues_by_partial_resync(rig: Rig) -> None:
-    run = rig.sync()
+@pytest.mark.parametrize("mode", ["replica", "proxy"])
+def test_cut_mid_stream_continues_by_partial_resync(rig: Rig, mode: str) -> None:
+    run = rig.sync(mode=mode)
     _until(lambda: _following(run), run, "the follow phase")
     rig.writer.wait_for(rig.writer.acknowledged + 50)
     assert rig.proxy.cut(lambda li: li.replication) == 1
@@ -158,7 +158,7 @@ def test_cut_mid_stream_continues_by_partial_resync(rig: Rig) -> None:
     assert "partial resync accepted" in err
     assert figures["reconnects"] == 1 and figures["transfers_restarted"] == 0
     _record("link cut mid-stream (source side)", "continued", acknowledged, lost, recover_s,
-            "partial resync (PSYNC continue)")
+            "partial resync (PSYNC continue)", mode)
 
 
 def test_repeated_resets_mid_rdb(rig: Rig) -> None:
@@ -229,3 +229,28 @@ def test_link_down_past_the_deadline_stops_and_resumes(rig: Rig) -> None:
     _record("link down past --reconnect-deadline (source side)",
             "stopped: exit 4, 'still failing 3 s after the fault'; --resume continued",
             acknowledged, lost, recover_s, "time includes the deadline and the resumed run")
+
+
+def test_proxy_mode_cut_mid_rdb_stops_and_runs_again(rig: Rig) -> None:
+    """Proxy mode streams the RDB to the target as it arrives: a cut transfer cannot be
+    started again in place, so the run stops (one line, exit 4); a new run loads again."""
+    rig.writer.wait_for(50)
+    rig.proxy.cut_after(RDB_CUT_AT)
+    run = rig.sync(mode="proxy")
+    rig.proxy.wait(lambda: rig.proxy.cuts == 1, 60, "the cut mid-RDB")
+    cut_at = time.monotonic()
+    code = run.wait(60)
+    err = run.err.read_text()
+    lines = [ln for ln in err.splitlines() if ln.startswith("kvmigrate: error:")]
+    assert code == 4, err[-3000:]
+    assert len(lines) == 1 and "cut during the RDB transfer" in lines[0], err[-3000:]
+    assert rig.target.client().info("replication")["role"] == "master"  # given back
+    again = _sync(rig.proxy, rig.target, rig.state.with_name("again"), "--flush-target",
+                  mode="proxy")
+    recover_s, _figures = _recover(again, rig.state.with_name("again"), rig.target,
+                                   rig.writer, cut_at, "reconnects", 0)
+    acknowledged, lost, _err = rig.finish(again)
+    _record("link cut mid-RDB (source side)",
+            "stopped: exit 4, 'proxy mode cannot start the target's load again in place'; "
+            "a new run with --flush-target continued", acknowledged, lost, recover_s,
+            "time includes the new run's full sync", "proxy")
