@@ -93,6 +93,16 @@ def _recover(run: Follow, state: Path, target: ServerProcess, writer: AckedWrite
     return recover_s, _status(state)
 
 
+def _stopped(run: Follow, words: str) -> tuple[str, str]:
+    """The run ends with exit 4 and one error line that says ``words``: (stderr, the line)."""
+    code = run.wait(60)
+    err = run.err.read_text()
+    lines = [ln for ln in err.splitlines() if ln.startswith("kvmigrate: error:")]
+    assert code == 4, err[-3000:]
+    assert len(lines) == 1 and words in lines[0], err[-3000:]
+    return err, lines[0]
+
+
 def _record(fault: str, outcome: str, acknowledged: int, lost: list[str], recover_s: float,
             note: str, mode: str = "replica") -> None:
     """This test's row of docs/reliability.md; then no acknowledged write may be lost."""
@@ -209,12 +219,8 @@ def test_link_down_past_the_deadline_stops_and_resumes(rig: Rig) -> None:
     rig.proxy.refuse_replication()
     assert rig.proxy.cut(lambda li: li.replication) == 1
     cut_at = time.monotonic()
-    code = run.wait(60)
-    err = run.err.read_text()
-    lines = [ln for ln in err.splitlines() if ln.startswith("kvmigrate: error:")]
-    assert code == 4, err[-3000:]
-    assert len(lines) == 1 and "still failing 3 s after the fault" in lines[0], err[-3000:]
-    assert "--resume" in lines[0]
+    err, line = _stopped(run, "still failing 3 s after the fault")
+    assert "--resume" in line
     assert err.count("attempt ") >= 2  # each attempt noted ...
     assert _status(rig.state)["reconnect_attempts_failed"] >= 2  # ... and counted
     acknowledged = rig.writer.stop()  # the resumed run catches up to the last one
@@ -239,11 +245,7 @@ def test_proxy_mode_cut_mid_rdb_stops_and_runs_again(rig: Rig) -> None:
     run = rig.sync(mode="proxy")
     rig.proxy.wait(lambda: rig.proxy.cuts == 1, 60, "the cut mid-RDB")
     cut_at = time.monotonic()
-    code = run.wait(60)
-    err = run.err.read_text()
-    lines = [ln for ln in err.splitlines() if ln.startswith("kvmigrate: error:")]
-    assert code == 4, err[-3000:]
-    assert len(lines) == 1 and "cut during the RDB transfer" in lines[0], err[-3000:]
+    _stopped(run, "cut during the RDB transfer")
     assert rig.target.client().info("replication")["role"] == "master"  # given back
     again = _sync(rig.proxy, rig.target, rig.state.with_name("again"), "--flush-target",
                   mode="proxy")
