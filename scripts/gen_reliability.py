@@ -76,11 +76,11 @@ def render(rows: list[dict[str, Any]]) -> str:
     lost = sum(r["lost"] for r in rows)
     lines += ["", f"{len(rows)} tests, {total:,} acknowledged writes, {lost} lost.", "",
               "How the link faults are made: a TCP proxy of the test harness "
-              "(`tests/faults/faultproxy.py`) between kvmigrate and the source resets "
-              "connections once a given number of bytes passed (a cut mid-RDB is a byte count, "
-              "not a moment), stops forwarding with the sockets open (a stall), or lets a few "
-              "bytes a second through (a trickle). How long kvmigrate keeps reconnecting is "
-              "`sync --reconnect-deadline` (docs/cli.md).", ""]
+              "(`tests/faults/faultproxy.py`) between kvmigrate and the source (or the "
+              "target) resets connections once a given number of bytes passed (a cut mid-RDB "
+              "is a byte count, not a moment), stops forwarding with the sockets open (a "
+              "stall), or lets a few bytes a second through (a trickle). How long kvmigrate "
+              "keeps reconnecting is `sync --reconnect-deadline` (docs/cli.md).", ""]
     return "\n".join(lines)
 
 

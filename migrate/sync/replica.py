@@ -24,7 +24,7 @@ import redis
 from migrate.apply.commands import ApplyOptions
 from migrate.apply.target import Target as ApplyTarget
 from migrate.apply.writer import TargetWriter
-from migrate.errors import KvmError
+from migrate.errors import ConnectError, KvmError
 from migrate.orchestrate.ledger import Ledger, write_json_atomic
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
@@ -253,18 +253,31 @@ class ReplicaSync:
             gen = self._open_generation(gen)
         assert self.replayer is not None and self.writer is not None
         try:
-            consumed = self.replayer.step()
-        except ChangeRefused:  # nothing of it was sent: resume starts at the refused command
-            self.writer.flush()
-            self._checked(gen)
-            self._save_applied(gen)
-            raise
+            try:
+                consumed = self.replayer.step()
+            except ChangeRefused:  # nothing of it was sent: resume starts at the refused one
+                self.writer.flush()
+                self._checked(gen)
+                self._save_applied(gen)
+                raise
+            if consumed:
+                self.writer.flush()
+        except ConnectError as exc:  # the target's link (the source's is the link thread's)
+            raise self._target_lost(exc) from None
         if consumed:
-            self.writer.flush()
             self._checked(gen)
             self._save_applied(gen)
             self._last_progress = time.monotonic()
         return consumed
+
+    def _target_lost(self, exc: ConnectError) -> KvmError:
+        """The target's link dropped with commands sent and unanswered: the target may have
+        applied some of them, and replaying them again would apply those twice (an INCR, an
+        RPUSH), so no offset is exact to resume from: --resume loads again."""
+        self.applied_path.unlink(missing_ok=True)
+        return KvmError(f"{exc.message}; the target may have applied commands it did not "
+                        "answer", "run again with --resume: it flushes the target and loads "
+                        "it again, so nothing is applied twice")
 
     def _checked(self, gen: Generation) -> None:
         """Stop at a write the target refused. Commands after it in the same pipelined batch

@@ -131,6 +131,10 @@ class FaultProxy:
         with self._lock:
             return sum(li.down for li in self.links)
 
+    def open_links(self) -> list[Link]:
+        with self._lock:
+            return [li for li in self.links if li.ended is None]
+
     def replication_links(self) -> list[Link]:
         with self._lock:
             return [li for li in self.links if li.replication]

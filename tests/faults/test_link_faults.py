@@ -30,10 +30,10 @@ SEED_KEYS = 3000
 RDB_CUT_AT = 64 * 1024  # bytes of the transfer that pass before a mid-RDB cut
 
 
-def _sync(proxy: FaultProxy, target: ServerProcess, state: Path, *extra: str,
+def _sync(source_url: str, target_url: str, state: Path, *extra: str,
           mode: str = "replica") -> Follow:
-    return Follow([sys.executable, "-m", "migrate", "sync", "--source", proxy.url(),
-                   "--target", target.url, "--mode", mode, "--follow", "--state", str(state),
+    return Follow([sys.executable, "-m", "migrate", "sync", "--source", source_url,
+                   "--target", target_url, "--mode", mode, "--follow", "--state", str(state),
                    "--status-json", str(_status_path(state)), *extra],
                   state.parent / f"{state.name}-{time.monotonic_ns()}")
 
@@ -118,8 +118,16 @@ class Rig:
     writer: AckedWriter  # the application, on the source directly
     state: Path
 
-    def sync(self, *extra: str, mode: str = "replica") -> Follow:
-        return _sync(self.proxy, self.target, self.state, *extra, mode=mode)
+    side: str = "source"  # the proxy stands before the source, or before the target
+
+    def sync(self, *extra: str, mode: str = "replica", state: Path | None = None) -> Follow:
+        """``sync --follow`` through the proxy (into ``state``, by default the rig's)."""
+        source, target = self.source.url, self.target.url
+        if self.side == "target":
+            target = self.proxy.url()
+        else:
+            source = self.proxy.url()
+        return _sync(source, target, state or self.state, *extra, mode=mode)
 
     def recover(self, run: Follow, since: float, figure: str,
                 value: int) -> tuple[float, dict[str, Any]]:
@@ -130,13 +138,17 @@ class Rig:
 
 
 @pytest.fixture
-def rig(lab: Fleet, tmp_path: Path) -> Iterator[Rig]:
+def rig(lab: Fleet, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    """Servers, a fault proxy before the source (or the target: parametrize ``rig`` with
+    "target", indirect) and the writer."""
+    side = getattr(request, "param", "source")
     # no wait before a diskless transfer (5 s by default): each new full sync starts at once
     source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0"])
     target = lab.start("valkey-8.0")
     seed(source.endpoint, keys=SEED_KEYS)
-    with FaultProxy("127.0.0.1", source.port) as proxy, AckedWriter(source) as writer:
-        yield Rig(source, target, proxy, writer, tmp_path / "s")
+    behind = source if side == "source" else target
+    with FaultProxy("127.0.0.1", behind.port) as proxy, AckedWriter(source) as writer:
+        yield Rig(source, target, proxy, writer, tmp_path / "s", side)
 
 
 def test_cut_mid_rdb_starts_the_transfer_again(rig: Rig) -> None:
@@ -247,8 +259,7 @@ def test_proxy_mode_cut_mid_rdb_stops_and_runs_again(rig: Rig) -> None:
     cut_at = time.monotonic()
     _stopped(run, "cut during the RDB transfer")
     assert rig.target.client().info("replication")["role"] == "master"  # given back
-    again = _sync(rig.proxy, rig.target, rig.state.with_name("again"), "--flush-target",
-                  mode="proxy")
+    again = rig.sync("--flush-target", mode="proxy", state=rig.state.with_name("again"))
     recover_s, _figures = _recover(again, rig.state.with_name("again"), rig.target,
                                    rig.writer, cut_at, "reconnects", 0)
     acknowledged, lost, _err = rig.finish(again)
@@ -256,3 +267,32 @@ def test_proxy_mode_cut_mid_rdb_stops_and_runs_again(rig: Rig) -> None:
             "stopped: exit 4, 'proxy mode cannot start the target's load again in place'; "
             "a new run with --flush-target continued", acknowledged, lost, recover_s,
             "time includes the new run's full sync", "proxy")
+
+
+@pytest.mark.parametrize("rig", ["target"], indirect=True)
+def test_target_link_cut_mid_stream_stops_and_resume_loads_again(rig: Rig) -> None:
+    """The target's link dropped with commands sent and unanswered: some may have been
+    applied, so replaying from the last answered offset could apply them twice (seen: an
+    INCR and an RPUSH applied twice after --resume). The run stops (exit 4, one line) and
+    --resume flushes the target and loads it again."""
+    run = rig.sync()
+    _until(lambda: _following(run), run, "the follow phase")
+    before = {li.number: li.up for li in rig.proxy.open_links()}
+    rig.writer.wait_for(rig.writer.acknowledged + 300)
+    # the stream's writer: the open link the writes went up
+    stream = max(rig.proxy.open_links(), key=lambda li: li.up - before.get(li.number, 0))
+    assert rig.proxy.cut(lambda li: li is stream) == 1
+    cut_at = time.monotonic()
+    _stopped(run, "the target may have applied commands it did not answer")
+    acknowledged = rig.writer.stop()  # the resumed run catches up to the last one
+    resumed = run_cli("sync", "--source", rig.source.url, "--target", rig.proxy.url(),
+                      "--mode", "replica", "--state", str(rig.state), "--resume")
+    assert resumed.code == 0, resumed.output[-3000:]
+    assert "flushing the target and loading again" in resumed.stderr
+    recover_s = time.monotonic() - cut_at
+    lost = lost_writes(rig.target, acknowledged)
+    assert differences(rig.source, rig.target) == []
+    _record("link cut mid-stream (target side)",
+            "stopped: exit 4, 'the target may have applied commands it did not answer'; "
+            "--resume loaded again", acknowledged, lost, recover_s,
+            "nothing applied twice; time includes the resumed run's full sync")

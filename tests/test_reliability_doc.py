@@ -8,8 +8,9 @@ import ast
 import json
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE.parent.parent / "checks" / "data" / "reliability.json"
+REPO = Path(__file__).resolve().parent.parent
+FAULT_TESTS = REPO / "tests" / "faults"  # run by scripts/gen_reliability.py (not this file)
+DATA = REPO / "checks" / "data" / "reliability.json"
 RECORDERS = {"Outcome", "_record"}  # the row itself, or a test module's helper that makes it
 
 
@@ -17,7 +18,7 @@ def recorded_faults() -> set[str]:
     """The fault named by each ``Outcome(...)`` / ``_record(...)`` call of the fault tests
     (as a literal string: the first argument or ``fault=``)."""
     faults = set()
-    for path in sorted(HERE.glob("test_*.py")):
+    for path in sorted(FAULT_TESTS.glob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) \
                     or node.func.id not in RECORDERS:
