@@ -122,12 +122,27 @@ class Rig:
 
     def sync(self, *extra: str, mode: str = "replica", state: Path | None = None) -> Follow:
         """``sync --follow`` through the proxy (into ``state``, by default the rig's)."""
-        source, target = self.source.url, self.target.url
+        return _sync(*self.urls(), state or self.state, *extra, mode=mode)
+
+    def urls(self) -> tuple[str, str]:
+        """(source, target) as kvmigrate reaches them: one of them through the proxy."""
         if self.side == "target":
-            target = self.proxy.url()
-        else:
-            source = self.proxy.url()
-        return _sync(source, target, state or self.state, *extra, mode=mode)
+            return self.source.url, self.proxy.url()
+        return self.proxy.url(), self.target.url
+
+    def resume(self, since: float, says: str) -> tuple[int, list[str], float]:
+        """Stop the writer, ``sync --resume`` (which must say ``says``) and check the
+        target: (acknowledged, lost, seconds from ``since``)."""
+        acknowledged = self.writer.stop()  # the resumed run catches up to the last one
+        source, target = self.urls()
+        resumed = run_cli("sync", "--source", source, "--target", target, "--mode",
+                          "replica", "--state", str(self.state), "--resume")
+        assert resumed.code == 0, resumed.output[-3000:]
+        assert says in resumed.stderr
+        recover_s = time.monotonic() - since
+        lost = lost_writes(self.target, acknowledged)
+        assert differences(self.source, self.target) == []
+        return acknowledged, lost, recover_s
 
     def recover(self, run: Follow, since: float, figure: str,
                 value: int) -> tuple[float, dict[str, Any]]:
@@ -235,15 +250,8 @@ def test_link_down_past_the_deadline_stops_and_resumes(rig: Rig) -> None:
     assert "--resume" in line
     assert err.count("attempt ") >= 2  # each attempt noted ...
     assert _status(rig.state)["reconnect_attempts_failed"] >= 2  # ... and counted
-    acknowledged = rig.writer.stop()  # the resumed run catches up to the last one
     rig.proxy.resume()
-    resumed = run_cli("sync", "--source", rig.proxy.url(), "--target", rig.target.url,
-                      "--mode", "replica", "--state", str(rig.state), "--resume")
-    assert resumed.code == 0, resumed.output[-3000:]
-    assert "partial resync accepted" in resumed.stderr
-    recover_s = time.monotonic() - cut_at
-    lost = lost_writes(rig.target, acknowledged)
-    assert differences(rig.source, rig.target) == []
+    acknowledged, lost, recover_s = rig.resume(cut_at, "partial resync accepted")
     _record("link down past --reconnect-deadline (source side)",
             "stopped: exit 4, 'still failing 3 s after the fault'; --resume continued",
             acknowledged, lost, recover_s, "time includes the deadline and the resumed run")
@@ -284,14 +292,7 @@ def test_target_link_cut_mid_stream_stops_and_resume_loads_again(rig: Rig) -> No
     assert rig.proxy.cut(lambda li: li is stream) == 1
     cut_at = time.monotonic()
     _stopped(run, "the target may have applied commands it did not answer")
-    acknowledged = rig.writer.stop()  # the resumed run catches up to the last one
-    resumed = run_cli("sync", "--source", rig.source.url, "--target", rig.proxy.url(),
-                      "--mode", "replica", "--state", str(rig.state), "--resume")
-    assert resumed.code == 0, resumed.output[-3000:]
-    assert "flushing the target and loading again" in resumed.stderr
-    recover_s = time.monotonic() - cut_at
-    lost = lost_writes(rig.target, acknowledged)
-    assert differences(rig.source, rig.target) == []
+    acknowledged, lost, recover_s = rig.resume(cut_at, "flushing the target and loading again")
     _record("link cut mid-stream (target side)",
             "stopped: exit 4, 'the target may have applied commands it did not answer'; "
             "--resume loaded again", acknowledged, lost, recover_s,
