@@ -23,7 +23,7 @@ from migrate.sync.run import run_sync
 from migrate.verify.runner import parse_db_map
 
 SHOWN = ("phase", "mode", "sync_phase", "keys", "bytes_copied", "ops_per_s", "lag_bytes",
-         "lag_ms", "verification")
+         "lag_ms", "reconnects", "source_link_stalled_s", "verification")
 
 
 def _fmt(value: Any) -> str:
