@@ -297,3 +297,25 @@ def test_target_link_cut_mid_stream_stops_and_resume_loads_again(rig: Rig) -> No
             "stopped: exit 4, 'the target may have applied commands it did not answer'; "
             "--resume loaded again", acknowledged, lost, recover_s,
             "nothing applied twice; time includes the resumed run's full sync")
+
+
+def test_native_mode_target_rebuilds_its_own_link(rig: Rig) -> None:
+    """Native mode: the target replicates from the source itself (through the proxy here),
+    so a cut mid-RDB and a cut mid-stream are the target's to recover from; kvmigrate
+    follows and nothing acknowledged is lost."""
+    rig.writer.wait_for(50)
+    rig.proxy.cut_after(RDB_CUT_AT)  # the target's first transfer, 64 KiB in
+    run = rig.sync(mode="native")
+    rig.proxy.wait(lambda: rig.proxy.cuts == 1, 60, "the cut mid-RDB")
+    cut_at = time.monotonic()
+    _until(lambda: _following(run), run, "the follow phase", timeout=120)
+    recover_rdb_s = _recovered(rig.target, rig.writer, run, cut_at)
+    assert rig.proxy.cut(lambda li: li.replication) == 1  # and once mid-stream
+    cut_at = time.monotonic()
+    recover_s = _recovered(rig.target, rig.writer, run, cut_at)
+    acknowledged, lost, _err = rig.finish(run)
+    assert len(rig.proxy.replication_links()) >= 3  # the target linked again twice
+    _record("link cut mid-RDB, then mid-stream (source side)", "continued", acknowledged,
+            lost, max(recover_rdb_s, recover_s),
+            "the target's own replication reconnects; time is the longer of the two",
+            "native")
