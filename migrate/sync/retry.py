@@ -3,9 +3,11 @@
 A dropped, refused or silent link is tried again with exponential backoff and jitter
 (tenacity), each failed attempt noted, until it works, the run is stopped, or the fault's
 deadline passes; past the deadline :class:`LinkGaveUp` stops the run (exit 4, one line) and
-the state folder is what ``--resume`` continues from. The deadline is per fault class: the
-clock starts at the fault and is reset by the next success, so a link that keeps coming back
-is never given up on, and one that stays down is given up on after ``deadline_s``.
+the state folder is what ``--resume`` continues from. The deadline runs from each fault:
+the clock starts when the link fails and stops at the next success, so a link that keeps
+coming back is never given up on, and one that stays down is given up on after
+``deadline_s``. Each attempt's failure is named by its class (:func:`fault_class`: dropped,
+refused, silent) in the log and the status; one deadline serves all three today.
 """
 
 from __future__ import annotations
