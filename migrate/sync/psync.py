@@ -35,7 +35,7 @@ from migrate.protocol.connect import ServerConnection, connect
 from migrate.protocol.rdbtransfer import read_header, receive_rdb
 from migrate.protocol.resp import Arg
 from migrate.sync.options import SyncOptions
-from migrate.sync.retry import LINK_ERRORS, RetryPolicy, RetryStopped, fault_class, retry
+from migrate.sync.retry import RetryPolicy, RetryStopped, fault_class, retry
 
 HANDSHAKE_TIMEOUT_S = 30.0  # each read of the handshake and of the RDB transfer
 SILENT_LINK_S = 60.0  # a stream this long without a byte (not even a PING) is dead
@@ -44,6 +44,11 @@ SILENT_LINK_S = 60.0  # a stream this long without a byte (not even a PING) is d
 # replicas every 10 s (repl-ping-replica-period), so a quiet source is not a stall
 STALL_NOTE_S = 5.0
 STALL_NOTE_QUIET_S = 15.0
+
+
+# what the socket raised (protocol.connect words most as ConnectError); an OSError of its
+# own (ENOSPC writing the spool) is the disk's, and stops the run
+SOCKET_ERRORS = (ConnectError, ConnectionError, TimeoutError)
 
 
 class TransferRestarted(KvmError):
@@ -159,7 +164,7 @@ class ReplicationLink:
                     if not gen.rdb_done:
                         self._receive_rdb(gen)
                     self._receive_stream()
-                except LINK_ERRORS as exc:
+                except SOCKET_ERRORS as exc:  # a full spool disk is no reason to reconnect
                     if self._stop.is_set():
                         return
                     self._reconnect(exc)
