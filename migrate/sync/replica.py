@@ -16,8 +16,8 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, TypeVar
 
 import redis
 
@@ -36,6 +36,8 @@ from migrate.sync.retry import RetryPolicy
 from migrate.sync.rules import ChangeRefused, TargetRefused, refuse_failed_keys
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
+
+T = TypeVar("T")
 
 
 class GrowingFile:
@@ -74,6 +76,16 @@ class GrowingFile:
 
     def read1(self, n: int = -1) -> bytes:
         return self._wait_for(self.raw.read, n if n and n > 0 else 1 << 20)
+
+
+def _until_restarted(records: Iterator[T], writer: TargetWriter) -> Iterator[T]:
+    """The RDB's records; when its transfer is cut (:class:`TransferRestarted`), every write
+    sent so far is answered first, so the flush that follows finds them all."""
+    try:
+        yield from records
+    except TransferRestarted:
+        writer.finish()
+        raise
 
 
 def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
@@ -173,19 +185,15 @@ class ReplicaSync:
                                    drop_field_ttls="field-ttl" in self.opts.allow_loss)
             with TargetWriter(self.target.endpoint, self.apply_target, reader.producer.magic,
                               options, self.opts.db_map, pipe=self.target.writer(0)) as writer:
-                try:
-                    for rec in reader.records():
-                        if isinstance(rec, Entry):
-                            writer.write(rec)
-                            if rec.final:
-                                self.keys_loaded += 1
-                                if self.keys_loaded % 5000 == 0:
-                                    self.status.update(keys=self.keys_loaded)
-                        elif isinstance(rec, Function):
-                            writer.load_function(rec)
-                except TransferRestarted:
-                    writer.finish()  # every write answered before the target is flushed
-                    raise
+                for rec in _until_restarted(reader.records(), writer):
+                    if isinstance(rec, Entry):
+                        writer.write(rec)
+                        if rec.final:
+                            self.keys_loaded += 1
+                            if self.keys_loaded % 5000 == 0:
+                                self.status.update(keys=self.keys_loaded)
+                    elif isinstance(rec, Function):
+                        writer.load_function(rec)
                 stats = writer.finish()
         self.load_stats = stats.to_dict()
         refuse_failed_keys(stats.failed, self.opts.allow_loss, self.opts.observer.note)
