@@ -119,6 +119,22 @@ def compatibility() -> str:
 GENERATED["docs/compatibility.md"] = compatibility
 
 
+def reliability() -> str:
+    """docs/reliability.md: the fault table, from checks/data/reliability.json (written by
+    scripts/gen_reliability.py from a run of tests/faults)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_reliability",
+                                                  REPO / "scripts" / "gen_reliability.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.render(module.load_rows()))
+
+
+GENERATED["docs/reliability.md"] = reliability
+
+
 def main() -> None:
     for rel, make in GENERATED.items():
         (REPO / rel).write_text(make())

@@ -19,11 +19,13 @@ from migrate.errors import ExitCode
 from migrate.orchestrate.sync_run import local_cleanup, run_sync
 from migrate.sync.options import SyncOptions, parse_allow_loss
 from migrate.sync.progress import describe, human_bytes
+from migrate.sync.retry import DEFAULT_RECONNECT_DEADLINE_S
 from migrate.sync.rules import LOSS_CLASSES
 from migrate.verify.runner import parse_db_map
 
 SHOWN = ("phase", "mode", "sync_phase", "progress", "keys", "bytes_copied", "ops_per_s",
-         "stream_bytes_per_s", "lag_bytes", "lag_ms", "verification")
+         "stream_bytes_per_s", "lag_bytes", "lag_ms", "reconnects", "source_link_stalled_s",
+         "verification")
 PLAIN_EVERY_S = 2.0
 
 
@@ -151,6 +153,10 @@ def sync_cmd(
     stall_timeout: Annotated[float, typer.Option(
         "--stall-timeout", metavar="S", help="Give up after this long without progress.")]
     = 300.0,
+    reconnect_deadline: Annotated[float, typer.Option(
+        "--reconnect-deadline", metavar="S", min=0.0,
+        help="Keep trying a dropped source link this long, then stop (--resume "
+             "continues).")] = DEFAULT_RECONNECT_DEADLINE_S,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", metavar="N", help="A cluster source: shards loading at once (default: the "
                                     "cores).")] = None,
@@ -179,6 +185,7 @@ def sync_cmd(
                        resume=resume, status_json=status_json, flush_target=flush_target,
                        match=match, db_map=parse_db_map(db_map), heartbeat=heartbeat,
                        set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
+                       reconnect_deadline_s=reconnect_deadline,
                        listen=listen, jobs=jobs, source_cluster=source_cluster,
                        target_cluster=target_cluster,
                        allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool,

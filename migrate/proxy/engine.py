@@ -47,9 +47,10 @@ from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.modes import PROXY
 from migrate.sync.options import SyncOptions
 from migrate.sync.overfull import check_replica_memory
-from migrate.sync.psync import Generation, ReplicationLink
+from migrate.sync.psync import Generation, ReplicationLink, TransferRestarted, stall_note_s
 from migrate.sync.replay import Translator
 from migrate.sync.replica import GrowingFile
+from migrate.sync.retry import RetryPolicy
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
@@ -88,7 +89,8 @@ class ProxySync:
         self.apply_target = ApplyTarget(target.identity)
         self.spool: Path = ledger.paths.spool
         self.link = ReplicationLink(source.endpoint, self.spool, self._applied_offset,
-                                    opts.observer.note)
+                                    opts.observer.note, RetryPolicy(opts.reconnect_deadline_s),
+                                    status.update, stall_note_s(opts))
         self.heartbeat = Heartbeat(source.client, target.endpoint.client()) \
             if opts.heartbeat else None
         self.server: ReplicaServer | None = None
@@ -127,6 +129,12 @@ class ProxySync:
                 self.opts.observer.note(f"parsing every record of the RDB: {why_parse}")
                 self._rewrite(gen, rdb_out, oob_out)
                 self._serve(gen, rdb_out, oob_out, None)
+        except TransferRestarted:
+            self._undo()
+            raise KvmError("the source link was cut during the RDB transfer; proxy mode cannot "
+                           "start the target's load again in place",
+                           "run the sync again with --flush-target, or use --mode replica, "
+                           "which starts the transfer again by itself") from None
         except BaseException:
             self._undo()
             raise
@@ -166,6 +174,8 @@ class ProxySync:
     def _wait_for_rdb(self, gen: Generation) -> None:
         assert gen.rdb_path is not None
         while not gen.rdb_path.exists():
+            if gen.abandoned:
+                raise TransferRestarted("the RDB transfer was cut")
             self.link.check()
             if self.opts.stop.wait(0.02):
                 raise KeyboardInterrupt
@@ -280,8 +290,7 @@ class ProxySync:
                 "target_linked": bool(server and server.linked.is_set()),
                 "target_reconnects": max(0, (server.connections if server else 1) - 1),
                 **(self.forwarder.translator.figures() if self.forwarder else {}),
-                "reconnects": self.link.reconnects,
-                "partial_resyncs": self.link.partial_resyncs}
+                **self.link.figures()}
 
     def catch_up(self) -> None:
         with self.ledger.phase("catch-up") as counters:

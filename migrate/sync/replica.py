@@ -16,15 +16,15 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, TypeVar
 
 import redis
 
 from migrate.apply.commands import ApplyOptions
 from migrate.apply.target import Target as ApplyTarget
 from migrate.apply.writer import TargetWriter
-from migrate.errors import KvmError
+from migrate.errors import ConnectError, KvmError
 from migrate.protocol.outofmemory import TargetOutOfMemory
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
@@ -34,11 +34,14 @@ from migrate.sync.engine import Worker, lag_window_of
 from migrate.sync.heartbeat import Heartbeat
 from migrate.sync.modes import REPLICA
 from migrate.sync.options import SyncOptions
-from migrate.sync.psync import Generation, ReplicationLink
+from migrate.sync.psync import Generation, ReplicationLink, TransferRestarted, stall_note_s
 from migrate.sync.replay import StreamReplayer, Translator
+from migrate.sync.retry import RetryPolicy
 from migrate.sync.rules import ChangeRefused, TargetRefused, refuse_failed_keys
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
+
+T = TypeVar("T")
 
 
 class GrowingFile:
@@ -55,6 +58,8 @@ class GrowingFile:
             data = read(n)
             if data or done:
                 return data
+            if self.gen.abandoned:
+                raise TransferRestarted("the RDB transfer was cut")
             self.link.check()
             if self.stop.wait(0.005):
                 raise KeyboardInterrupt
@@ -77,6 +82,16 @@ class GrowingFile:
         return self._wait_for(self.raw.read, n if n and n > 0 else 1 << 20)
 
 
+def _until_restarted(records: Iterator[T], writer: TargetWriter) -> Iterator[T]:
+    """The RDB's records; when its transfer is cut (:class:`TransferRestarted`), every write
+    sent so far is answered first, so the flush that follows finds them all."""
+    try:
+        yield from records
+    except TransferRestarted:
+        writer.finish()
+        raise
+
+
 def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
     if opts.match:
         return "replica mode replays the command stream as it is; --match needs --mode scan"
@@ -95,7 +110,8 @@ class ReplicaSync:
         self.apply_target = ApplyTarget(target.identity)
         self.applied_path = ledger.paths.applied
         self.link = ReplicationLink(source.endpoint, ledger.paths.spool, self._applied_offset,
-                                    opts.observer.note)
+                                    opts.observer.note, RetryPolicy(opts.reconnect_deadline_s),
+                                    status.update, stall_note_s(opts))
         self.heartbeat = Heartbeat(source.client, target.endpoint.client(
             db=opts.db_map.to(0))) if opts.heartbeat else None
         self.replayer: StreamReplayer | None = None
@@ -150,20 +166,28 @@ class ReplicaSync:
         """Load the RDB while it is still arriving: the reader follows the spool file."""
         assert gen.rdb_path is not None
         while not gen.rdb_done and not gen.rdb_path.exists():
+            if gen.abandoned:
+                raise TransferRestarted("the RDB transfer was cut")
             self.link.check()
             self.status.update(sync_phase="full-sync", bytes_copied=gen.rdb_bytes,
                                bytes_total=gen.rdb_total)
             if self.opts.stop.wait(0.05):
                 raise KeyboardInterrupt
         self.status.update(sync_phase="loading", bytes_copied=gen.rdb_bytes)
-        with open(gen.rdb_path, "rb") as raw:
+        try:
+            raw_file = open(gen.rdb_path, "rb")  # noqa: SIM115 (the with below closes it)
+        except FileNotFoundError:
+            if gen.abandoned:  # cut and removed between the two looks
+                raise TransferRestarted("the RDB transfer was cut") from None
+            raise
+        with raw_file as raw:
             fh = GrowingFile(raw, gen, self.link, self.opts.stop)
             reader = RdbReader(fh)
             options = ApplyOptions(replace=True,
                                    drop_field_ttls="field-ttl" in self.opts.allow_loss)
             with TargetWriter(self.target.endpoint, self.apply_target, reader.producer.magic,
                               options, self.opts.db_map, pipe=self.target.writer(0)) as writer:
-                for rec in reader.records():
+                for rec in _until_restarted(reader.records(), writer):
                     if isinstance(rec, Entry):
                         writer.write(rec)
                         if rec.final:
@@ -185,7 +209,29 @@ class ReplicaSync:
                            bytes_total=gen.rdb_total or gen.rdb_bytes)
         gen.rdb_path.unlink(missing_ok=True)  # loaded: the spool keeps only the stream
 
-    def _open_generation(self, gen: Generation) -> None:
+    def _load_complete_rdb(self, gen: Generation) -> Generation:
+        """Load ``gen``'s RDB; when its transfer is cut, flush what was loaded and load the
+        link's next generation (a new full sync) from the start. Returns the one loaded."""
+        while True:
+            try:
+                self._load_rdb(gen)
+                return gen
+            except TransferRestarted:
+                gen = self._next_generation(gen)
+                self.opts.observer.note("the RDB transfer was cut: flushing the target to "
+                                        "load the new transfer from the start")
+                self.target.flushall()
+                self.keys_loaded = 0
+
+    def _next_generation(self, gen: Generation) -> Generation:
+        while (new := self.link.generation) is gen or new is None:
+            self.link.check()
+            self.status.update(sync_phase="reconnecting")
+            if self.opts.stop.wait(0.05):
+                raise KeyboardInterrupt
+        return new
+
+    def _open_generation(self, gen: Generation) -> Generation:
         if self.gen_number is not None and gen.rdb_path is not None:
             self.opts.observer.note("full resync: flushing the target to load the new RDB")
             if self.writer is not None:
@@ -193,7 +239,7 @@ class ReplicaSync:
             self.applied_path.unlink(missing_ok=True)  # its offset is of the flushed data
             self.target.flushall()
         if gen.rdb_path is not None:
-            self._load_rdb(gen)
+            gen = self._load_complete_rdb(gen)
         if self.replayer is not None:
             self.replayer.close()
         if self.writer is None:
@@ -211,6 +257,7 @@ class ReplicaSync:
         self.gen_number = gen.number
         self.ledger.offsets.update(replid=gen.replid, generation=gen.number)
         self._save_applied(gen)  # loaded: a source that stays idle is caught up as it is
+        return gen
 
     def advance(self) -> int:
         """Replay what has arrived; returns bytes consumed."""
@@ -218,25 +265,37 @@ class ReplicaSync:
         gen = self.link.generation
         assert gen is not None
         if gen.number != self.gen_number:
-            self._open_generation(gen)
+            gen = self._open_generation(gen)
         assert self.replayer is not None and self.writer is not None
         try:
-            consumed = self.replayer.step()
+            try:
+                consumed = self.replayer.step()
+            except ChangeRefused:  # nothing of it was sent: resume starts at the refused one
+                self.writer.flush()
+                self._checked(gen)
+                self._save_applied(gen)
+                raise
             if consumed:
                 self.writer.flush()
-        except ChangeRefused:  # nothing of it was sent: resume starts at the refused command
-            self.writer.flush()
-            self._checked(gen)
-            self._save_applied(gen)
-            raise
         except TargetOutOfMemory:  # writes after the refused one may have been applied
             self.applied_path.unlink(missing_ok=True)  # no exact offset: --resume reloads
             raise
+        except ConnectError as exc:  # the target's link (the source's is the link thread's)
+            raise self._target_lost(exc) from None
         if consumed:
             self._checked(gen)
             self._save_applied(gen)
             self._last_progress = time.monotonic()
         return consumed
+
+    def _target_lost(self, exc: ConnectError) -> KvmError:
+        """The target's link dropped with commands sent and unanswered: the target may have
+        applied some of them, and replaying them again would apply those twice (an INCR, an
+        RPUSH), so no offset is exact to resume from: --resume loads again."""
+        self.applied_path.unlink(missing_ok=True)
+        return KvmError(f"{exc.message}; the target may have applied commands it did not "
+                        "answer", "run again with --resume: it flushes the target and loads "
+                        "it again, so nothing is applied twice")
 
     def _checked(self, gen: Generation) -> None:
         """Stop at a write the target refused. Commands after it in the same pipelined batch
@@ -266,8 +325,7 @@ class ReplicaSync:
                 "commands": self.replayer.commands if self.replayer else 0,
                 "target_errors": pstats.errors if pstats else 0,
                 **(self.replayer.translator.figures() if self.replayer else {}),
-                "reconnects": self.link.reconnects,
-                "partial_resyncs": self.link.partial_resyncs}
+                **self.link.figures()}
 
     def catch_up(self) -> None:
         with self.ledger.phase("catch-up") as counters:
