@@ -64,9 +64,9 @@ class RateLimiter:
 
 
 def limit(conn: C, limiter: RateLimiter) -> C:
-    """``conn`` (anything with ``call`` and ``call_many``: a RawConn, a cluster's RoutedConn)
-    with its commands passing ``limiter`` first; the same object, so what it is (isinstance)
-    does not change."""
+    """``conn`` (anything with ``call`` and ``call_many``, maybe ``send_many``: a RawConn, a
+    cluster's RoutedConn) with its commands passing ``limiter`` first; the same object, so
+    what it is (isinstance) does not change."""
     call, call_many = conn.call, conn.call_many  # type: ignore[attr-defined]
 
     def limited_call(*args: Any) -> Any:
@@ -79,4 +79,12 @@ def limit(conn: C, limiter: RateLimiter) -> C:
 
     setattr(conn, "call", limited_call)  # noqa: B010 - an instance attribute over the method
     setattr(conn, "call_many", limited_call_many)  # noqa: B010
+    send_many = getattr(conn, "send_many", None)  # a pipeline sent now, its replies read later
+    if send_many is not None:
+
+        def limited_send_many(commands: Sequence[Sequence[Any]]) -> None:
+            limiter.acquire(len(commands))
+            send_many(commands)
+
+        setattr(conn, "send_many", limited_send_many)  # noqa: B010
     return conn

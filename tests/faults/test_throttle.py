@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from migrate.cluster.sync import shard_dir
 from migrate.errors import UsageError
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
 from migrate.protocol.ratelimit import RateLimiter
+from migrate.state.paths import StatePaths
 from tests.cluster.test_cluster_sync import LabCluster, fill
 from tests.faults.outcomes import Outcome, record
 from tests.helpers import run_cli
@@ -117,5 +117,5 @@ def test_each_shard_of_a_cluster_scan_has_its_own_limit(
                   "--max-ops-per-s", f"{rate:g}", "--state", str(tmp_path / "state"))
     assert res.code == 0, res.output[-3000:]
     for i in range(2):
-        shard = json.loads((shard_dir(tmp_path / "state", i) / "ledger.json").read_text())
+        shard = json.loads(StatePaths(StatePaths(tmp_path / "state").shard(i)).ledger.read_text())
         _check(shard["status"]["throttle"], shard["status"]["source_latency"], rate, 1)
