@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from migrate.errors import KvmError
 from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.options import SyncOptions
+from migrate.sync.status import StatusPublisher
 
 WORKER_JOIN_S = 10.0
 
@@ -99,3 +101,45 @@ class Worker:
             return False
         self._thread = None
         return True
+
+
+class StreamFollower:
+    """What the engines that replay a stream in a :class:`Worker` share once caught up
+    (replica and proxy mode): the worker's loop repeats :meth:`step` (waiting ``idle_s``
+    when nothing moved), :meth:`tick` is about a second of --follow (the worker's error, a
+    heartbeat, the live figures with the heartbeat's lag), :meth:`check` and
+    :meth:`lag_window_s`. The engine sets ``worker`` to a :class:`Worker` of :meth:`follow`
+    and provides :meth:`step` and :meth:`figures`."""
+
+    idle_s = 0.01
+    worker: Worker
+    heartbeat: Heartbeat | None
+    opts: SyncOptions
+    status: StatusPublisher
+
+    def step(self) -> bool:
+        """Apply what has arrived; whether anything moved."""
+        raise NotImplementedError
+
+    def figures(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def follow(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if not self.step():
+                stop.wait(self.idle_s)
+
+    def check(self) -> None:
+        self.worker.check()
+
+    def tick(self) -> None:
+        """About a second of --follow: a heartbeat and the live figures."""
+        self.worker.check()
+        if self.heartbeat:
+            self.heartbeat.beat()
+        self.opts.stop.wait(1.0)
+        self.status.update(sync_phase="following", **self.figures(),
+                           lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
+
+    def lag_window_s(self) -> float:
+        return lag_window_of(self.heartbeat)
