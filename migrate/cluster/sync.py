@@ -36,7 +36,7 @@ from migrate.errors import KvmError
 from migrate.protocol.cluster.topology import SlotRange, discover
 from migrate.state.ledger import Ledger
 from migrate.state.paths import StatePaths
-from migrate.sync.engine import Engine
+from migrate.sync.engine import Engine, Worker, join_all
 from migrate.sync.options import QuietObserver, SyncOptions
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
@@ -45,6 +45,7 @@ from migrate.sync.status import StatusPublisher
 BuildShard = Callable[[Source, Target, SyncOptions, Ledger, StatusPublisher], Engine]
 
 TOPOLOGY_EVERY_S = 10.0
+CATCH_UP_JOIN_S = 30.0  # how long the other shards may take to stop once catch-up ends
 # What a shard's row of the status shows from its reader's figures (lag_bytes in replica
 # mode, lag_keys in scan mode: keys changed on the source, not yet copied).
 SHARD_FIGURES = ("source_offset", "applied_offset", "lag_bytes", "lag_keys", "commands",
@@ -107,22 +108,19 @@ class ClusterSync:
     def _start_links(self) -> None:
         """PSYNC to every primary at once: each source may wait before it starts a diskless
         transfer (repl-diskless-sync-delay, 5 s by default), and those waits overlap."""
-        errors: dict[int, BaseException] = {}
-
-        def link(i: int, engine: Engine) -> None:
-            try:
+        def link(i: int, engine: Engine) -> Callable[[threading.Event], None]:
+            def run(_: threading.Event) -> None:
                 engine.start()
                 self.phases[i] = "linked"
-            except BaseException as exc:
-                errors[i] = exc
+            return run
 
-        threads = [threading.Thread(target=link, args=(i, e), daemon=True)
+        workers = [Worker(f"shard-{i}-link", "the link", link(i, e))
                    for i, e in enumerate(self.engines)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        self.errors.update(errors)
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()  # a start ends by itself: connect and PSYNC have their own deadlines
+        self._take_errors(workers)
         self.raise_first_error()
 
     # --- catch-up: every shard in parallel ------------------------------------------------------
@@ -130,32 +128,35 @@ class ClusterSync:
         gate = threading.Semaphore(self.jobs)
         done = threading.Event()
 
-        def run(i: int, engine: Engine) -> None:
-            try:
-                with gate:
-                    self.phases[i] = "loading"
-                    engine.catch_up()
-                self.phases[i] = "following"
-            except BaseException as exc:
-                self.errors[i] = exc
-                self.phases[i] = "failed"
-                self.opts.stop.set()  # one shard failing stops them all
-            finally:
-                if all(p in ("following", "failed") for p in self.phases.values()):
-                    done.set()
+        def shard(i: int, engine: Engine) -> Callable[[threading.Event], None]:
+            def run(_: threading.Event) -> None:
+                try:
+                    with gate:
+                        self.phases[i] = "loading"
+                        engine.catch_up()
+                    self.phases[i] = "following"
+                except BaseException:
+                    self.phases[i] = "failed"
+                    self.opts.stop.set()  # one shard failing stops them all
+                    raise  # kept by its worker
+                finally:
+                    if all(p in ("following", "failed") for p in self.phases.values()):
+                        done.set()
+            return run
 
-        threads = [threading.Thread(target=run, args=(i, e), daemon=True, name=f"shard-{i}")
+        workers = [Worker(f"shard-{i}", "the catch-up", shard(i, e))
                    for i, e in enumerate(self.engines)]
         self.check_topology()
         with self.ledger.phase("catch-up") as counters:
-            for t in threads:
-                t.start()
+            for w in workers:
+                w.start()
             while not done.wait(1.0):
                 self.publish("catch-up")
-                if self.opts.stop.is_set() and not self.errors:
+                if self.opts.stop.is_set():  # asked to, or a shard failed
                     break
-            for t in threads:
-                t.join(30)
+            # every shard stops with opts.stop; one that does not is an error of its own
+            join_all(workers, CATCH_UP_JOIN_S)
+            self._take_errors(workers)
             self.raise_first_error()
             counters.update(shards=len(self.engines), keys_loaded=self.keys_loaded())
         self.check_topology()
@@ -175,6 +176,13 @@ class ClusterSync:
                            "failover or resharding is not followed",
                            "run the sync again once the cluster is stable "
                            "(--flush-target)")
+
+    def _take_errors(self, workers: list[Worker]) -> None:
+        """What each shard's worker raised; a shard that did not stop in time counts only
+        when no shard failed (a failure is the reason the others were stopped)."""
+        errors = {i: w.error for i, w in enumerate(workers) if w.error is not None}
+        failed = {i: e for i, e in errors.items() if not workers[i].alive}
+        self.errors.update(failed or errors)
 
     def raise_first_error(self) -> None:
         for i, exc in sorted(self.errors.items()):

@@ -21,8 +21,7 @@ from migrate.errors import ConnectError, KvmError
 from migrate.protocol.connect import READ_TIMEOUT_S, connect
 from migrate.protocol.outofmemory import TargetOutOfMemory, is_out_of_memory
 from migrate.protocol.resp import Arg, encode_command
-
-CHUNK = 256 * 1024
+from migrate.protocol.sendbuffer import SendBuffer
 
 
 @dataclass
@@ -40,17 +39,12 @@ class PipelineWriter:
                  max_in_flight_bytes: int = 8 * 1024 * 1024, timeout: float = READ_TIMEOUT_S):
         self.endpoint = endpoint
         self.stats = PipelineStats()
-        self._buf: list[bytes] = []
-        self._buf_len = 0
-        self._max_in_flight = max_in_flight_bytes
         self._cond = threading.Condition()
-        self._unacked_bytes = 0
         self._pending_sizes: deque[int] = deque()
         self._pending_labels: deque[object] | None = None
-        self._reader_error: BaseException | None = None
-        self._full: TargetOutOfMemory | None = None  # the first refusal for lack of memory
         self._conn = connect(endpoint, db=db, timeout=timeout)
         self._sock = self._conn.duplex()
+        self._out = SendBuffer(self._sock, endpoint, self._cond, max_in_flight_bytes)
         self._closed = False
         self._thread = threading.Thread(target=self._read_loop, daemon=True)
         self._thread.start()
@@ -63,15 +57,12 @@ class PipelineWriter:
 
     def send(self, *args: Arg, label: object = None) -> None:
         data = encode_command(args)
-        self._buf.append(data)
-        self._buf_len += len(data)
         with self._cond:
             self._pending_sizes.append(len(data))
             if self._pending_labels is not None:
                 self._pending_labels.append(label)
             self.stats.sent += 1
-        if self._buf_len >= CHUNK:
-            self._write_buffer()
+        self._out.add(data)
 
     def send_encoded(self, data: bytes, commands: int,
                      labels: list[object] | None = None) -> None:
@@ -80,8 +71,6 @@ class PipelineWriter:
         per command, when labels are kept."""
         if commands <= 0:
             return
-        self._buf.append(data)
-        self._buf_len += len(data)
         with self._cond:  # the bytes count as acknowledged with the batch's last reply
             self._pending_sizes.extend([0] * (commands - 1))
             self._pending_sizes.append(len(data))
@@ -89,26 +78,7 @@ class PipelineWriter:
                 self._pending_labels.extend(labels if labels is not None and
                                             len(labels) == commands else [None] * commands)
             self.stats.sent += commands
-        if self._buf_len >= CHUNK:
-            self._write_buffer()
-
-    def _write_buffer(self) -> None:
-        if not self._buf:
-            return
-        with self._cond:  # an error raised here leaves the buffer unsent, never half-sent
-            while (self._unacked_bytes > self._max_in_flight and self._reader_error is None
-                   and self._full is None):
-                self._cond.wait(1.0)
-            self._raise_reader_error()
-            data = b"".join(self._buf)
-            self._unacked_bytes += len(data)
-        self._buf.clear()
-        self._buf_len = 0
-        try:
-            self._sock.sendall(data)
-        except OSError as exc:
-            raise ConnectError(f"lost the connection to {self.endpoint.display()}: {exc}") \
-                from None
+        self._out.add(data)
 
     def _read_loop(self) -> None:
         reader = hiredis.Reader()
@@ -117,7 +87,7 @@ class PipelineWriter:
                 try:
                     chunk = self._sock.recv(1 << 20)
                 except TimeoutError:
-                    if self._unacked_bytes:
+                    if self._out.unacked:
                         raise TimeoutError(f"no reply within {self._conn.timeout:g} s") \
                             from None
                     continue  # idle: nothing is owed
@@ -145,10 +115,10 @@ class PipelineWriter:
                         label = labels.popleft() if labels else None
                         if i == first_error_at and self.stats.errors == 0:
                             self.stats.first_error_label = label
-                        if i == oom_at and self._full is None:
-                            self._full = TargetOutOfMemory(self.endpoint.display(),
-                                                           oom_error, label)
-                    self._unacked_bytes -= freed
+                        if i == oom_at:
+                            self._out.stop(TargetOutOfMemory(self.endpoint.display(),
+                                                             oom_error, label))
+                    self._out.acked(freed)
                     self.stats.replied += replied
                     self.stats.errors += len(errors)
                     room = 10 - len(self.stats.first_errors)
@@ -156,24 +126,11 @@ class PipelineWriter:
                     self._cond.notify_all()
         except BaseException as exc:  # handed to the writing thread
             if not self._closed:
-                with self._cond:
-                    self._reader_error = exc
-                    self._cond.notify_all()
-
-    def _raise_reader_error(self) -> None:
-        if self._full is not None:  # every later write would be refused too: stop now
-            raise self._full
-        if self._reader_error is not None:
-            raise ConnectError(f"lost the connection to {self.endpoint.display()}: "
-                               f"{self._reader_error}")
+                self._out.fail(exc)
 
     def flush(self) -> PipelineStats:
         """Send what is buffered and wait until every command has a reply."""
-        self._write_buffer()
-        with self._cond:
-            while self.stats.replied < self.stats.sent and self._reader_error is None:
-                self._cond.wait(1.0)  # an out-of-memory stop still waits: applied is known
-            self._raise_reader_error()
+        self._out.wait_until(lambda: self.stats.replied >= self.stats.sent)
         if self.stats.errors and self.stats.first_errors and \
                 self.stats.first_errors[0].startswith(("NOAUTH", "WRONGPASS", "invalid pass")):
             raise ConnectError(f"cannot authenticate to {self.endpoint.display()}: "

@@ -42,8 +42,8 @@ from migrate.proxy.primary import ReplicaServer, parse_listen
 from migrate.proxy.rewrite import RewriteStats, pass_through_rdb, rewrite_rdb
 from migrate.state.coordination import AppliedFile
 from migrate.state.ledger import Ledger
-from migrate.sync.engine import Worker, lag_window_of
-from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.engine import StreamFollower, Worker
+from migrate.sync.heartbeat import Heartbeat, Mark
 from migrate.sync.modes import PROXY
 from migrate.sync.options import SyncOptions
 from migrate.sync.overfull import check_replica_memory
@@ -77,7 +77,8 @@ def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
     return None
 
 
-class ProxySync:
+class ProxySync(StreamFollower):
+    idle_s = 0.005
     mode = PROXY
 
     def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
@@ -100,7 +101,7 @@ class ProxySync:
         self.target_is_replica = False
         self._last_getack = 0.0
         self.applied_file = AppliedFile(ledger.paths.root)
-        self.worker = Worker("forward", "forwarding the stream", self._loop)
+        self.worker = Worker("forward", "forwarding the stream", self.follow)
 
     def _applied_offset(self) -> int:
         if self.forwarder is not None and self.server is not None:
@@ -295,7 +296,7 @@ class ProxySync:
     def catch_up(self) -> None:
         with self.ledger.phase("catch-up") as counters:
             wanted: int | None = None
-            stamp: int | None = None
+            mark = Mark(self.heartbeat)
             seen = (-1, -1)
             progress = time.monotonic()
             while not self.opts.stop.is_set():
@@ -313,13 +314,9 @@ class ProxySync:
                                    " s", "check the target's log: did it load the RDB?")
                 if wanted is not None and figures["applied_offset"] < wanted:
                     self._ask_ack()
-                if wanted is not None and figures["applied_offset"] >= wanted:
-                    if not self.heartbeat:
-                        break
-                    if stamp is None:
-                        stamp = self.heartbeat.beat()
-                    elif (self.heartbeat.seen() or 0) >= stamp:
-                        break
+                if wanted is not None and figures["applied_offset"] >= wanted and \
+                        mark.reached():
+                    break
                 time.sleep(0.01)
             counters.update(applied=self._applied_offset(),
                             rewrite=self.rewrite.to_dict() if self.rewrite else {})
@@ -332,35 +329,18 @@ class ProxySync:
         if not self.opts.stop.is_set():
             self.worker.start()
 
-    def _pump(self) -> bool:
-        """Forward what the source sent, record what the target has applied, and ask for its
-        ACK while anything forwarded is unacknowledged; whether anything moved."""
+    def step(self) -> bool:
+        """After catch-up, in the worker thread (the stream keeps flowing while the sync
+        verifies and follows): forward what the source sent, record what the target has
+        applied (``applied.json`` follows the target's ACKs, so a cut-over sees the final
+        offset applied within milliseconds), and ask for its ACK while anything forwarded is
+        unacknowledged; whether anything moved."""
         moved = self.advance()
         applied = self._applied_offset()
         self.applied_file.update(applied, mode=self.mode)
         if self.forwarder is not None and applied < self.forwarder.source_parsed:
             self._ask_ack(every_s=0.01)
         return bool(moved)
-
-    def _loop(self, stop: threading.Event) -> None:
-        """After catch-up, in a thread: the stream keeps flowing while the sync verifies and
-        follows. ``applied.json`` follows the target's ACKs, so a cut-over sees the final
-        offset applied within milliseconds."""
-        while not stop.is_set():
-            if not self._pump():
-                stop.wait(0.005)
-
-    def check(self) -> None:
-        self.worker.check()
-
-    def tick(self) -> None:
-        """About a second of --follow: a heartbeat and the live figures."""
-        self.worker.check()
-        if self.heartbeat:
-            self.heartbeat.beat()
-        self.opts.stop.wait(1.0)
-        self.status.update(sync_phase="following", **self.figures(),
-                           lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
 
     def _ask_ack(self, every_s: float = 0.1) -> None:
         """REPLCONF GETACK to the target (at most every ``every_s``): it answers at once
@@ -374,9 +354,6 @@ class ProxySync:
 
     def written_keys(self) -> list[tuple[int, bytes]]:
         return self.forwarder.translator.touched.snapshot() if self.forwarder else []
-
-    def lag_window_s(self) -> float:
-        return lag_window_of(self.heartbeat)
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Forward everything received so far and wait for the target to apply it."""

@@ -62,3 +62,21 @@ class Heartbeat:
     def remove(self) -> None:
         with contextlib.suppress(redis.RedisError):
             self.source.delete(HEARTBEAT_KEY)
+
+
+class Mark:
+    """A heartbeat written the first time :meth:`reached` is asked, then looked for on the
+    target: True once the target shows it (the stream is applied at least up to that moment),
+    and at once when there is no heartbeat (``--no-heartbeat``)."""
+
+    def __init__(self, heartbeat: Heartbeat | None):
+        self.heartbeat = heartbeat
+        self.stamp: int | None = None
+
+    def reached(self) -> bool:
+        if self.heartbeat is None:
+            return True
+        if self.stamp is None:
+            self.stamp = self.heartbeat.beat()
+            return False
+        return (self.heartbeat.seen() or 0) >= self.stamp

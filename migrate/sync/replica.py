@@ -30,8 +30,8 @@ from migrate.protocol.pipeline import PipelineWriter
 from migrate.rdb import Entry, Function, RdbReader
 from migrate.state.disk import state_disk_error
 from migrate.state.ledger import Ledger, write_json_atomic
-from migrate.sync.engine import Worker, lag_window_of
-from migrate.sync.heartbeat import Heartbeat
+from migrate.sync.engine import StreamFollower, Worker
+from migrate.sync.heartbeat import Heartbeat, Mark
 from migrate.sync.modes import REPLICA
 from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink, TransferRestarted, stall_note_s
@@ -100,7 +100,7 @@ def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
     return None
 
 
-class ReplicaSync:
+class ReplicaSync(StreamFollower):
     mode = REPLICA
 
     def __init__(self, source: Source, target: Target, opts: SyncOptions, ledger: Ledger,
@@ -120,7 +120,7 @@ class ReplicaSync:
         self.resume_db = 0
         self.keys_loaded = 0
         self.load_stats: dict[str, Any] = {}
-        self.worker = Worker("replay", "replaying the stream", self._loop)
+        self.worker = Worker("replay", "replaying the stream", self.follow)
         self._last_progress = time.monotonic()
 
     def _applied_offset(self) -> int:
@@ -329,7 +329,7 @@ class ReplicaSync:
 
     def catch_up(self) -> None:
         with self.ledger.phase("catch-up") as counters:
-            stamp: int | None = None
+            mark = Mark(self.heartbeat)
             while not self.opts.stop.is_set():
                 target_offset = int(self.source.info("replication").get(
                     "master_repl_offset", 0))
@@ -337,13 +337,8 @@ class ReplicaSync:
                     pass
                 figures = self.figures()
                 self.status.update(sync_phase="streaming", **figures)
-                if self._applied_offset() >= target_offset:
-                    if not self.heartbeat:
-                        break
-                    if stamp is None:
-                        stamp = self.heartbeat.beat()
-                    elif (self.heartbeat.seen() or 0) >= stamp:
-                        break
+                if self._applied_offset() >= target_offset and mark.reached():
+                    break
                 if time.monotonic() - self._last_progress > self.opts.stall_timeout_s:
                     raise KvmError(f"no replication progress for {self.opts.stall_timeout_s:.0f}"
                                    " s", "check the source and the target")
@@ -352,10 +347,8 @@ class ReplicaSync:
                             load=self.load_stats)
         self.worker.start()
 
-    def _loop(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            if not self.advance():
-                stop.wait(0.01)
+    def step(self) -> bool:
+        return bool(self.advance())
 
     def check(self) -> None:
         error = self.worker.error
@@ -364,19 +357,8 @@ class ReplicaSync:
             raise disk  # applied.json could not be written: one line naming it
         self.worker.check()
 
-    def tick(self) -> None:
-        self.check()
-        if self.heartbeat:
-            self.heartbeat.beat()
-        self.opts.stop.wait(1.0)
-        self.status.update(sync_phase="following", **self.figures(),
-                           lag_ms=self.heartbeat.lag_ms() if self.heartbeat else None)
-
     def written_keys(self) -> list[tuple[int, bytes]]:
         return self.replayer.translator.touched.snapshot() if self.replayer else []
-
-    def lag_window_s(self) -> float:
-        return lag_window_of(self.heartbeat)
 
     def close(self) -> None:
         stopped = self.worker.stop()  # never drive the writer while the replay thread runs

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from migrate.errors import KvmError, UsageError
 from migrate.keyglob import glob_to_regex as _glob_to_regex
 from migrate.state.ledger import Ledger
+from migrate.sync.engine import Worker, join_all
 from migrate.sync.replay import Translator
 from migrate.sync.rules import ChangeRefused
 from migrate.sync.scan import notify_problem
@@ -111,3 +113,29 @@ def test_notify_problem() -> None:
     assert notify_problem("KA") is None and notify_problem("AKE") is None
     assert "no K or E" in (notify_problem("") or "")
     assert "missing classes" in (notify_problem("Kg$") or "")
+
+
+def test_worker_keeps_what_its_task_raised() -> None:
+    def fail(_: threading.Event) -> None:
+        raise ValueError("bad value")
+
+    worker = Worker("w", "the task", fail)
+    worker.start()
+    assert worker.join() and not worker.alive
+    with pytest.raises(KvmError, match="the task failed: bad value"):
+        worker.check()
+
+
+def test_join_all_reports_a_task_that_does_not_end() -> None:
+    release = threading.Event()
+    quick = Worker("quick", "the quick task", lambda _: None)
+    stuck = Worker("stuck", "the stuck task", lambda _: release.wait())
+    quick.start()
+    stuck.start()
+    join_all([stuck, quick], 1.0)
+    quick.check()  # ended: nothing to raise
+    assert stuck.alive
+    with pytest.raises(KvmError, match="the stuck task did not stop within 1 s"):
+        stuck.check()
+    release.set()
+    assert stuck.join(10.0)

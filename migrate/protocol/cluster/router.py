@@ -36,9 +36,10 @@ from migrate.protocol.cluster.slots import SLOTS, key_slot
 from migrate.protocol.cluster.topology import Topology, discover, is_cluster
 from migrate.protocol.connect import connect as open_connection
 from migrate.protocol.outofmemory import TargetOutOfMemory, is_out_of_memory
-from migrate.protocol.pipeline import CHUNK, PipelineStats
+from migrate.protocol.pipeline import PipelineStats
 from migrate.protocol.rawconn import RawConn, Reply
 from migrate.protocol.resp import Arg, encode_command, to_bytes
+from migrate.protocol.sendbuffer import SendBuffer
 
 REDIRECT_ROUNDS = 30  # resends of one command before its redirection counts as an error
 RETRY_BUDGET_S = 120.0  # ... and how long -TRYAGAIN / -CLUSTERDOWN are retried (a migration)
@@ -217,18 +218,13 @@ class _NodeLink:
         self.first_error_label: object = None
         self.redirects: list[tuple[_Unit, Redirect]] = []
         self._noticed = noticed
-        self._max_in_flight = max_in_flight
         self._cond = threading.Condition()
         self._pending: deque[tuple[_Unit, bool]] = deque()
-        self._unacked = 0
-        self._buf: list[bytes] = []
-        self._buf_len = 0
-        self._error: BaseException | None = None
-        self._full: TargetOutOfMemory | None = None  # the first refusal for lack of memory
         self._closed = False
         self._reader = hiredis.Reader()
         self._conn = open_connection(endpoint, db=0, timeout=timeout)
         self._sock = self._conn.duplex()
+        self._out = SendBuffer(self._sock, endpoint, self._cond, max_in_flight)
         self._thread = threading.Thread(target=self._read_loop, daemon=True,
                                         name=f"kvm-cluster-{endpoint.port}")
         self._thread.start()
@@ -237,37 +233,15 @@ class _NodeLink:
         data = ASKING + unit.body if asking else unit.body
         with self._cond:
             self._pending.append((unit, asking))
-        self._buf.append(data)
-        self._buf_len += len(data)
-        if self._buf_len >= CHUNK:
-            self.push()
+        self._out.add(data)
 
     def push(self) -> None:
         """Write what is buffered (waiting while too much is unacknowledged)."""
-        if not self._buf:
-            return
-        with self._cond:  # an error raised here leaves the buffer unsent, never half-sent
-            while self._unacked > self._max_in_flight and self._error is None and \
-                    self._full is None:
-                self._cond.wait(1.0)
-            self._raise_error()
-            data = b"".join(self._buf)
-            self._unacked += len(data)
-        self._buf.clear()
-        self._buf_len = 0
-        try:
-            self._sock.sendall(data)
-        except OSError as exc:
-            raise ConnectError(f"lost the connection to {self.endpoint.display()}: {exc}") \
-                from None
+        self._out.write()
 
     def wait(self) -> None:
         """Wait until every unit sent has its replies."""
-        self.push()
-        with self._cond:
-            while self._pending and self._error is None:
-                self._cond.wait(1.0)
-            self._raise_error()
+        self._out.wait_until(lambda: not self._pending)
 
     def take_redirects(self) -> list[tuple[_Unit, Redirect]]:
         with self._cond:
@@ -296,15 +270,13 @@ class _NodeLink:
                         if len(replies) < unit.replies + asking:
                             continue
                         self._pending.popleft()
-                        self._unacked -= len(unit.body) + (len(ASKING) if asking else 0)
+                        self._out.acked(len(unit.body) + (len(ASKING) if asking else 0))
                         self._settle(unit, replies[1:] if asking else replies)
                         replies = []
                         self._cond.notify_all()
         except BaseException as exc:  # handed to the sending thread
             if not self._closed:
-                with self._cond:
-                    self._error = exc
-                    self._cond.notify_all()
+                self._out.fail(exc)
 
     def _settle(self, unit: _Unit, replies: list[Reply]) -> None:
         """Count a unit's replies, or keep it for resending (called holding the lock)."""
@@ -320,18 +292,11 @@ class _NodeLink:
         if errors and not self.errors:
             self.first_error_label = unit.label
         oom = next((e for e in errors if is_out_of_memory(e)), None)
-        if oom is not None and self._full is None:
-            self._full = TargetOutOfMemory(self.endpoint.display(), oom, unit.label)
+        if oom is not None:
+            self._out.stop(TargetOutOfMemory(self.endpoint.display(), oom, unit.label))
         self.errors += len(errors)
         room = max(10 - len(self.first_errors), 0)
         self.first_errors.extend(errors[:room])
-
-    def _raise_error(self) -> None:
-        if self._full is not None:  # every later write would be refused too: stop now
-            raise self._full
-        if self._error is not None:
-            raise ConnectError(f"lost the connection to {self.endpoint.display()}: "
-                               f"{self._error}")
 
     def close(self) -> None:
         self._closed = True
