@@ -1,0 +1,106 @@
+"""Resharding during a migration (issue 19): a slot of the cluster target migrated while
+kvmigrate writes into it (-ASK, -TRYAGAIN, -MOVED followed, nothing lost), and a slot of the
+cluster source migrated while ``sync --follow`` reads it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from migrate.endpoint import raw_command
+from migrate.lab.cluster import ClusterHandle
+from migrate.protocol.cluster.router import ClusterWriter
+from migrate.protocol.cluster.slots import key_slot
+from migrate.protocol.cluster.topology import discover
+from tests.cluster.test_router import (
+    _finish_migration,
+    _migrate_keys,
+    _owner,
+    _start_migration,
+    cluster_client,
+)
+from tests.faults.outcomes import Outcome, record
+
+LabCluster = Callable[..., ClusterHandle]
+
+
+def _migrate_named(handle: ClusterHandle, src: int, dst: int, keys: list[str]) -> None:
+    raw_command(handle.nodes[src].client(), "MIGRATE", "127.0.0.1", handle.nodes[dst].port,
+                "", 0, 5000, "KEYS", *keys)
+
+
+def _finish_move(handle: ClusterHandle, slot: int, src: int, dst: int,
+                 writer: ClusterWriter) -> None:
+    """Once the writer met -TRYAGAIN (a MULTI block whose keys are split between the slot's
+    two nodes), move the slot's remaining keys, then give it to ``dst``. It waits on a
+    figure of the writer, never on the writer itself (which waits for this move)."""
+    deadline = time.monotonic() + 60
+    while writer._counts.retried == 0:
+        assert time.monotonic() < deadline, "the writer never met -TRYAGAIN"
+        time.sleep(0.01)
+    _migrate_keys(handle, slot, src, dst, pause=0.02)
+    _finish_migration(handle, slot, src, dst)
+
+
+def _write_round(writer: ClusterWriter, rounds: int) -> None:
+    for i in range(300):
+        writer.send("SET", f"{{mv}}:{i}", f"r{rounds}")
+        writer.send("SET", f"other:{i}", f"r{rounds}")
+        if i % 50 == 0:
+            writer.send("HINCRBY", "{mv}:counter", f"n{i}", 1)
+    writer.send("MULTI")
+    writer.send("INCR", "{mv}:tx")
+    writer.send("RPUSH", "{mv}:list", rounds)
+    writer.send("EXEC")
+
+
+def test_a_slot_moved_while_writing_loses_nothing(lab_cluster: LabCluster) -> None:
+    handle = lab_cluster("valkey-8.0", shards=3)
+    slot = key_slot(b"{mv}")
+    src = _owner(handle, slot)
+    dst = (src + 1) % 3
+    rounds = 0
+    with ClusterWriter(handle.endpoint) as writer:
+        for rounds in range(2):
+            _write_round(writer, rounds)
+        assert writer.flush().errors == 0
+        # the slot half moved: 20 of its keys and the block's counter are on dst, so writing
+        # them meets -ASK, and the block (counter on dst, list on src) -ASK then -TRYAGAIN
+        # until the mover, started once the writer met it, moves the rest
+        _start_migration(handle, slot, src, dst)
+        _migrate_named(handle, src, dst, [f"{{mv}}:{i}" for i in range(20)] + ["{mv}:tx"])
+        mover = threading.Thread(target=_finish_move, args=(handle, slot, src, dst, writer))
+        mover.start()
+        rounds = 2
+        _write_round(writer, rounds)
+        during = writer.flush()
+        assert during.errors == 0, during.first_errors
+        assert during.asked >= 21 and during.retried >= 1
+        while rounds < 5 or mover.is_alive():
+            rounds += 1
+            _write_round(writer, rounds)
+        rounds += 1
+        mover.join()
+        writer.send("SET", "{mv}:last", "done")  # after the move: -MOVED, then the new node
+        stats = writer.flush()
+    assert stats.errors == 0, stats.first_errors
+    assert stats.sent == stats.replied
+    assert stats.asked > 0 and stats.moved > 0 and stats.refreshes >= 1
+    client = cluster_client(handle)
+    last = f"r{rounds - 1}".encode()
+    assert client.mget([f"{{mv}}:{i}" for i in range(300)]) == [last] * 300
+    assert all(client.get(f"other:{i}") == last for i in range(0, 300, 7))
+    assert client.hgetall("{mv}:counter") == {f"n{i}".encode(): str(rounds).encode()
+                                              for i in range(0, 300, 50)}
+    assert client.get("{mv}:tx") == str(rounds).encode()  # each block ran exactly once
+    assert client.lrange("{mv}:list", 0, -1) == [str(r).encode() for r in range(rounds)]
+    assert client.get("{mv}:last") == b"done"
+    assert discover(handle.endpoint).shard_for_slot(slot).primary.endpoint.port == \
+        handle.nodes[dst].port  # type: ignore[union-attr]
+    count = raw_command(handle.nodes[dst].client(), "CLUSTER", "COUNTKEYSINSLOT", slot)
+    assert count == 300 + 4
+    record(Outcome("a slot of the cluster target migrated while writing", "cluster writer",
+                   "continued", acknowledged=stats.replied, lost=0,
+                   note=f"{stats.asked} -ASK, {stats.retried} -TRYAGAIN, {stats.moved} -MOVED "
+                        "followed; every key and MULTI block once"))
