@@ -7,12 +7,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+from redis.cluster import RedisCluster
 
 from migrate.endpoint import raw_command
 from migrate.lab.cluster import ClusterHandle
+from migrate.lab.fleet import Fleet
+from migrate.lab.server import ServerProcess
 from migrate.protocol.cluster.router import ClusterWriter
 from migrate.protocol.cluster.slots import key_slot
 from migrate.protocol.cluster.topology import discover
+from tests.cluster.test_cluster_sync import ClusterWriter as SourceWriter
+from tests.cluster.test_cluster_sync import _start_follow
 from tests.cluster.test_router import (
     _finish_migration,
     _migrate_keys,
@@ -21,6 +28,7 @@ from tests.cluster.test_router import (
     cluster_client,
 )
 from tests.faults.outcomes import Outcome, record
+from tests.helpers import run_cli
 
 LabCluster = Callable[..., ClusterHandle]
 
@@ -104,3 +112,73 @@ def test_a_slot_moved_while_writing_loses_nothing(lab_cluster: LabCluster) -> No
                    "continued", acknowledged=stats.replied, lost=0,
                    note=f"{stats.asked} -ASK, {stats.retried} -TRYAGAIN, {stats.moved} -MOVED "
                         "followed; every key and MULTI block once"))
+
+
+# --- the cluster source resharded mid-sync ----------------------------------------------------
+
+def writer_waits(writer: SourceWriter, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(writer.acks) < count:
+        assert time.monotonic() < deadline, f"the writer did not reach {count} writes"
+        time.sleep(0.01)
+
+
+def _lacking(target: ServerProcess, keys: list[str]) -> list[str]:
+    """The keys of ``keys`` the target lacks (``w:<n>`` holds n)."""
+    client = target.client()
+    values = client.mget(keys) if keys else []
+    return [k for k, v in zip(keys, values, strict=True) if v != k.split(":")[1].encode()]
+
+
+def test_a_slot_of_the_cluster_source_migrated_mid_sync(lab_cluster: LabCluster, lab: Fleet,
+                                                        tmp_path: Path) -> None:
+    """A slot of a 3-primary Redis 7.0 source moves to another primary while ``sync
+    --follow`` runs under a writer: the sync stops at the first migrated key (exit 4, one
+    line naming the resharding and what to do), and the new run it asks for (with
+    --flush-target, once the move is done) holds every acknowledged write."""
+    source = lab_cluster("redis-7.0", shards=3)
+    target = lab.start("valkey-8.0")
+    slot = key_slot(b"{mv}")
+    src = _owner(source, slot)
+    dst = (src + 1) % 3
+    rc = RedisCluster(host="127.0.0.1", port=source.nodes[0].port)
+    moving = [f"{{mv}}:{i}" for i in range(40)]
+    for key in moving:
+        rc.set(key, key.split(":")[1])
+    state = tmp_path / "state"
+    proc = _start_follow(source, target, state)  # type: ignore[arg-type]
+    writer = SourceWriter(source)
+    thread = writer.start()
+    try:
+        writer_waits(writer, 50)
+        started = time.monotonic()
+        _start_migration(source, slot, src, dst)
+        _migrate_keys(source, slot, src, dst, pause=0.02)
+        _finish_migration(source, slot, src, dst)
+        _out, err = proc.communicate(timeout=60)
+        stopped_s = time.monotonic() - started
+    finally:
+        writer.stop.set()
+        thread.join(10)
+        if proc.poll() is None:
+            proc.kill()
+    line = err.strip().splitlines()[-1]
+    assert proc.returncode == 4, err[-3000:]
+    assert line.startswith("kvmigrate: error: shard ") and "being resharded" in line, line
+    assert "RESTORE-ASKING of key '{mv}:" in line and "--flush-target" in line, line
+    for i in range(40, 60):  # written on the slot's new owner
+        rc.set(f"{{mv}}:{i}", i)
+        moving.append(f"{{mv}}:{i}")
+    again = run_cli("sync", "--source", source.url, "--target", target.url, "--to", "valkey",
+                    "--flush-target", "--state", str(tmp_path / "again"))
+    assert again.code == 0, again.output[-3000:]
+    acked = writer.acks
+    lost = _lacking(target, moving + acked)
+    assert lost == [], f"{len(lost)} acknowledged writes missing, e.g. {lost[:5]}"
+    record(Outcome("a slot of the cluster source migrated mid-sync", "replica (cluster)",
+                   "stopped: exit 4, 'shard N (...): the source cluster is being resharded "
+                   "(... RESTORE-ASKING of key ...); kvmigrate does not follow a resharding'; "
+                   "a new run with --flush-target continued",
+                   acknowledged=len(acked) + len(moving), lost=0,
+                   note=f"stopped {stopped_s:.1f} s after the move began (at its first "
+                        "migrated key); --resume would meet the move again"))
