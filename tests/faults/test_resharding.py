@@ -182,3 +182,31 @@ def test_a_slot_of_the_cluster_source_migrated_mid_sync(lab_cluster: LabCluster,
                    acknowledged=len(acked) + len(moving), lost=0,
                    note=f"stopped {stopped_s:.1f} s after the move began (at its first "
                         "migrated key); --resume would meet the move again"))
+
+
+def test_an_empty_slot_of_the_cluster_source_moved_mid_sync(lab_cluster: LabCluster,
+                                                           lab: Fleet, tmp_path: Path) -> None:
+    """A slot without keys moves (no key travels, so no stream shows it): the topology
+    check while following (every 10 s) stops the sync, naming a resharding apart from a
+    failover."""
+    source = lab_cluster("redis-7.0", shards=3)
+    target = lab.start("valkey-8.0")
+    slot = key_slot(b"{empty}")
+    src = _owner(source, slot)
+    proc = _start_follow(source, target, tmp_path / "state")  # type: ignore[arg-type]
+    try:
+        _finish_migration(source, slot, src, (src + 1) % 3)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    line = err.strip().splitlines()[-1]
+    assert proc.returncode == 4, err[-3000:]
+    assert line.startswith("kvmigrate: error: the source cluster resharded (slots moved "
+                           "between its primaries) during the sync"), line
+    assert "--flush-target" in line, line
+    record(Outcome("an empty slot of the cluster source moved mid-sync", "replica (cluster)",
+                   "stopped: exit 4, 'the source cluster resharded (slots moved between its "
+                   "primaries) during the sync (now: ...); kvmigrate does not follow that'",
+                   acknowledged=0, lost=0,
+                   note="seen by the topology check (every 10 s while following)"))
