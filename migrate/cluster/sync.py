@@ -15,7 +15,9 @@ shard. ``--resume`` resumes each shard from its own ``applied.json`` (partial re
 shard the source makes load again (full resync) first deletes the keys of its own slots on
 the target, so the other shards' keys stay. The source's topology is read again before every
 phase and every 10 s while following: a failover or resharding of the source during the sync
-stops it with the reason. No heartbeat (lag is in bytes).
+stops it with the reason (a resharding stops at once, at the first key a migrating slot's new
+owner receives: its RESTORE-ASKING, see migrate/sync/rules.py SourceResharded). No
+heartbeat (lag is in bytes).
 """
 
 from __future__ import annotations
@@ -172,10 +174,13 @@ class ClusterSync:
         seen = [(sh.endpoint.host, sh.endpoint.port, sh.slots) for sh in now.shards]
         if sorted(was) != sorted(seen):
             shown = ", ".join(f"{h}:{p} {'/'.join(map(str, s))}" for h, p, s in seen)
-            raise KvmError(f"the source cluster changed during the sync (now: {shown}): a "
-                           "failover or resharding is not followed",
-                           "run the sync again once the cluster is stable "
-                           "(--flush-target)")
+            same = sorted(w[:2] for w in was) == sorted(w[:2] for w in seen)
+            what = "resharded (slots moved between its primaries)" if same else \
+                "changed primaries (a failover)"
+            raise KvmError(f"the source cluster {what} during the sync (now: {shown}); "
+                           "kvmigrate does not follow that",
+                           "once the cluster is stable, start a new run with --flush-target "
+                           "(a --resume would read shards that no longer match)")
 
     def _take_errors(self, workers: list[Worker]) -> None:
         """What each shard's worker raised; a shard that did not stop in time counts only

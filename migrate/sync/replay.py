@@ -34,6 +34,7 @@ from migrate.sync.rules import (
     VECTOR_SET_COMMANDS,
     ChangeRefused,
     Refusal,
+    SourceResharded,
     TargetRefused,
     field_ttl_rule,
     msetex_as_sets,
@@ -87,6 +88,8 @@ class Translator:
         for key in (keys if keys is not None else args[1:2])[:8]:
             self.touched.add(self.db, key)
         out: list[tuple[Arg, ...]] | Refusal
+        if name == b"RESTORE-ASKING":  # only a cluster source's resharding sends it
+            raise SourceResharded(named_key(args), self.offset)
         if name == b"SWAPDB" and len(args) == 3:
             out = [("SWAPDB", self.mapped(args[1]), self.mapped(args[2]))]
         elif name == b"MOVE" and len(args) == 3:

@@ -54,6 +54,26 @@ class ChangeRefused(KvmError):
         self.command, self.loss_class = command, loss_class
 
 
+class SourceResharded(ChangeRefused):
+    """A key of a slot being migrated between two primaries of a cluster source arrived in
+    the new owner's stream (``MIGRATE`` replicates as ``RESTORE-ASKING`` there and as ``DEL``
+    in the old owner's). The two shards' streams are replayed independently, so the old
+    owner's ``DEL`` could reach the target after the new owner's copy and delete the key:
+    the sync stops before the first such command instead."""
+
+    def __init__(self, key: bytes | None, offset: int | None):
+        shown = key.decode(errors="replace") if key is not None else "?"
+        at = f" at source offset {offset}" if offset is not None else ""
+        KvmError.__init__(
+            self,
+            f"the source cluster is being resharded (a slot migrating between primaries: "
+            f"RESTORE-ASKING of key {shown!r}{at}); kvmigrate does not follow a resharding, "
+            "the sync stopped before it",
+            "once the resharding is done, start a new run with --flush-target (a --resume "
+            "would meet the same move again)")
+        self.command, self.loss_class = "RESTORE-ASKING", ""
+
+
 class TargetRefused(KvmError):
     """The target answered a replayed write with an error: the two servers now differ, so
     the sync stops here (the write is not acknowledged as applied)."""

@@ -1,11 +1,10 @@
 """Writing into and reading from real lab clusters through the router: keys land on the node
-of their slot, a slot moved while the writer runs loses nothing, and verify compares
+of their slot, a verify compares
 clusters of different shapes (and a cluster with a single node) key by key."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,6 @@ from migrate.lab.fleet import Fleet
 from migrate.lab.server import ServerProcess
 from migrate.protocol.cluster.router import ClusterWriter, RoutedConn, connect, first_key
 from migrate.protocol.cluster.slots import key_slot
-from migrate.protocol.cluster.topology import discover
 from migrate.protocol.rawconn import RawConn
 from tests.helpers import run_cli
 
@@ -171,53 +169,8 @@ def _finish_migration(handle: ClusterHandle, slot: int, src: int, dst: int) -> N
 
 def _move_slot(handle: ClusterHandle, slot: int, src: int, dst: int) -> None:
     _start_migration(handle, slot, src, dst)
-    time.sleep(0.3)  # the writer meets -ASK for new keys meanwhile
     _migrate_keys(handle, slot, src, dst, pause=0.02)
-    time.sleep(0.2)
     _finish_migration(handle, slot, src, dst)
-
-
-def test_a_slot_moved_while_writing_loses_nothing(lab_cluster: LabCluster) -> None:
-    handle = lab_cluster("valkey-8.0", shards=3)
-    slot = key_slot(b"{mv}")
-    src = _owner(handle, slot)
-    dst = (src + 1) % 3
-    mover = threading.Thread(target=_move_slot, args=(handle, slot, src, dst))
-    rounds = 0
-    with ClusterWriter(handle.endpoint) as writer:
-        while rounds < 3 or mover.is_alive():
-            for i in range(300):
-                writer.send("SET", f"{{mv}}:{i}", f"r{rounds}")
-                writer.send("SET", f"other:{i}", f"r{rounds}")
-                if i % 50 == 0:
-                    writer.send("HINCRBY", "{mv}:counter", f"n{i}", 1)
-            writer.send("MULTI")
-            writer.send("INCR", "{mv}:tx")
-            writer.send("RPUSH", "{mv}:list", rounds)
-            writer.send("EXEC")
-            rounds += 1
-            if rounds == 2:
-                mover.start()
-            time.sleep(0.01)
-        mover.join()
-        writer.send("SET", "{mv}:last", "done")  # after the move: -MOVED, then the new node
-        stats = writer.flush()
-    assert stats.errors == 0, stats.first_errors
-    assert stats.sent == stats.replied
-    assert stats.asked > 0 and stats.moved > 0 and stats.refreshes >= 1
-    client = cluster_client(handle)
-    last = f"r{rounds - 1}".encode()
-    assert client.mget([f"{{mv}}:{i}" for i in range(300)]) == [last] * 300
-    assert all(client.get(f"other:{i}") == last for i in range(0, 300, 7))
-    assert client.hgetall("{mv}:counter") == {f"n{i}".encode(): str(rounds).encode()
-                                              for i in range(0, 300, 50)}
-    assert client.get("{mv}:tx") == str(rounds).encode()  # each block ran exactly once
-    assert client.lrange("{mv}:list", 0, -1) == [str(r).encode() for r in range(rounds)]
-    assert client.get("{mv}:last") == b"done"
-    assert discover(handle.endpoint).shard_for_slot(slot).primary.endpoint.port == \
-        handle.nodes[dst].port  # type: ignore[union-attr]
-    count = raw_command(handle.nodes[dst].client(), "CLUSTER", "COUNTKEYSINSLOT", slot)
-    assert count == 300 + 4
 
 
 # --- reading ------------------------------------------------------------------------------

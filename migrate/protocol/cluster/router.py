@@ -10,7 +10,8 @@ verification connection that send each command to the primary serving its key's 
   Replies ``-MOVED``/``-ASK``/``-TRYAGAIN`` are not errors: the commands are kept until
   answered, and :meth:`ClusterWriter.flush` (or the next ``send`` after one is seen) waits for
   every node, re-reads the topology and sends them again where they belong (``ASKING`` first
-  for ``-ASK``), in the order they were first sent.
+  for ``-ASK``), in the order they were first sent; once ``-TRYAGAIN`` is seen, each round
+  is paused and the whole is bounded by ``RETRY_BUDGET_S`` rather than ``REDIRECT_ROUNDS``.
 * :class:`RoutedConn` has :class:`~migrate.protocol.rawconn.RawConn`'s ``call``/``call_many``
   interface over a whole cluster (``DBSIZE`` summed, ``SCAN`` walking every primary,
   ``RANDOMKEY`` from a primary drawn in proportion to its ``DBSIZE``).
@@ -432,22 +433,27 @@ class ClusterWriter:
         unit resent never overtakes a later write of its slot."""
         deadline = time.monotonic() + RETRY_BUDGET_S
         attempt = 0
+        retrying = False
         while redirects := self._drain():
-            retrying = any(r.kind == "RETRY" for _, r in redirects)
+            # once -TRYAGAIN is seen, the slot is being migrated: a block whose keys are split
+            # between its two nodes goes -ASK -> -TRYAGAIN until the rest of its keys moved,
+            # so its -ASK rounds are retries too (backed off, within the time budget)
+            retrying = retrying or any(r.kind == "RETRY" for _, r in redirects)
             if attempt >= REDIRECT_ROUNDS and (not retrying or time.monotonic() > deadline):
                 self._give_up(redirects)
                 return
-            self._resend(redirects, attempt)
+            self._resend(redirects, attempt, retrying)
             attempt += 1
 
-    def _resend(self, redirects: list[tuple[_Unit, Redirect]], attempt: int) -> None:
+    def _resend(self, redirects: list[tuple[_Unit, Redirect]], attempt: int,
+                retrying: bool) -> None:
         kinds = {r.kind for _, r in redirects}
         if kinds & {"MOVED", "RETRY"}:
             self._slots.refresh()
         for _, r in redirects:  # a MOVED reply is newer than any node's topology
             if r.kind == "MOVED" and r.slot is not None and r.address:
                 self._slots.moved(r.slot, r.address)
-        if "RETRY" in kinds:
+        if retrying:
             time.sleep(min(RETRY_SLEEP_S * 2 ** min(attempt, 5), MAX_RETRY_SLEEP_S))
         for unit, r in redirects:
             assert unit.slot is not None
