@@ -25,7 +25,14 @@ from migrate.orchestrate.modes import (
     TARGET_REPLICATES_KVMIGRATE,
     lookup,
 )
-from migrate.state.coordination import BarrierClient, RunOwner, applied_offset
+from migrate.state.coordination import (
+    STOP,
+    BarrierClient,
+    RunOwner,
+    StopOutcome,
+    SyncControl,
+    applied_offset,
+)
 from migrate.state.paths import StatePaths
 from migrate.sync.modes import NATIVE, PROXY, REPLICA, SCAN
 
@@ -56,6 +63,11 @@ class ReplicationLink(Protocol):
     def applied_offset(self) -> int: ...
 
     def promote(self) -> None: ...
+
+    def after_promotion(self) -> StopOutcome | None:
+        """Once the pause has ended: how the running sync's stop went (None: nothing was
+        asked of one)."""
+        ...
 
     def promote_commands(self) -> list[str]: ...
 
@@ -93,6 +105,9 @@ class NativeLink:
     def promote(self) -> None:
         self.target.execute_command("REPLICAOF", "NO", "ONE")
 
+    def after_promotion(self) -> StopOutcome | None:
+        return None
+
     def promote_commands(self) -> list[str]:
         return ["REPLICAOF NO ONE (on the target)"]
 
@@ -101,17 +116,22 @@ class ReplicaModeLink:
     """A ``sync --mode replica --follow`` run: kvmigrate itself applies the source's stream.
 
     The applied offset is the one the run records after every batch the target has answered
-    (``applied.json`` in its state folder); promotion is stopping the run (SIGTERM to the pid
-    in its pidfile), as the target is already a primary. The run is not waited for: with the
-    source paused and fenced, nothing new can reach it.
+    (``applied.json`` in its state folder); promotion is asking the run to stop (a stop
+    request in its state folder, :mod:`migrate.state.coordination`), as the target is already
+    a primary. Its answer is waited for once the pause has ended (with the source paused and
+    then fenced, nothing new can reach it), at most :attr:`STOP_ANSWER_S`; without one, SIGTERM
+    to the pid in its pidfile.
     """
 
     mode = REPLICA
+    STOP_ANSWER_S = 10.0  # above a sync's own wind-down (a proxy drains its target up to 5 s)
 
     def __init__(self, source: redis.Redis, state_root: Path):
         self.source = source
         self.root = state_root
         self.owner = RunOwner(state_root)
+        self.control = SyncControl(state_root)
+        self.stop_request: int | None = None
 
     def pid_text(self) -> str:
         return self.owner.describe()
@@ -132,11 +152,21 @@ class ReplicaModeLink:
         return LinkState(self.running(), self.source_offset(), self.applied_offset())
 
     def promote(self) -> None:
-        self.owner.stop()
+        self.stop_request = self.control.request(STOP)
+
+    def after_promotion(self) -> StopOutcome | None:
+        if self.stop_request is None:
+            return None
+        return self.control.stop(self.stop_request, self.STOP_ANSWER_S,
+                                 f"the {self.mode}-mode sync")
+
+    def stop_text(self) -> str:
+        return (f"a stop request ({self.control.request_path.name}; SIGTERM to "
+                f"{self.pid_text()} if it is not answered within {self.STOP_ANSWER_S:g} s)")
 
     def promote_commands(self) -> list[str]:
-        return [f"stop the replica-mode sync (SIGTERM to {self.pid_text()}); the target is "
-                "already a primary"]
+        return [f"stop the replica-mode sync: {self.stop_text()}; the target is already a "
+                "primary"]
 
 
 class ProxyModeLink(ReplicaModeLink):
@@ -169,7 +199,7 @@ class ProxyModeLink(ReplicaModeLink):
 
     def promote_commands(self) -> list[str]:
         return ["REPLICAOF NO ONE (on the target: it stops taking the proxy's stream)",
-                f"stop the proxy-mode sync (SIGTERM to {self.pid_text()})"]
+                f"stop the proxy-mode sync: {self.stop_text()}"]
 
 
 class InProcessProxyLink(ProxyModeLink):
@@ -189,6 +219,9 @@ class InProcessProxyLink(ProxyModeLink):
         # (everything was applied: the cut-over waited for the final offset)
         self.stop.set()
         self.target.execute_command("REPLICAOF", "NO", "ONE")
+
+    def after_promotion(self) -> StopOutcome | None:
+        return None  # its thread is the rollback's own, ended by its stop event
 
     def promote_commands(self) -> list[str]:
         return ["REPLICAOF NO ONE, once kvmigrate's reverse sync is told to stop (it takes "
@@ -244,7 +277,7 @@ class ScanModeLink(ReplicaModeLink):
 
     def promote_commands(self) -> list[str]:
         return ["ask the scan-mode sync to stop copying and wait until it has "
-                f"({self.barrier.request_path.name}); then SIGTERM to {self.pid_text()}; "
+                f"({self.barrier.request_path.name}); then {self.stop_text()}; "
                 "the target is already a primary"]
 
 
@@ -291,10 +324,16 @@ class ClusterLink:
                 shard.stop_copying()
         self.run.promote()
 
+    def after_promotion(self) -> StopOutcome | None:
+        if self.run.stop_request is None:
+            return None
+        return self.run.control.stop(self.run.stop_request, self.run.STOP_ANSWER_S,
+                                     "the cluster sync")
+
     def promote_commands(self) -> list[str]:
         first = "ask every shard's scan-mode reader to stop copying and wait until each has; " \
             if self.mode == SCAN else ""
-        return [f"{first}stop the cluster sync (SIGTERM to {self.run.pid_text()}); every "
+        return [f"{first}stop the cluster sync: {self.run.stop_text()}; every "
                 "target primary is already a primary"]
 
 

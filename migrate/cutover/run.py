@@ -9,13 +9,15 @@ Order, and why:
    server's own timeout ends the pause even if kvmigrate dies;
 4. wait until the target has applied that final offset, within the pause bound;
 5. a final verification sample;
-6. promote the target;
+6. promote the target (a running sync is sent a stop request: see 9);
 7. fence the source (``min-replicas-to-write``). Not earlier: a fenced server answers a write
    with NOREPLICAS at once, even while paused, and a client that fails over on that error
    would write to a target that is not yet promoted (seen here with a replica-mode sync);
 8. ``CLIENT UNPAUSE``: the held writes now fail with NOREPLICAS and clients move over. The
    source's offset is read again: had the pause ended early, the writes it let through are
-   reported.
+   reported;
+9. a running sync's answer to the stop request, waited for a few seconds (its wind-down
+   is not in the pause); without one, SIGTERM to it, said in one line.
 """
 
 from __future__ import annotations
@@ -205,6 +207,7 @@ class Cutover:
         finally:
             if paused_at is not None:
                 self._unpause(paused, paused_at)
+        self._await_sync_stop()
         self.result.clients_left = [c for client in clients for c in clients_left(client)]
         self.result.ok = True
         return self.result
@@ -280,6 +283,19 @@ class Cutover:
                                     f"{final} within the pause bound (applied {applied})",
                                     "raise --max-pause-ms or retry when the lag is lower")
             time.sleep(0.002)
+
+    def _await_sync_stop(self) -> None:
+        """A running sync asked to stop at promotion answers once it has wound down; waited
+        for here, after the pause, so that its wind-down never lengthens the pause."""
+        started = time.time()
+        outcome = self.link.after_promotion()
+        if outcome is None:
+            return
+        status = "done" if outcome.answer is not None else "failed"
+        self.result.steps.append(StepRecord("sync-stop", status, started, time.time(),
+                                            outcome.detail))
+        if outcome.note:
+            self.notify(outcome.note)
 
     def _unpause(self, clients: list[redis.Redis], paused_at: float) -> None:
         for client in clients:

@@ -26,7 +26,7 @@ Build = Callable[[Source, Target, SyncOptions, Ledger, StatusPublisher], Engine]
 
 # How a cut-over reaches a running sync (migrate.cutover.link):
 TARGET_REPLICATES = "target-replicates"  # the target is a replica of the source: INFO offsets
-APPLIED_FILE = "applied-file"  # the sync records the applied offset; SIGTERM stops it
+APPLIED_FILE = "applied-file"  # the sync records the applied offset; a stop request ends it
 TARGET_REPLICATES_KVMIGRATE = "target-replicates-kvmigrate"  # proxy: both of the above
 BARRIER = "barrier"  # no offsets: a barrier through the notification connection
 

@@ -19,6 +19,7 @@ from migrate.cluster.sync import ClusterSync
 from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.modes import REGISTRY, lookup
 from migrate.proxy.primary import check_listen
+from migrate.state.coordination import RequestWatcher
 from migrate.state.disk import check_writable, disk_errors
 from migrate.state.ledger import Ledger, remove_spools, save_written_keys
 from migrate.state.paths import StatePaths, default_state_dir
@@ -185,7 +186,8 @@ def run_sync(opts: SyncOptions) -> SyncResult:
         run["shards"] = [s.display() for s in shards]
     verification: VerifyReport | None = None
     with disk_errors(state_dir), Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
-            StatusPublisher(ledger, opts.observer, opts.status_json) as status:
+            StatusPublisher(ledger, opts.observer, opts.status_json) as status, \
+            RequestWatcher(state_dir, opts.stop) as requests:
         ledger.note_tls(source=source.endpoint, target=target.endpoint)
         status.update(mode=mode, reason=reason, source=str(source), target=str(target))
         if shards is None:  # what a percentage is of (a cluster: per shard, not totalled)
@@ -208,6 +210,7 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                                          status, mode, REGISTRY[mode].build)
         else:
             engine = make_engine(mode, source, target, opts, ledger, status)
+        failure: BaseException | None = None
         try:
             engine.start()
             engine.catch_up()
@@ -232,9 +235,9 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                                                   "differences (--allow-loss)"
                                                   if verification.known else ""))
             if opts.follow:
-                with ledger.phase("follow"):
-                    opts.observer.note("following the source: Ctrl-C (SIGINT) or SIGTERM "
-                                       "stops")
+                with ledger.phase("follow") as counters:
+                    opts.observer.note("following the source: Ctrl-C (SIGINT), SIGTERM or "
+                                       "a cut-over's stop request stops")
                     saved = time.monotonic()
                     while not opts.stop.is_set():
                         if time.monotonic() - saved >= WRITTEN_KEYS_EVERY_S:
@@ -252,12 +255,19 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                             raise
                     save_written_keys(ledger.paths.written_keys, engine.written_keys())
                     status.update(sync_phase="stopped")
+                    requests.poll()  # the fence may have ended following just before it
+                    if requests.stop_request is not None:
+                        counters["stopped_on_request"] = requests.stop_request
+                        status.update(stopped_on_request=requests.stop_request)
+                        opts.observer.note("stopped on request (a cut-over's stop request "
+                                           f"{requests.stop_request})")
                 if verification is not None and not verification.ok:
                     verification = _look_again(source, target, opts, engine, verification)
                     status.update(verification=f"{verification.keys_checked} keys re-checked "
                                                "after following, "
                                                f"{verification.total_mismatches} mismatches")
-        except KvmError:
+        except BaseException as exc:
+            failure = exc
             raise
         finally:
             try:
@@ -265,6 +275,7 @@ def run_sync(opts: SyncOptions) -> SyncResult:
             finally:  # also when a stop signal cut the wind-down short
                 if not opts.keep_spool:  # a resumed run asks the source again, never reads it
                     remove_spools(ledger.paths.root)
+                requests.acknowledge(failure)  # a cut-over waits for this after promotion
         status.update(phase="done" if verification is None or verification.ok
                       else "verification-failed")
         final = ledger.snapshot()["status"]

@@ -373,7 +373,8 @@ class ProxySync(StreamFollower):
         if self.heartbeat:
             with contextlib.suppress(KvmError, OSError, redis.RedisError):
                 self.heartbeat.remove()
-                if self.server is not None and stopped:
+                # a target that left (promoted by a cut-over) acknowledges nothing more
+                if self.server is not None and stopped and self.server.linked.is_set():
                     self.drain(5.0)
         if self.server is not None:
             self.server.close()

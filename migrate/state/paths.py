@@ -17,6 +17,10 @@
   a cut-over compares with the source's final offset.
 - ``barrier-request.json`` / ``barrier-applied.json``: a cut-over's barrier requests to a
   running scan-mode sync and the sync's answers (:mod:`migrate.state.coordination`).
+- ``sync-request.json`` / ``sync-answer.json``: the request/acknowledge record between a
+  running sync and a cut-over: the cut-over writes a request with an id (``stop`` at
+  promotion), the sync answers it by that id with what it did
+  (:mod:`migrate.state.coordination`).
 - ``cutover.json`` / ``rollback.json``: the records of a cut-over and a rollback, beside the
   ledger of the sync they ended (a running sync owns the ledger).
 - ``rollback-sync/``: the state folder of a rollback's reverse sync; ``rollback-window/``: the
@@ -38,6 +42,8 @@ SPOOL_DIR = "spool"
 APPLIED_FILE = "applied.json"
 BARRIER_REQUEST_FILE = "barrier-request.json"
 BARRIER_APPLIED_FILE = "barrier-applied.json"
+SYNC_REQUEST_FILE = "sync-request.json"
+SYNC_ANSWER_FILE = "sync-answer.json"
 CUTOVER_FILE = "cutover.json"
 ROLLBACK_FILE = "rollback.json"
 ROLLBACK_SYNC_DIR = "rollback-sync"
@@ -80,6 +86,14 @@ class StatePaths:
     @property
     def barrier_applied(self) -> Path:
         return self.root / BARRIER_APPLIED_FILE
+
+    @property
+    def sync_request(self) -> Path:
+        return self.root / SYNC_REQUEST_FILE
+
+    @property
+    def sync_answer(self) -> Path:
+        return self.root / SYNC_ANSWER_FILE
 
     @property
     def cutover(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -67,7 +68,11 @@ def test_cutover_of_a_running_sync(case: str, lab: Fleet, tmp_path: Path) -> Non
         assert result.code == 0, result.output[-3000:]
         record = json.loads(result.stdout)
         assert record["ok"] and 0 < record["paused_ms"] < 2000
-        # the sync was told to stop and does
+        # the sync was asked to stop through the request/acknowledge record, and answered
+        stop = next(s for s in record["steps"] if s["name"] == "sync-stop")
+        assert stop["status"] == "done" and stop["detail"]["acknowledged"], stop
+        assert stop["detail"]["status"] == "stopped", stop
+        assert "SIGTERM" not in result.stderr, result.stderr[-2000:]
         sync.wait(30)
     finally:
         if sync.poll() is None:
@@ -90,7 +95,61 @@ def test_cutover_of_a_running_sync(case: str, lab: Fleet, tmp_path: Path) -> Non
     target.client().set("seed:string:int", "after")
     time.sleep(2.5 if mode == "scan" else 0.5)  # longer than scan mode's stream refresh
     assert target.client().get("seed:string:int") == b"after"
-    assert sync.returncode == 0, sync.stderr.read()[-2000:] if sync.stderr else ""
+    out, err = sync.communicate()
+    assert sync.returncode == 0, err[-2000:]
+    assert "stopped on request" in out + err and "SIGTERM: stopping" not in err, (out + err)[-2000:]
+    ledger = json.loads((state / "ledger.json").read_text())
+    follow = next(p for p in ledger["phases"] if p["name"] == "follow")
+    assert follow["counters"]["stopped_on_request"] == stop["detail"]["request"], follow
+
+
+def test_cutover_falls_back_to_sigterm_when_the_sync_does_not_answer(lab: Fleet,
+                                                                      tmp_path: Path) -> None:
+    """A sync that cannot answer the stop request (stopped with SIGSTOP) gets SIGTERM once the
+    bound has passed, and the cut-over says so in one line."""
+    source, target = lab.start("redis-8"), lab.start("valkey-9")
+    # nothing moves the source's offset while the sync is stopped (no replication pings)
+    source.client().config_set("repl-ping-replica-period", 3600)
+    source.client().mset({f"k{i}": i for i in range(100)})
+    state = tmp_path / "state"
+    sync = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
+                             "--target", target.url, "--to", "valkey", "--mode", "replica",
+                             "--follow", "--verify-sample", "0", "--state", str(state)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    stopped = False
+    try:
+        def applied_all() -> bool:
+            assert sync.poll() is None, sync.communicate()[1][-2000:]
+            try:
+                ledger = json.loads((state / "ledger.json").read_text())
+                applied = json.loads((state / "applied.json").read_text())["offset"]
+            except (OSError, ValueError, KeyError):
+                return False
+            offset = source.client().info("replication")["master_repl_offset"]
+            return ledger["status"].get("phase") == "follow" and applied >= offset
+
+        wait_for(applied_all, 120, "the sync to follow and apply everything")
+        sync.send_signal(signal.SIGSTOP)
+        stopped = True
+        result = run_cli("cutover", "--state", str(state), "--yes", "--format", "json")
+        assert result.code == 0, result.output[-3000:]
+        line = [m for m in result.stderr.splitlines() if "did not acknowledge" in m]
+        assert len(line) == 1 and f"sent SIGTERM to pid {sync.pid}" in line[0], result.stderr
+        record = json.loads(result.stdout)
+        stop = next(s for s in record["steps"] if s["name"] == "sync-stop")
+        assert stop["status"] == "failed" and stop["detail"]["fallback"] == "SIGTERM", stop
+        sync.send_signal(signal.SIGCONT)
+        stopped = False
+        sync.wait(30)
+    finally:
+        if stopped:
+            sync.send_signal(signal.SIGCONT)
+        if sync.poll() is None:
+            sync.kill()
+            sync.wait()
+    assert target.client().info("replication")["role"] == "master"
+    assert target.client().get("k7") == b"7"
 
 
 def test_cutover_refuses_when_the_replica_sync_is_not_running(lab: Fleet,
