@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from migrate.lab.fleet import Fleet
@@ -75,12 +76,17 @@ def test_target_restarted_mid_stream_stops_and_resume_loads_again(rig: Rig) -> N
             "time includes the resumed run's full sync")
 
 
-def test_replica_target_promoted_by_someone_else_stops(rig: Rig) -> None:
-    """Native mode: someone runs REPLICAOF NO ONE on the target mid-sync. The source's
-    writes no longer reach it: the run stops (exit 4, one line), never reports a match;
-    --resume makes it a replica again and catches up."""
+@pytest.mark.parametrize("how", ["promoted", "restarted"])
+def test_replica_target_promoted_or_restarted_stops(rig: Rig, how: str) -> None:
+    """Native mode: someone runs REPLICAOF NO ONE on the target mid-sync, or the target
+    restarts (and comes back a primary: REPLICAOF is not in its config). The source's writes
+    no longer reach it: the run stops (exit 4, one line), never reports a match; --resume
+    makes it a replica again and catches up."""
     run = _following_with_writes(rig, "native")
-    rig.target.client().execute_command("REPLICAOF", "NO", "ONE")
+    if how == "promoted":
+        rig.target.client().execute_command("REPLICAOF", "NO", "ONE")
+    else:
+        restart(rig.target)
     since = time.monotonic()
     _err, line = _stopped(run, "is no longer a replica of")
     assert "it is a primary" in line and "--resume" in line
@@ -92,9 +98,10 @@ def test_replica_target_promoted_by_someone_else_stops(rig: Rig) -> None:
     recover_s = time.monotonic() - since
     wait_applied(rig.source, rig.target, timeout=60)
     lost = lost_writes(rig.target, acknowledged)
-    _record("replica target promoted by someone else (REPLICAOF NO ONE)",
-            "stopped: exit 4, 'TARGET is no longer a replica of SOURCE: it is a primary'; "
-            "--resume made it a replica again", acknowledged, lost, recover_s,
+    fault = ("replica target promoted by someone else (REPLICAOF NO ONE)" if how == "promoted"
+             else "target restarted mid-stream (comes back a primary, empty)")
+    _record(fault, "stopped: exit 4, 'TARGET is no longer a replica of SOURCE: it is a "
+            "primary'; --resume made it a replica again", acknowledged, lost, recover_s,
             "time includes the resumed run's full sync", "native")
 
 
