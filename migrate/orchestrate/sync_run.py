@@ -16,7 +16,7 @@ import redis
 
 from migrate.cluster.sides import cluster_sides
 from migrate.cluster.sync import ClusterSync
-from migrate.errors import KvmError, UsageError
+from migrate.errors import ConnectError, KvmError, UsageError
 from migrate.orchestrate.modes import REGISTRY, lookup
 from migrate.proxy.primary import check_listen
 from migrate.state.coordination import RequestWatcher
@@ -27,6 +27,7 @@ from migrate.sync.engine import Engine
 from migrate.sync.modes import AUTO, MODES, NATIVE, PROXY, REPLICA, SCAN
 from migrate.sync.options import TARGETS, SyncOptions
 from migrate.sync.progress import source_totals
+from migrate.sync.retry import RetryPolicy, RetryStopped, retry
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 from migrate.verify.model import VerifyReport
@@ -158,6 +159,27 @@ def local_cleanup(opts: SyncOptions) -> None:
         pidfile.unlink()
 
 
+class _CommandLinkDown(Exception):
+    """A follow tick's command link (INFO, the heartbeat) to a server dropped."""
+
+
+def _tick(engine: Engine, opts: SyncOptions) -> None:
+    """One tick of --follow; a dropped command link (a server restarting, a stale pooled
+    connection) is tried again under the reconnect policy, not a stop at once."""
+
+    def once() -> None:
+        try:
+            engine.tick()
+        except redis.AuthenticationError:
+            raise  # not a link to try again: the follow loop says it in one line
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise _CommandLinkDown(str(exc)) from exc
+
+    retry(once, policy=RetryPolicy(opts.reconnect_deadline_s),
+          what="following (a server's command link)", stop=opts.stop,
+          note=opts.observer.note, counted=lambda _n, _exc: None, on=(_CommandLinkDown,))
+
+
 def run_sync(opts: SyncOptions) -> SyncResult:
     if opts.to not in TARGETS:  # a usage error, said before any connection is tried
         raise UsageError(f"unknown --to {opts.to!r}", f"targets: {', '.join(TARGETS)}")
@@ -244,7 +266,9 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                             save_written_keys(ledger.paths.written_keys, engine.written_keys())
                             saved = time.monotonic()
                         try:
-                            engine.tick()
+                            _tick(engine, opts)
+                        except RetryStopped:
+                            break
                         except (KvmError, redis.RedisError) as exc:
                             if opts.stop.is_set():  # stopped by a cut-over: the source is
                                 break  # paused or fenced, so the last heartbeat failed
@@ -252,6 +276,11 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                                 opts.observer.note("the source refuses writes (fenced by a "
                                                    "cut-over): following ends")
                                 break
+                            if isinstance(exc, redis.AuthenticationError):
+                                raise ConnectError(
+                                    f"cannot authenticate any more (a password changed "
+                                    f"during the run?): {exc}", "give the new password and "
+                                    "run again with --resume") from None
                             raise
                     save_written_keys(ledger.paths.written_keys, engine.written_keys())
                     status.update(sync_phase="stopped")

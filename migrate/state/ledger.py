@@ -122,7 +122,7 @@ class Ledger:
                     raise UsageError(f"{root} already holds the ledger of a run",
                                      "add --resume to continue it, or pick another --state DIR")
                 data = json.loads(paths.ledger.read_text())
-                if data.get("run") != run:
+                if _without_passwords(data.get("run", {})) != _without_passwords(run):
                     raise UsageError(f"the ledger in {root} belongs to another run "
                                      f"({_describe(data.get('run', {}))})",
                                      "resume with the same source, target and mode, or pick "
@@ -251,6 +251,13 @@ def recorded_tls(ledger: dict[str, Any], side: str) -> TlsSettings | None:
         return None
     return TlsSettings(ca=record.get("ca"), cert=record.get("cert"), key=record.get("key"),
                        insecure=bool(record.get("insecure")))
+
+
+def _without_passwords(run: dict[str, Any]) -> dict[str, Any]:
+    """``run`` with the masked passwords taken out of its URLs: a password is a credential,
+    not the run's identity (it may have changed since; ``--resume`` gives the new one)."""
+    return {k: v.replace(":***@", "@").replace("://@", "://") if isinstance(v, str) else v
+            for k, v in run.items()}
 
 
 def _describe(run: dict[str, Any]) -> str:

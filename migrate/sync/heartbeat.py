@@ -15,6 +15,7 @@ from collections import deque
 
 import redis
 
+from migrate.errors import ConnectError, KvmError
 from migrate.verify.model import HEARTBEAT_KEY
 
 EXPIRY_MS = 3_600_000
@@ -32,12 +33,23 @@ class Heartbeat:
 
     def beat(self) -> int:
         stamp = now_ms()
-        self.source.set(HEARTBEAT_KEY, stamp, px=EXPIRY_MS)
+        try:
+            self.source.set(HEARTBEAT_KEY, stamp, px=EXPIRY_MS)
+        except redis.ReadOnlyError as exc:  # a failover made it a replica of another
+            raise KvmError(f"the source {_where(self.source)} is now a read-only replica "
+                           f"(failed over?): it refused the heartbeat write ({exc})",
+                           "start a new run with --source the new primary, another --state "
+                           "folder and --flush-target") from None
+        except redis.AuthenticationError as exc:
+            raise _auth_failed("source", self.source, exc) from None
         self.sent.append(stamp)
         return stamp
 
     def seen(self) -> int | None:
-        value = self.target.get(HEARTBEAT_KEY)
+        try:
+            value = self.target.get(HEARTBEAT_KEY)
+        except redis.AuthenticationError as exc:
+            raise _auth_failed("target", self.target, exc) from None
         return int(value) if value and value.isdigit() else None
 
     def lag_ms(self) -> int | None:
@@ -62,6 +74,18 @@ class Heartbeat:
     def remove(self) -> None:
         with contextlib.suppress(redis.RedisError):
             self.source.delete(HEARTBEAT_KEY)
+
+
+def _where(client: redis.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+
+
+def _auth_failed(side: str, client: redis.Redis, exc: Exception) -> ConnectError:
+    """A link made again was refused its AUTH: the password changed during the run."""
+    return ConnectError(f"cannot authenticate to the {side} {_where(client)} any more (its "
+                        f"password changed during the run?): {exc}",
+                        f"give the {side}'s new password and run again with --resume")
 
 
 class Mark:

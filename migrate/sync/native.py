@@ -115,6 +115,7 @@ class NativeSync:
         source_offset = _int(self.source.info("replication"), "master_repl_offset")
         info = self.target_info = self.target.client.info()
         link = info.get("master_link_status", "down")
+        self._still_replica(info)
         syncing = _int(info, "master_sync_in_progress")
         loading = _int(info, "loading")
         target_offset = _int(info, "slave_repl_offset", -1)
@@ -147,6 +148,22 @@ class NativeSync:
             "source_offset": source_offset, "target_offset": target_offset,
             "lag_bytes": max(0, source_offset - target_offset) if target_offset >= 0 else None,
         }
+
+    def _still_replica(self, info: dict[str, Any]) -> None:
+        """Stop when someone else promoted the target (REPLICAOF NO ONE) or pointed it at
+        another primary: it no longer receives the source's writes."""
+        if not self.ledger.done("replicaof"):
+            return
+        role = info.get("role")
+        if role == "slave" and str(info.get("master_host")) == self.source.endpoint.host \
+                and _int(info, "master_port") == self.source.endpoint.port:
+            return
+        now = "a primary" if role == "master" else \
+            f"a replica of {info.get('master_host')}:{info.get('master_port')}"
+        raise KvmError(f"{self.target} is no longer a replica of {self.source}: it is {now} "
+                       "(promoted by someone else?), so the source's writes no longer reach it",
+                       "find out who changed it; run again with --resume to make it a replica "
+                       "of the source again: a full sync")
 
     def catch_up(self) -> None:
         """Wait for the full sync, the load and the stream to reach the source's offset."""

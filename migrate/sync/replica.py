@@ -293,9 +293,17 @@ class ReplicaSync(StreamFollower):
         applied some of them, and replaying them again would apply those twice (an INCR, an
         RPUSH), so no offset is exact to resume from: --resume loads again."""
         self.applied_path.unlink(missing_ok=True)
-        return KvmError(f"{exc.message}; the target may have applied commands it did not "
-                        "answer", "run again with --resume: it flushes the target and loads "
-                        "it again, so nothing is applied twice")
+        why = exc.message
+        try:  # one look at why: a target that now refuses the password says so
+            self.target.endpoint.client(timeout=2.0).close()
+        except ConnectError as again:
+            if "cannot authenticate" in again.message:
+                why = f"{why}, and {again.message}"
+        except (KvmError, OSError, redis.RedisError):
+            pass
+        return KvmError(f"{why}; the target may have applied commands it did not answer",
+                        "run again with --resume: it flushes the target and loads it again, "
+                        "so nothing is applied twice")
 
     def _checked(self, gen: Generation) -> None:
         """Stop at a write the target refused. Commands after it in the same pipelined batch

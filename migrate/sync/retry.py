@@ -57,9 +57,9 @@ def fault_class(exc: BaseException) -> str:
 
 
 def retry(attempt: Callable[[], T], *, policy: RetryPolicy, what: str, stop: threading.Event,
-          note: Callable[[str], None], counted: Callable[[int, BaseException], None]
-          ) -> T:
-    """``attempt()`` until it returns, retrying on :data:`LINK_ERRORS`.
+          note: Callable[[str], None], counted: Callable[[int, BaseException], None],
+          on: tuple[type[BaseException], ...] = LINK_ERRORS) -> T:
+    """``attempt()`` until it returns, retrying on ``on`` (:data:`LINK_ERRORS`).
 
     ``counted(n, exc)`` is told of each failed attempt (n from 1), ``note`` gets one line
     for each. Raises :class:`LinkGaveUp` past the deadline, :class:`RetryStopped` once
@@ -80,7 +80,7 @@ def retry(attempt: Callable[[], T], *, policy: RetryPolicy, what: str, stop: thr
         stop=tenacity.stop_before_delay(policy.deadline_s) | tenacity.stop_when_event_set(stop),
         wait=tenacity.wait_exponential(multiplier=policy.first_wait_s, max=policy.max_wait_s)
         + tenacity.wait_random(0, policy.jitter_s),
-        retry=tenacity.retry_if_exception_type(LINK_ERRORS),
+        retry=tenacity.retry_if_exception_type(on),
         before_sleep=before_sleep,
         sleep=sleep,
         reraise=False)
