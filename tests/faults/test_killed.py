@@ -155,10 +155,12 @@ def _cutover(rig: Rig, *extra: str) -> Follow:
                   rig.state.parent / f"cutover-{time.monotonic_ns()}")
 
 
-# step: (its name in the row, what the cut-over prints once it is in it)
+# step: (its name in the row, what the cut-over prints once it is in it, the row's note)
 STEPS = {
-    "postponed": ("while postponed (before the pause)", "postponed ..."),
-    "pause": ("during the write pause", "catch-up ..."),  # paused, waiting for the target
+    "postponed": ("while postponed (before the pause)", "postponed ...",
+                  "never paused; the second run says where the first was stopped"),
+    "pause": ("during the write pause", "catch-up ...",  # paused, waiting for the target
+              "the pause ended by CLIENT PAUSE's own timeout (4 s); time includes it"),
 }
 
 
@@ -166,7 +168,7 @@ STEPS = {
 def test_cutover_sigkilled_then_run_again(rig: Rig, step: str, tmp_path: Path) -> None:
     """A cut-over killed before promotion leaves the source serving writes (a pause ends by
     the server's own timeout), and running it again says so and completes it."""
-    words, in_step = STEPS[step]
+    words, in_step, note = STEPS[step]
     run = rig.sync()
     _until(lambda: "following the source" in run.err.read_text(), run, "the follow phase")
     postpone = tmp_path / "hold"
@@ -198,4 +200,4 @@ def test_cutover_sigkilled_then_run_again(rig: Rig, step: str, tmp_path: Path) -
     _record(f"cutover SIGKILLed {words}, then run again",
             "killed; the source kept serving; the cut-over run again completed",
             acknowledged, lost, time.monotonic() - killed,
-            "the pause ended by CLIENT PAUSE's own timeout; time includes it", "cutover")
+            note, "cutover")
