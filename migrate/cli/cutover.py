@@ -11,7 +11,7 @@ import typer
 
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
-from migrate.cutover.fence import FenceRecord
+from migrate.cutover.fence import FenceRecord, is_fenced
 from migrate.cutover.interrupted import earlier_cutover
 from migrate.cutover.link import ReplicaModeLink, link_for
 from migrate.cutover.rollback import rollback
@@ -149,12 +149,14 @@ def cutover(
     options = CutoverOptions(max_pause_ms=max_pause_ms, max_lag_bytes=max_lag_bytes,
                              postpone_file=postpone_file, fence=fence, dry_run=dry_run,
                              last_verification_ok=state.last_verification_ok())
-    if not dry_run:
-        _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
-        if note := earlier_cutover(state.cutover_record(), state_dir):
-            err.print(note, markup=False)
     shards = _shard_sources(state, src) if state.ledger.get("run", {}).get("cluster") \
         else None
+    if not dry_run:
+        _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
+        primaries = shards or [src]
+        if note := earlier_cutover(state.cutover_record(), state_dir, lambda: all(
+                is_fenced(ep.client()) for ep in primaries)):
+            err.print(note, markup=False)
     link = link_for(state.mode, src, tgt, state_dir, shards)
     if not dry_run and isinstance(link, ReplicaModeLink) and not link.running():
         again = "--follow --resume" if REGISTRY[state.mode].resumes else \

@@ -11,6 +11,7 @@ promote a target that is already the primary: the run stops and says what is lef
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,12 @@ def _pause_ms(record: dict[str, Any]) -> str:
     return f"{bound} ms" if bound else "its --max-pause-ms"
 
 
-def earlier_cutover(record: dict[str, Any] | None, state_dir: Path) -> str | None:
+def earlier_cutover(record: dict[str, Any] | None, state_dir: Path,
+                    fenced_now: Callable[[], bool] = lambda: False) -> str | None:
     """A note when ``record`` is a killed cut-over's and cutting over again is safe; raise
-    (exit 4, one line) when it was killed after promotion. None: no killed cut-over."""
+    (exit 4, one line) when it was killed after promotion. None: no killed cut-over.
+    ``fenced_now``: whether the source is fenced (asked only after a promotion: a kill
+    during the fence step may come after the server took its CONFIG SET)."""
     if not record or not record.get("running"):
         return None
     where = str(record["running"])
@@ -41,7 +45,7 @@ def earlier_cutover(record: dict[str, Any] | None, state_dir: Path) -> str | Non
                   f"({_pause_ms(record)}), and") if _done(record, "pause") else ""
         return (f"an earlier cut-over was stopped {where}, before promotion:{paused} the "
                 "sync kept the target in step; cutting over again")
-    if _done(record, "fence"):
+    if _done(record, "fence") or fenced_now():
         raise KvmError(f"an earlier cut-over was stopped {where}: the target was promoted and "
                        "the source fenced, so the cut-over took effect; nothing to run again",
                        f"point clients at {record.get('target')}; {state_dir}/cutover.json "

@@ -52,3 +52,10 @@ def test_killed_between_promotion_and_fence_says_what_is_left(tmp_path: Path) ->
     assert "the source was not fenced" in raised.value.message
     hint = raised.value.hint or ""
     assert "--resume" in hint and "cutover.json" in hint
+
+
+def test_killed_in_the_fence_step_after_the_server_took_it(tmp_path: Path) -> None:
+    """The CONFIG SET landed, the step's end was never recorded: the server is asked."""
+    with pytest.raises(KvmError) as raised:
+        earlier_cutover(_record("fence", "pause", "promote"), tmp_path, lambda: True)
+    assert "the cut-over took effect" in raised.value.message
