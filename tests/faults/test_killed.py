@@ -27,7 +27,7 @@ from tests.faults.acked import lost_writes
 from tests.faults.faultproxy import Link
 from tests.faults.test_link_faults import Rig, _record, _status, _until
 from tests.helpers import run_cli
-from tests.sync.writes import Follow
+from tests.sync.writes import Follow, differences
 
 rig = test_link_faults.rig  # the servers, the fault proxy and the writer
 
@@ -201,3 +201,24 @@ def test_cutover_sigkilled_then_run_again(rig: Rig, step: str, tmp_path: Path) -
             "killed; the source kept serving; the cut-over run again completed",
             acknowledged, lost, time.monotonic() - killed,
             note, "cutover")
+
+
+def test_scan_sync_sigkilled_during_the_initial_copy_then_resumed(rig: Rig) -> None:
+    """Scan mode: killed while copying (its reads trickled, so the copy is under way),
+    ``--resume`` scans again and copies the changes since."""
+    rig.writer.wait_for(50)
+    rig.proxy.trickle(64 * 1024, lambda li: not li.replication)  # the scan's reads
+    run = rig.sync("--set-notify-keyspace-events", mode="scan")
+    killed = _kill_in(rig, run, lambda: _ledger_phase(rig.state) == "initial-copy"
+                      and rig.target.client().dbsize() > 0, "the initial copy under way")
+    rig.proxy.resume()
+    acknowledged = rig.writer.stop()
+    source, target = rig.urls()
+    resumed = run_cli("sync", "--source", source, "--target", target, "--mode", "scan",
+                      "--state", str(rig.state), "--resume")
+    assert resumed.code == 0, resumed.output[-3000:]
+    lost = lost_writes(rig.target, acknowledged)
+    assert differences(rig.source, rig.target) == []
+    _record("kvmigrate SIGKILLed during the initial copy, then --resume",
+            "killed; --resume scanned again and caught up", acknowledged, lost,
+            time.monotonic() - killed, "REPLACE makes the copy idempotent", "scan")
