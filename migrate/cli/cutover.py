@@ -11,7 +11,8 @@ import typer
 
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
-from migrate.cutover.fence import FenceRecord
+from migrate.cutover.fence import FenceRecord, is_fenced
+from migrate.cutover.interrupted import earlier_cutover
 from migrate.cutover.link import ReplicaModeLink, link_for
 from migrate.cutover.rollback import rollback
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
@@ -109,6 +110,12 @@ def _shard_sources(state: SyncState, src: Endpoint) -> list[Endpoint]:
     return shards
 
 
+def _save_progress(state: SyncState, result: CutoverResult, dry_run: bool) -> None:
+    """The record as each step starts and ends: a killed cut-over leaves where it was."""
+    if not dry_run:
+        state.write(CUTOVER_FILE, result.to_dict())
+
+
 @tls.options
 def cutover(
     state_dir: StateOpt,
@@ -142,10 +149,14 @@ def cutover(
     options = CutoverOptions(max_pause_ms=max_pause_ms, max_lag_bytes=max_lag_bytes,
                              postpone_file=postpone_file, fence=fence, dry_run=dry_run,
                              last_verification_ok=state.last_verification_ok())
-    if not dry_run:
-        _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
     shards = _shard_sources(state, src) if state.ledger.get("run", {}).get("cluster") \
         else None
+    if not dry_run:
+        _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
+        primaries = shards or [src]
+        if note := earlier_cutover(state.cutover_record(), state_dir, lambda: all(
+                is_fenced(ep.client()) for ep in primaries)):
+            err.print(note, markup=False)
     link = link_for(state.mode, src, tgt, state_dir, shards)
     if not dry_run and isinstance(link, ReplicaModeLink) and not link.running():
         again = "--follow --resume" if REGISTRY[state.mode].resumes else \
@@ -155,11 +166,13 @@ def cutover(
                          ", then cut over while it runs")
     runner = Cutover(src, tgt, link, options, final_check=_final_check(src, tgt, verify_sample,
                                                               state_dir),
-                     notify=lambda m: err.print(m, markup=False), sources=shards)
+                     notify=lambda m: err.print(m, markup=False), sources=shards,
+                     progress=lambda r: _save_progress(state, r, dry_run))
     try:
         result = runner.run()
     finally:
         if not dry_run:
+            runner.result.running = None  # ended (a record left with it set: killed)
             state.write(CUTOVER_FILE, runner.result.to_dict())
     _show(result, fmt, "cut-over")
 

@@ -88,6 +88,9 @@ class CutoverResult:
     plan: list[str] = field(default_factory=list)
     error: str | None = None
     promoted_at: float | None = None
+    # the step under way, or "after STEP" between two; None once the run ended (a record
+    # read back with it set: the cut-over was killed there)
+    running: str | None = None
     # what to call the server left behind and the one promoted in messages, when "the old
     # primary" and "the target" would mislead (a rollback); not part of the record
     roles: tuple[str, str] | None = None
@@ -99,7 +102,7 @@ class CutoverResult:
                 "fence": self.fence.to_dict() if self.fence else None,
                 "fences": [f.to_dict() for f in self.fences],
                 "clients_left": self.clients_left, "plan": self.plan, "error": self.error,
-                "promoted_at": self.promoted_at,
+                "promoted_at": self.promoted_at, "running": self.running,
                 "steps": [s.to_dict() for s in self.steps]}
 
 
@@ -111,12 +114,15 @@ class Cutover:
     def __init__(self, source: Endpoint, target: Endpoint, link: ReplicationLink,
                  options: CutoverOptions, *, final_check: FinalCheck | None = None,
                  notify: Notify = lambda _m: None, sources: list[Endpoint] | None = None,
-                 roles: tuple[str, str] = ("source", "target"), drop_heartbeat: bool = True):
+                 roles: tuple[str, str] = ("source", "target"), drop_heartbeat: bool = True,
+                 progress: Callable[[CutoverResult], None] = lambda _r: None):
         """``sources``: every primary to pause and fence (a cluster's); default: ``source``.
         ``roles``: what the plan and the messages call the two (a rollback names them by
         what they are: its source is the new primary). ``drop_heartbeat``: delete
         kvmigrate's heartbeat key on the target at promotion (a caller whose target is
-        still fenced then does it itself, once the fence is lifted)."""
+        still fenced then does it itself, once the fence is lifted). ``progress``: called
+        with the record as each step starts and ends (the caller saves it, so that a
+        cut-over killed midway leaves a record of the step it was in)."""
         self.source_ep = source
         self.roles = roles
         self.drop_heartbeat = drop_heartbeat
@@ -126,6 +132,7 @@ class Cutover:
         self.options = options
         self.final_check = final_check
         self.notify = notify
+        self.progress = progress
         self.result = CutoverResult(ok=False, dry_run=options.dry_run,
                                     source=source.display(), target=target.display())
 
@@ -327,6 +334,8 @@ class _Step:
 
     def __enter__(self) -> dict[str, Any]:
         self.started = time.time()
+        self.owner.result.running = self.name
+        self.owner.progress(self.owner.result)
         self.owner.notify(f"{self.name} ...")
         return self.detail
 
@@ -338,6 +347,8 @@ class _Step:
         ended = time.time()
         self.owner.result.steps.append(StepRecord(self.name, status, self.started, ended,
                                                   self.detail))
+        self.owner.result.running = f"after {self.name}"
+        self.owner.progress(self.owner.result)
         self.owner.notify(f"{self.name}: {status} in {(ended - self.started) * 1000:,.0f} ms")
 
 

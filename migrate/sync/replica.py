@@ -130,8 +130,25 @@ class ReplicaSync(StreamFollower):
         return gen.start_offset if gen else 0
 
     # --- start ------------------------------------------------------------------------------
+    def _killed_in(self) -> str | None:
+        """The phase the resumed run was killed in (its ledger still says it runs): the
+        commands it sent after its last recorded offset may or may not have been applied."""
+        running = [p["name"] for p in self.ledger.data.get("phases", [])
+                   if p.get("status") == "running"]
+        return running[-1] if running else None
+
     def start(self) -> None:
         saved = json.loads(self.applied_path.read_text()) if self.applied_path.exists() else {}
+        killed = self._killed_in() if self.opts.resume and saved.get("replid") else None
+        if killed:
+            # replaying from the recorded offset could apply some commands twice (an INCR,
+            # an RPUSH: seen after a SIGKILL during the verification)
+            self.opts.observer.note(f"resume: the previous run was killed (its ledger says "
+                                    f"'{killed}' is running): commands it sent after offset "
+                                    f"{saved['offset']} may have been applied; flushing the "
+                                    "target and loading again, so none is applied twice")
+            self.target.flushall()
+            saved = {}
         if self.opts.resume and saved.get("replid"):
             how, replid, offset = self.link.psync(saved["replid"], saved["offset"])
             if how == "continue":

@@ -43,6 +43,7 @@ class Link:
     down: int = 0  # bytes the server sent the client
     up: int = 0  # bytes the client sent the server
     replication: bool = False  # the client sent SYNC or PSYNC (a replica's link)
+    down_at_replication: int = 0  # bytes down the link when it asked for replication
     ended: str | None = None  # "reset", "closed by the client", "closed by the server"
     stalled: bool = False  # a stall that picked this link (see FaultProxy.stall)
     _reset: threading.Event = field(default_factory=threading.Event)
@@ -229,6 +230,7 @@ class FaultProxy:
                 if src is client:
                     if REPLICATION.search(data):
                         link.replication = True
+                        link.down_at_replication = link.down
                         if self._refuse_replication:
                             return "reset"
                     _send(server, data, link)

@@ -1,0 +1,58 @@
+"""A cut-over that was killed midway (SIGKILL, a lost terminal): what its record in
+``cutover.json`` says and what to do next.
+
+The cut-over saves its record as each step starts and ends, with the step under way in
+``running``; a record read back with ``running`` set was never finished. Before promotion
+nothing is lost by cutting over again: the source's pause ended by the server's own timeout
+(``CLIENT PAUSE <max-pause-ms>``), so it serves writes again, and the sync went on. After
+promotion, the cut-over has taken effect (at least in part) and running it again would
+promote a target that is already the primary: the run stops and says what is left to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from migrate.errors import KvmError
+
+
+def _done(record: dict[str, Any], step: str) -> bool:
+    return any(s.get("name") == step and s.get("status") == "done"
+               for s in record.get("steps", []))
+
+
+def _pause_ms(record: dict[str, Any]) -> str:
+    pause = next((s for s in record.get("steps", []) if s.get("name") == "pause"), None)
+    bound = (pause or {}).get("detail", {}).get("max_pause_ms")
+    return f"{bound} ms" if bound else "its --max-pause-ms"
+
+
+def earlier_cutover(record: dict[str, Any] | None, state_dir: Path,
+                    fenced_now: Callable[[], bool] = lambda: False) -> str | None:
+    """A note when ``record`` is a killed cut-over's and cutting over again is safe; raise
+    (exit 4, one line) when it was killed after promotion. None: no killed cut-over.
+    ``fenced_now``: whether the source is fenced (asked only after a promotion: a kill
+    during the fence step may come after the server took its CONFIG SET)."""
+    if not record or not record.get("running"):
+        return None
+    where = str(record["running"])
+    where = f"after step '{where[6:]}'" if where.startswith("after ") else \
+        f"during step '{where}'"
+    if not _done(record, "promote"):
+        paused = (" its write pause ended by the source's own bound "
+                  f"({_pause_ms(record)}), and") if _done(record, "pause") else ""
+        return (f"an earlier cut-over was stopped {where}, before promotion:{paused} the "
+                "sync kept the target in step; cutting over again")
+    if _done(record, "fence") or fenced_now():
+        raise KvmError(f"an earlier cut-over was stopped {where}: the target was promoted and "
+                       "the source fenced, so the cut-over took effect; nothing to run again",
+                       f"point clients at {record.get('target')}; {state_dir}/cutover.json "
+                       "keeps that record")
+    raise KvmError(f"an earlier cut-over was stopped {where}: the target was promoted (the "
+                   "sync stopped) but the source was not fenced, so writes made to it since "
+                   "are not on the target",
+                   f"restart the sync with `kvmigrate sync ... --follow --resume --state "
+                   f"{state_dir}`, remove {state_dir}/cutover.json, then run `kvmigrate "
+                   "cutover` again")

@@ -1,0 +1,61 @@
+"""What a second ``kvmigrate cutover`` makes of the record a killed one left in cutover.json
+(migrate/cutover/interrupted.py; the kills themselves: tests/faults/test_killed.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrate.cutover.interrupted import earlier_cutover
+from migrate.errors import KvmError
+
+
+def _record(running: str | None, *done: str) -> dict[str, Any]:
+    steps = [{"name": name, "status": "done", "detail": {"max_pause_ms": 3000}
+              if name == "pause" else {}} for name in done]
+    return {"ok": False, "running": running, "target": "redis://t:6379", "steps": steps}
+
+
+def test_no_record_or_a_finished_one_is_no_killed_cutover(tmp_path: Path) -> None:
+    assert earlier_cutover(None, tmp_path) is None
+    assert earlier_cutover({**_record(None, "precheck", "pause"), "ok": True}, tmp_path) is None
+
+
+def test_killed_before_the_pause_cuts_over_again(tmp_path: Path) -> None:
+    note = earlier_cutover(_record("postponed", "precheck"), tmp_path)
+    assert note == ("an earlier cut-over was stopped during step 'postponed', before "
+                    "promotion: the sync kept the target in step; cutting over again")
+
+
+def test_killed_in_the_pause_names_the_bound_that_ended_it(tmp_path: Path) -> None:
+    note = earlier_cutover(_record("after final-offset", "precheck", "pause", "final-offset"),
+                           tmp_path)
+    assert note is not None
+    assert note.startswith("an earlier cut-over was stopped after step 'final-offset', "
+                           "before promotion: its write pause ended by the source's own "
+                           "bound (3000 ms)")
+
+
+def test_killed_after_promotion_and_fence_has_nothing_to_run(tmp_path: Path) -> None:
+    with pytest.raises(KvmError) as raised:
+        earlier_cutover(_record("offset-check", "pause", "promote", "fence"), tmp_path)
+    assert raised.value.exit_code == 4
+    assert "the cut-over took effect" in raised.value.message
+    assert "redis://t:6379" in (raised.value.hint or "")
+
+
+def test_killed_between_promotion_and_fence_says_what_is_left(tmp_path: Path) -> None:
+    with pytest.raises(KvmError) as raised:
+        earlier_cutover(_record("fence", "pause", "promote"), tmp_path)
+    assert "the source was not fenced" in raised.value.message
+    hint = raised.value.hint or ""
+    assert "--resume" in hint and "cutover.json" in hint
+
+
+def test_killed_in_the_fence_step_after_the_server_took_it(tmp_path: Path) -> None:
+    """The CONFIG SET landed, the step's end was never recorded: the server is asked."""
+    with pytest.raises(KvmError) as raised:
+        earlier_cutover(_record("fence", "pause", "promote"), tmp_path, lambda: True)
+    assert "the cut-over took effect" in raised.value.message

@@ -1,0 +1,224 @@
+"""kvmigrate itself is killed (issue 19): SIGKILL of ``sync --follow`` in each phase (the
+handshake, the RDB transfer, the replay of the stream, the end-of-catch-up verification),
+then ``sync --resume``: the target must hold every write the source acknowledged, key by key.
+
+"In phase X" is a condition, never a moment: the fault proxy before the source holds each
+phase open (a trickle of the replication link's first bytes, of its RDB, a stream larger
+than the trickle lets through, a trickle of the verification's reads once the ledger says
+``verify``) and the test kills once the proxy's byte counts or the state folder say the run
+is in that phase."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+
+from migrate.lab.server import ServerProcess
+from tests.faults import test_link_faults
+from tests.faults.acked import lost_writes
+from tests.faults.faultproxy import Link
+from tests.faults.test_link_faults import Rig, _record, _status, _until
+from tests.helpers import run_cli
+from tests.sync.writes import Follow, differences
+
+rig = test_link_faults.rig  # the servers, the fault proxy and the writer
+
+FULLRESYNC = len(b"+FULLRESYNC ")  # the handshake's answer starts so
+
+
+def _ledger_phase(state: Path) -> str | None:
+    try:
+        return json.loads((state / "ledger.json").read_text())["status"].get("phase")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@contextmanager
+def _ballast(source: ServerProcess) -> Iterator[None]:
+    """Large writes to one key, so the stream outgrows the trickle: the replay cannot end."""
+    stop = threading.Event()
+    client = source.client()
+    value = b"b" * 32 * 1024
+
+    def write() -> None:
+        while not stop.wait(0.005):
+            client.set("ballast", value)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def _kill_in(rig: Rig, run: Follow, condition: Callable[[], bool], what: str) -> float:
+    _until(condition, run, what, timeout=120)
+    run.kill()  # SIGKILL: no handler runs, nothing is saved on the way out
+    run.wait(30)
+    return time.monotonic()
+
+
+def _first_replication(rig: Rig) -> Link | None:
+    links = rig.proxy.replication_links()
+    return links[0] if links else None
+
+
+def _answered(link: Link) -> int:
+    """Bytes of the answer to PSYNC that came down ``link``."""
+    return link.down - link.down_at_replication
+
+
+def _handshake(rig: Rig) -> tuple[Follow, float]:
+    rig.proxy.trickle(1)  # the replication link's answer, a byte a tick
+    run = rig.sync()
+    killed = _kill_in(rig, run, lambda: (li := _first_replication(rig)) is not None
+                      and _answered(li) < FULLRESYNC // 2, "the PSYNC sent, its answer not read")
+    link = _first_replication(rig)
+    assert link is not None and _answered(link) < FULLRESYNC  # +FULLRESYNC was not read
+    return run, killed
+
+
+def _rdb(rig: Rig) -> tuple[Follow, float]:
+    rig.proxy.trickle(128 * 1024)
+    run = rig.sync()
+    killed = _kill_in(rig, run, lambda: (li := _first_replication(rig)) is not None
+                      and li.down >= 64 * 1024 and rig.target.client().dbsize() > 0,
+                      "64 KiB of the RDB received, some of it loaded")
+    assert _ledger_phase(rig.state) == "catch-up"
+    assert not _status(rig.state).get("commands")  # no stream replayed yet: mid-RDB
+    return run, killed
+
+
+def _replay(rig: Rig) -> tuple[Follow, float]:
+    rig.proxy.trickle(512 * 1024)
+    run = rig.sync()
+    with _ballast(rig.source):
+        killed = _kill_in(rig, run, lambda: _status(rig.state).get("sync_phase") == "streaming"
+                          and (_status(rig.state).get("commands") or 0) > 0,
+                          "the stream being replayed")
+    assert _ledger_phase(rig.state) == "catch-up"
+    return run, killed
+
+
+def _verification(rig: Rig) -> tuple[Follow, float]:
+    # the verification's reads (not the replication link) slow down once the ledger says
+    # verify: the phase stays open until the kill
+    rig.proxy.trickle(2048, lambda li: not li.replication
+                      and _ledger_phase(rig.state) == "verify")
+    run = rig.sync("--verify-sample", "2000")
+    killed = _kill_in(rig, run, lambda: _ledger_phase(rig.state) == "verify",
+                      "the verification")
+    return run, killed
+
+
+KILLED = "resume: the previous run was killed"
+# phase: (how to kill in it, its name in the row, what the resumed run says)
+PHASES: dict[str, tuple[Callable[[Rig], tuple[Follow, float]], str, str]] = {
+    "handshake": (_handshake, "the handshake", "replica link up"),  # nothing loaded yet
+    "rdb": (_rdb, "the RDB transfer", "no applied offset was recorded; flushing the target"),
+    # past the load, commands sent after the recorded offset may have been applied: not
+    # replayed from it (seen: an RPUSH and an INCR applied twice) but loaded again
+    "replay": (_replay, "the replay of the stream", KILLED),
+    "verification": (_verification, "the end-of-catch-up verification", KILLED),
+}
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_sync_sigkilled_then_resumed(rig: Rig, phase: str) -> None:
+    kill, words, says = PHASES[phase]
+    rig.writer.wait_for(50)
+    _run, killed = kill(rig)
+    rig.proxy.resume()
+    acknowledged, lost, recover_s = rig.resume(killed, says)
+    _record(f"kvmigrate SIGKILLed during {words}, then --resume",
+            "killed; --resume caught up", acknowledged, lost, recover_s,
+            f"the resumed run: '{says.strip()}'; time is the resumed run's")
+
+
+# --- the cut-over killed ------------------------------------------------------------------------
+PAUSE_MS = 4000  # the cut-over's --max-pause-ms: the source's own bound on the write pause
+
+
+def _cutover(rig: Rig, *extra: str) -> Follow:
+    return Follow([sys.executable, "-m", "migrate", "cutover", "--state", str(rig.state),
+                   "--yes", "--max-pause-ms", str(PAUSE_MS), *extra],
+                  rig.state.parent / f"cutover-{time.monotonic_ns()}")
+
+
+# step: (its name in the row, what the cut-over prints once it is in it, the row's note)
+STEPS = {
+    "postponed": ("while postponed (before the pause)", "postponed ...",
+                  "never paused; the second run says where the first was stopped"),
+    "pause": ("during the write pause", "catch-up ...",  # paused, waiting for the target
+              "the pause ended by CLIENT PAUSE's own timeout (4 s); time includes it"),
+}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_cutover_sigkilled_then_run_again(rig: Rig, step: str, tmp_path: Path) -> None:
+    """A cut-over killed before promotion leaves the source serving writes (a pause ends by
+    the server's own timeout), and running it again says so and completes it."""
+    words, in_step, note = STEPS[step]
+    run = rig.sync()
+    _until(lambda: "following the source" in run.err.read_text(), run, "the follow phase")
+    postpone = tmp_path / "hold"
+    if step == "postponed":
+        postpone.touch()
+    else:  # the sync stops applying: the catch-up inside the pause waits for it
+        assert rig.proxy.stall(lambda li: li.replication) == 1
+        rig.writer.wait_for(rig.writer.acknowledged + 20)  # the source moves on meanwhile
+    cutover = _cutover(rig, "--postpone-file", str(postpone))
+    _until(lambda: in_step in cutover.err.read_text(), cutover, f"the cut-over's {step}")
+    cutover.kill()
+    cutover.wait(30)
+    killed = time.monotonic()
+    record = json.loads((rig.state / "cutover.json").read_text())
+    assert record["running"] == ("postponed" if step == "postponed" else "catch-up")
+    # the source serves writes again: a write waits at most for the pause's own bound
+    client = redis.Redis(port=rig.source.port, socket_timeout=PAUSE_MS / 1000 + 10)
+    assert client.set("written-after-the-kill", 1)
+    rig.writer.wait_for(rig.writer.acknowledged + 20, timeout=PAUSE_MS / 1000 + 10)
+    rig.proxy.resume()
+    acknowledged = rig.writer.stop()  # a fenced source refuses the writer's next writes
+    again = run_cli("cutover", "--state", str(rig.state), "--yes")
+    assert again.code == 0, again.output[-3000:]
+    assert f"an earlier cut-over was stopped during step '{record['running']}', before " \
+           "promotion" in again.stderr
+    assert run.wait(30) == 0  # promotion stopped the sync
+    lost = lost_writes(rig.target, acknowledged)
+    assert json.loads((rig.state / "cutover.json").read_text())["running"] is None
+    _record(f"cutover SIGKILLed {words}, then run again",
+            "killed; the source kept serving; the cut-over run again completed",
+            acknowledged, lost, time.monotonic() - killed,
+            note, "cutover")
+
+
+def test_scan_sync_sigkilled_during_the_initial_copy_then_resumed(rig: Rig) -> None:
+    """Scan mode: killed while copying (its reads trickled, so the copy is under way),
+    ``--resume`` scans again and copies the changes since."""
+    rig.writer.wait_for(50)
+    rig.proxy.trickle(64 * 1024, lambda li: not li.replication)  # the scan's reads
+    run = rig.sync("--set-notify-keyspace-events", mode="scan")
+    killed = _kill_in(rig, run, lambda: _ledger_phase(rig.state) == "initial-copy"
+                      and rig.target.client().dbsize() > 0, "the initial copy under way")
+    rig.proxy.resume()
+    acknowledged = rig.writer.stop()
+    source, target = rig.urls()
+    resumed = run_cli("sync", "--source", source, "--target", target, "--mode", "scan",
+                      "--state", str(rig.state), "--resume")
+    assert resumed.code == 0, resumed.output[-3000:]
+    lost = lost_writes(rig.target, acknowledged)
+    assert differences(rig.source, rig.target) == []
+    _record("kvmigrate SIGKILLed during the initial copy, then --resume",
+            "killed; --resume scanned again and caught up", acknowledged, lost,
+            time.monotonic() - killed, "REPLACE makes the copy idempotent", "scan")
