@@ -86,7 +86,13 @@ def test_more_commands_fail_within_the_deadline_on_a_silent_source(
     target = lab.start("valkey-8.0")
     for args in (["sync", "--source", silent, "--target", target.url, "--follow",
                   "--state", str(tmp_path / "follow")],
-                 ["verify", "--source", silent, "--target", target.url, "--full"]):
+                 ["verify", "--source", silent, "--target", target.url, "--full"],
+                 ["convert-config", "--from-server", silent, "--to", "valkey"],
+                 # the silent server as the target: the other side of each link
+                 ["sync", "--source", target.url, "--target", silent, "--mode", "replica",
+                  "--state", str(tmp_path / "to-silent")],
+                 ["copy", "--from-server", target.url, "--target", silent],
+                 ["verify", "--source", target.url, "--target", silent]):
         started = time.monotonic()
         result = run_cli(*args, timeout=120)
         assert result.code == 3, (args, result.output)
