@@ -166,8 +166,9 @@ class Bench:
         load = float(found.group(1)) if found else wall
         native.stop()
         target = self._target()
-        seconds, rss, _, cpu = run_timed([*KVMIGRATE, "copy", "--from-rdb", str(self.rdb),
-                                     "--target", target.url, "--format", "json"])
+        seconds, rss, out, cpu = run_timed([*KVMIGRATE, "copy", "--from-rdb", str(self.rdb),
+                                       "--target", target.url, "--format", "json"])
+        path = json.loads(out).get("path", "record by record")
         self._check(target, "copy --from-rdb")
         target.stop()
         shake = None
@@ -176,7 +177,7 @@ class Bench:
             shake = self._shake("rdb_reader", {"filepath": str(self.rdb)}, target, False)
             target.stop()
         return Row("RDB file -> target (`copy --from-rdb`)", "<= 1.3x native",
-                   Figure(seconds, f"{cpu:.1f} s CPU", rss),
+                   Figure(seconds, f"{path}; {cpu:.1f} s CPU", rss),
                    Figure(load, f"loading it at start (start to ready {wall:.2f} s)"),
                    shake)
 
