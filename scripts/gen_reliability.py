@@ -58,8 +58,11 @@ def render(rows: list[dict[str, Any]]) -> str:
         "",
         "Each row is one test: a fault injected while an application writes to the source "
         "and records every write the source acknowledged. A fault ends in one of two ways: "
-        "the migration continues with nothing lost, or it stops with one line, exit 4, and a "
-        "state folder that `--resume` continues from. *Acknowledged* is how many writes the "
+        "the migration continues with nothing lost, or it stops with one line, exit 4 (3 "
+        "when a server can no longer be reached or authenticated, 2 when the state folder "
+        "cannot be written before anything starts, 130 when a stop signal had to cut the "
+        "wind-down short), and a state folder that `--resume` continues from (or, where the "
+        "row says so, a new run). *Acknowledged* is how many writes the "
         "source acknowledged during the test; *lost* is how many of them the target lacked "
         "at the end, checked key by key (a test fails on any); *time to recover* runs from "
         "the fault to the target holding the writes acknowledged by then.",
