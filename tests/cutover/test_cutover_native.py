@@ -50,6 +50,15 @@ class FailoverWriter:
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
+    def wait_acks(self, count: int, on: str | None = None, timeout: float = 60) -> None:
+        """Wait until ``count`` writes were acknowledged (by server ``on``: "old" or "new",
+        when given): writes before and after a switch, on a condition, not a sleep."""
+        deadline = time.monotonic() + timeout
+        while sum(1 for a in list(self.acks) if on is None or a.server == on) < count:
+            assert time.monotonic() < deadline, f"{count} writes acknowledged by {on or 'any'}"
+            assert not self.stop.is_set()
+            time.sleep(0.01)
+
     def run(self) -> None:
         servers = {"old": self.primary.client(), "new": self.secondary.client()}
         current = "old"
@@ -81,10 +90,10 @@ def test_cutover_under_writes_loses_nothing_and_fences_the_old_primary(lab: Flee
     link = replicate(source, target)
     writer = FailoverWriter(source, target)
     thread = writer.start()
-    time.sleep(0.5)
+    writer.wait_acks(50)
     result = Cutover(source.endpoint, target.endpoint, link,
                      CutoverOptions(max_pause_ms=2000)).run()
-    time.sleep(0.5)
+    writer.wait_acks(50, on="new")
     writer.stop.set()
     thread.join(10)
 

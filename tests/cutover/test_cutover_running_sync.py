@@ -60,9 +60,10 @@ def test_cutover_of_a_running_sync(case: str, lab: Fleet, tmp_path: Path) -> Non
 
         wait_for(following, 120, "the sync to follow the source")
         thread = writer.start()
-        time.sleep(0.5)
+        writer.wait_acks(50)
         result = run_cli("cutover", "--state", str(state), "--yes", "--format", "json")
-        time.sleep(0.3)
+        if result.code == 0:
+            writer.wait_acks(30, on="new")
         writer.stop.set()
         thread.join(10)
         assert result.code == 0, result.output[-3000:]

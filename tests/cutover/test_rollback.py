@@ -3,7 +3,6 @@
 import json
 import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -95,9 +94,10 @@ def test_logical_rollback_valkey_8_to_redis_7_under_a_failover_writer(lab: Fleet
     nc.xreadgroup("g", "c1", {"after:stream": ">"})  # a consumer with a pending entry
     writer = FailoverWriter(new, old)  # writes to the new primary until it is fenced
     thread = writer.start()
-    time.sleep(0.3)
+    writer.wait_acks(30)
     back = run_cli("rollback", "--state", str(state), "--yes", "--format", "json")
-    time.sleep(0.3)
+    if back.code == 0:
+        writer.wait_acks(30, on="new")  # the writer's second server: the old primary
     writer.stop.set()
     thread.join(10)
     assert back.code == 0, back.output[-3000:]
@@ -134,14 +134,15 @@ def test_window_rollback_under_a_failover_writer(lab: Fleet, tmp_path: Path) -> 
     record = fence(old.client())
     writer = FailoverWriter(new, old)  # writes to the new primary until it is fenced
     thread = writer.start()
-    time.sleep(0.3)
+    writer.wait_acks(30)
     plan = rollback(old.endpoint, new.endpoint, CutoverOptions(dry_run=True),
                     fence_record=record, state_root=tmp_path, path="window", window_ms=30000)
     assert plan.ok and any("CLIENT PAUSE 30000 WRITE" in p for p in plan.plan)
     assert is_fenced(old.client())  # the dry run changed nothing
     result = rollback(old.endpoint, new.endpoint, CutoverOptions(), fence_record=record,
                       state_root=tmp_path, path="window", window_ms=30000)
-    time.sleep(0.3)
+    if result.ok:
+        writer.wait_acks(30, on="new")  # the writer's second server: the old primary
     writer.stop.set()
     thread.join(10)
     assert result.ok and result.paused_ms is not None and result.paused_ms < 30000
