@@ -158,9 +158,11 @@ def test_postpone_file_holds_the_cutover(lab: Fleet, tmp_path: Path) -> None:
 
     thread = threading.Thread(target=run)
     thread.start()
-    time.sleep(1.5)
+    deadline = time.monotonic() + 30
+    while not any("postponed" in m for m in list(messages)):  # waits on the marker file
+        assert thread.is_alive() and time.monotonic() < deadline, messages
+        time.sleep(0.05)
     assert thread.is_alive()
-    assert any("postponed" in m for m in messages)
     assert target.client().info("replication")["role"] == "slave"  # not promoted yet
     assert source.client().set("during-postpone", 1)  # source serving normally
     hold.unlink()

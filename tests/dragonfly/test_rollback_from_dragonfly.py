@@ -53,10 +53,11 @@ def test_window_rollback_from_dragonfly(dragonfly_installed: object, lab: Fleet,
     record = fence(old.client())
     writer = FailoverWriter(new, old)  # writes to Dragonfly until it is fenced
     thread = writer.start()
-    time.sleep(0.3)
+    writer.wait_acks(50)  # writes on Dragonfly before the rollback
     result = rollback(old.endpoint, new.endpoint, CutoverOptions(), fence_record=record,
                       state_root=tmp_path, path="auto", window_ms=30000)
-    time.sleep(0.3)
+    if result.ok:
+        writer.wait_acks(30, on="new")  # and on the old primary after it
     writer.stop.set()
     thread.join(10)
     assert result.ok and result.paused_ms is not None and result.paused_ms < 30000
