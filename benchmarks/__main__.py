@@ -34,8 +34,11 @@ def main(argv: list[str]) -> None:
                         help="a RedisShake v4 binary to measure beside kvmigrate")
     parser.add_argument("--markdown", action="store_true",
                         help="print the table as Markdown (progress goes to stderr)")
-    parser.add_argument("--rows", default=",".join(table.ROWS),
-                        help=f"rows to measure (default all: {','.join(table.ROWS)})")
+    parser.add_argument("--rows", default=",".join(table.DEFAULT_ROWS),
+                        help=f"rows to measure (default: {','.join(table.DEFAULT_ROWS)}; "
+                        "also: big-string,big-hash: one --big-key-mib key, peak RSS)")
+    parser.add_argument("--big-key-mib", type=int, default=500, metavar="MIB",
+                        help="size of the big-string / big-hash key (default 500)")
     args = parser.parse_args(argv)
     if args.names:
         _named(args.names)
@@ -46,7 +49,10 @@ def main(argv: list[str]) -> None:
         parser.error(f"unknown rows {', '.join(unknown)}; known: {', '.join(table.ROWS)}")
     if args.keys < 1:
         parser.error("--keys must be 1 or more")
-    table.run(args.keys, redisshake=args.redisshake, as_markdown=args.markdown, only=rows)
+    if args.big_key_mib < 1:
+        parser.error("--big-key-mib must be 1 or more")
+    table.run(args.keys, redisshake=args.redisshake, as_markdown=args.markdown, only=rows,
+              big_mib=args.big_key_mib)
 
 
 if __name__ == "__main__":

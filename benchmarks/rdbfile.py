@@ -66,3 +66,15 @@ def timed(argv: list[str]) -> tuple[float, float, str, float]:
         out.seek(0)
         return elapsed, peak, out.read().decode(errors="replace"), \
             usage.ru_utime + usage.ru_stime
+
+
+def sync_argv(kvmigrate: list[str], source_url: str, target_url: str, mode: str,
+              state: Path, *extra: str) -> list[str]:
+    """``kvmigrate sync`` as the benchmarks run it: to caught up, no sample, no heartbeat."""
+    return [*kvmigrate, "sync", "--source", source_url, "--target", target_url, "--mode", mode,
+            "--verify-sample", "0", "--no-heartbeat", "--state", str(state), *extra]
+
+
+def copy_rdb_argv(kvmigrate: list[str], rdb: Path, target_url: str) -> list[str]:
+    return [*kvmigrate, "copy", "--from-rdb", str(rdb), "--target", target_url,
+            "--format", "json"]

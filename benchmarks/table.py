@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.rdbfile import hwm_mib
+from benchmarks.bigkey import BigKey
+from benchmarks.rdbfile import copy_rdb_argv, hwm_mib, sync_argv
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
@@ -166,8 +167,7 @@ class Bench:
         load = float(found.group(1)) if found else wall
         native.stop()
         target = self._target()
-        seconds, rss, out, cpu = run_timed([*KVMIGRATE, "copy", "--from-rdb", str(self.rdb),
-                                       "--target", target.url, "--format", "json"])
+        seconds, rss, out, cpu = run_timed(copy_rdb_argv(KVMIGRATE, self.rdb, target.url))
         path = json.loads(out).get("path", "record by record")
         self._check(target, "copy --from-rdb")
         target.stop()
@@ -184,10 +184,8 @@ class Bench:
     def _sync(self, mode: str, *extra: str) -> Figure:
         target = self._target()
         state = self.tmp / f"state-{mode}"
-        seconds, rss, _, cpu = run_timed([*KVMIGRATE, "sync", "--source", self.source.url,
-                                     "--target", target.url, "--mode", mode,
-                                     "--verify-sample", "0", "--no-heartbeat",
-                                     "--state", str(state), *extra])
+        seconds, rss, _, cpu = run_timed(sync_argv(KVMIGRATE, self.source.url, target.url, mode,
+                                                   state, *extra))
         self._check(target, f"sync --mode {mode}")
         target.stop()
         return Figure(seconds, f"process start to caught up; {cpu:.1f} s CPU", rss)
@@ -314,11 +312,13 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, load average {load}"
 
 
-ROWS = ("rdb", "replica", "proxy", "scan", "verify-full", "verify-sample", "cli")
+ROWS = ("rdb", "replica", "proxy", "scan", "verify-full", "verify-sample", "cli",
+        "big-string", "big-hash")
+DEFAULT_ROWS = ROWS[:7]  # the big-key rows fill a source of their own: asked for by name
 
 
 def run(keys: int, *, redisshake: str | None = None, as_markdown: bool = False,
-        only: tuple[str, ...] = ROWS) -> str:
+        only: tuple[str, ...] = DEFAULT_ROWS, big_mib: int = 500) -> str:
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if as_markdown else \
         (lambda s: print(s, flush=True))
     say(f"machine: {machine()} (at the start)")
@@ -330,6 +330,11 @@ def run(keys: int, *, redisshake: str | None = None, as_markdown: bool = False,
             if not bench:
                 bench.append(Bench(fleet, Path(tmp_name), keys, redisshake, say))
             return bench[0]
+        def big(kind: str) -> list[Row]:
+            rows = BigKey(fleet, Path(tmp_name), kind, big_mib, say).rows(
+                run_timed, Row, Figure, KVMIGRATE)
+            return [r for r in rows if isinstance(r, Row)]
+
         steps: dict[str, Callable[[], list[Row]]] = {
             "rdb": lambda: [on_data().copy_from_rdb()],
             "replica": lambda: [on_data().replica_mode()],
@@ -338,6 +343,8 @@ def run(keys: int, *, redisshake: str | None = None, as_markdown: bool = False,
             "verify-full": lambda: [on_data().verify_full()],
             "verify-sample": lambda: [on_data().verify_sample()],
             "cli": cli_rows,
+            "big-string": lambda: big("string"),
+            "big-hash": lambda: big("hash"),
         }
         for name in only:
             say(f"running {name} ...")

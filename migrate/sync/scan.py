@@ -29,6 +29,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, cast
 
 import redis
@@ -41,7 +42,7 @@ from migrate.keyspec import command_name, named_key
 from migrate.protocol.latency import LatencyProbe
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.ratelimit import RateLimiter, limit
-from migrate.protocol.rawconn import RawConn, is_error
+from migrate.protocol.rawconn import RawConn, Reply, is_error
 from migrate.protocol.resp import Arg
 from migrate.state.coordination import STOP, BarrierRequests
 from migrate.state.ledger import Ledger
@@ -62,6 +63,9 @@ NEEDED_CLASSES = set("g$lshzxet")
 BATCH = 500
 STREAM_REFRESH_S = 2.0  # streams are copied again this often (group reads notify nothing)
 MAX_REFRESHED_STREAMS = 10_000
+BIG_KEY_BYTES = 8 << 20  # a key bigger than this (MEMORY USAGE) is copied in chunks
+CHUNKED_KINDS = (b"string", b"list", b"set", b"zset", b"hash")
+DUMP_BATCH_BYTES = 64 << 20  # DUMP payloads asked for in one round, at most (estimated)
 _CHANNEL = re.compile(rb"^__key(space|event)@(\d+)__:(.*)$", re.S)
 
 
@@ -298,6 +302,7 @@ class ScanSync:
             if opts.heartbeat else None
         self.keys_copied = 0
         self.bytes_copied = 0
+        self.keys_chunked = 0  # big keys copied in chunks (typed commands) rather than DUMPed
         self._restore_notify: str | None = None
         self._rate = (time.monotonic(), 0)
         self.worker = Worker("apply", "copying changes", self._apply_loop)
@@ -354,12 +359,53 @@ class ScanSync:
             return
         self.reader.select(db)
         tdb = self.tdb(db)
-        self._note_streams(db, keys, self.reader.call_many([("TYPE", k) for k in keys]))
+        probe = self.reader.call_many([c for k in keys for c in
+                                       (("TYPE", k), ("MEMORY", "USAGE", k))])
+        types = probe[0::2]
+        self._note_streams(db, keys, types)
+        typed = [] if self.use_dump else keys
         if self.use_dump:
+            for part in self._dump_batches(keys, types, probe[1::2], typed):
+                self._copy_dumped(tdb, part, typed)
+            self.keys_chunked += len(typed)
+        now = int(time.time() * 1000)
+        for key in typed:
+            for cmd in key_commands(self.reader, key, self.caps, self.typed_stats, now):
+                self.bytes_copied += sum(len(a) for a in cmd if isinstance(a, bytes))
+                self.writer.send(tdb, *cmd)
+        self.keys_copied += len(keys)
+        self.writer.check()
+
+    @staticmethod
+    def _dump_batches(keys: list[bytes], types: list[Reply], sizes: list[Reply],
+                      typed: list[bytes]) -> Iterator[list[bytes]]:
+        """``keys`` in batches of at most :data:`DUMP_BATCH_BYTES` (by MEMORY USAGE), so the
+        DUMP replies of one batch stay bounded in memory; a key bigger than
+        :data:`BIG_KEY_BYTES` is added to ``typed`` instead (copied in chunks, never as one
+        payload). A stream keeps its DUMP (typed commands give pending entries past the
+        first 1,000 an approximate delivery time), and so does a module type."""
+        part: list[bytes] = []
+        held = 0
+        for key, kind, size in zip(keys, types, sizes, strict=True):
+            size = size if isinstance(size, int) else 0
+            if size > BIG_KEY_BYTES and kind in CHUNKED_KINDS:
+                typed.append(key)
+                continue
+            if part and held + size > DUMP_BATCH_BYTES:
+                yield part
+                part, held = [], 0
+            part.append(key)
+            held += size
+        if part:
+            yield part
+
+    def _copy_dumped(self, tdb: int, keys: list[bytes], typed: list[bytes]) -> None:
+        """DUMP + RESTORE of ``keys``; those whose payload the target cannot read are added
+        to ``typed``."""
+        if keys:
             ttl_cmd = "PEXPIRETIME" if self.caps.source_expiretime else "PTTL"
             replies = self.reader.call_many([c for k in keys for c in
                                              (("DUMP", k), (ttl_cmd, k))])
-            typed: list[bytes] = []
             for i, key in enumerate(keys):
                 payload, ttl = replies[2 * i], replies[2 * i + 1]
                 if payload is None or is_error(payload):
@@ -376,15 +422,6 @@ class ScanSync:
                         self.writer.send(tdb, "RESTORE", key, max(ttl, 1), payload, "REPLACE")
                 else:
                     self.writer.send(tdb, "RESTORE", key, 0, payload, "REPLACE")
-        else:
-            typed = keys
-        now = int(time.time() * 1000)
-        for key in typed:
-            for cmd in key_commands(self.reader, key, self.caps, self.typed_stats, now):
-                self.bytes_copied += sum(len(a) for a in cmd if isinstance(a, bytes))
-                self.writer.send(tdb, *cmd)
-        self.keys_copied += len(keys)
-        self.writer.check()
 
     def _note_streams(self, db: int, keys: list[bytes], types: list) -> None:
         for key, kind in zip(keys, types, strict=True):
@@ -438,7 +475,8 @@ class ScanSync:
                 counters["removed_on_resume"] = removed
                 self.opts.observer.note(f"resume: removed {removed} target key(s) the source "
                                         "no longer has")
-            counters.update(keys=self.keys_copied, bytes=self.bytes_copied)
+            counters.update(keys=self.keys_copied, bytes=self.bytes_copied,
+                            keys_chunked=self.keys_chunked)
 
     def sweep_target(self) -> int:
         """Delete target keys (in the copied scope) that the source does not have."""

@@ -2,7 +2,8 @@
 
 Used when the target cannot RESTORE the source's DUMP payloads (RDB version gap, e.g. Redis 8
 to Valkey), and for hash field TTLs. Collections are read and written in chunks of ``CHUNK``
-elements, so a big key never sits whole in memory. What cannot be expressed on the target is
+elements (strings in windows of ``STRING_WINDOW`` bytes), so a big key never sits whole in
+memory. What cannot be expressed on the target is
 counted in :class:`TypedStats` and reported (field TTLs on a target without HPEXPIRE, module
 types).
 """
@@ -18,6 +19,7 @@ from migrate.protocol.rawconn import RawConn, Reply, is_error, pairs
 from migrate.protocol.resp import Arg
 
 CHUNK = 1000
+STRING_WINDOW = 1 << 20  # bytes of a string read and written per command
 Command = tuple[Arg, ...]
 
 
@@ -70,9 +72,18 @@ def key_commands(src: RawConn, key: bytes, caps: TypedCaps, stats: TypedStats,
 
 
 def _string(src: RawConn, key: bytes, caps: TypedCaps, stats: TypedStats) -> Iterator[Command]:
-    value = src.call("GET", key)
-    if isinstance(value, bytes):
-        yield ("SET", key, value)
+    """SET of the first :data:`STRING_WINDOW` bytes, then APPEND of each further window: a
+    big string never sits whole in memory."""
+    start = 0
+    while True:
+        value = src.call("GETRANGE", key, start, start + STRING_WINDOW - 1)
+        if not isinstance(value, bytes):
+            return
+        if start == 0 or value:
+            yield ("SET" if start == 0 else "APPEND", key, value)
+        if len(value) < STRING_WINDOW:
+            return
+        start += STRING_WINDOW
 
 
 def _ranged(command: str, write: str, scores: bool) -> Writer:
