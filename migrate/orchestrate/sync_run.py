@@ -18,6 +18,7 @@ from migrate.cluster.sides import cluster_sides
 from migrate.cluster.sync import ClusterSync
 from migrate.errors import ConnectError, KvmError, UsageError
 from migrate.orchestrate.modes import REGISTRY, lookup
+from migrate.orchestrate.succession import moved_source
 from migrate.proxy.primary import check_listen
 from migrate.state.coordination import RequestWatcher
 from migrate.state.disk import check_writable, disk_errors
@@ -206,8 +207,11 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     if shards is not None:
         run["cluster"] = True
         run["shards"] = [s.display() for s in shards]
+    moved = moved_source(state_dir, run, source, target, opts.observer.note) \
+        if opts.resume else ()
     verification: VerifyReport | None = None
-    with disk_errors(state_dir), Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
+    with disk_errors(state_dir), \
+            Ledger.open(state_dir, run=run, resume=opts.resume, moved=moved) as ledger, \
             StatusPublisher(ledger, opts.observer, opts.status_json) as status, \
             RequestWatcher(state_dir, opts.stop) as requests:
         ledger.note_tls(source=source.endpoint, target=target.endpoint)
