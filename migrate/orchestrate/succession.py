@@ -56,11 +56,13 @@ def recorded_ids(root: Path, mode: str, target: Side) -> set[str]:
 def moved_source(root: Path, run: dict[str, Any], source: Side, target: Side,
                  note: Callable[[str], None]) -> tuple[str, ...]:
     """The keys of ``run`` a ``--resume`` may change: ``("source",)`` when the given source
-    is the recorded one's successor, () when it is the recorded one (or the ledger refuses
-    the change itself: another mode, or a mode that cannot); raises when it is another
-    server."""
+    is the recorded one's successor, ``("shards",)`` for a cluster source, () when it is the
+    recorded one (or the ledger refuses the change itself: another mode, or a mode that
+    cannot); raises when it is another server."""
     recorded = recorded_run(root)
-    if recorded is None or recorded.get("cluster") or recorded.get("mode") != run["mode"] \
+    if recorded is not None and recorded.get("cluster") and run.get("cluster"):
+        return ("shards",)  # each shard's folder is matched by its slots (cluster/resume.py)
+    if recorded is None or recorded.get("mode") != run["mode"] \
             or run["mode"] not in SUCCESSOR_MODES:
         return ()
     was, now = str(recorded.get("source", "")), str(run["source"])
