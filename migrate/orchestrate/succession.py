@@ -21,11 +21,12 @@ from typing import Any
 
 import redis
 
+from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
 from migrate.state.ledger import recorded_offsets, recorded_run, without_password
 from migrate.state.paths import StatePaths
 from migrate.sync.modes import NATIVE, REPLICA
-from migrate.sync.sides import Side
+from migrate.sync.sides import Side, Source
 
 NO_ID = "0" * 40  # INFO's master_replid2 of a server that never changed its id
 
@@ -54,27 +55,38 @@ def recorded_ids(root: Path, mode: str, target: Side) -> set[str]:
 
 
 def moved_source(root: Path, run: dict[str, Any], source: Side, target: Side,
-                 note: Callable[[str], None]) -> tuple[str, ...]:
-    """The keys of ``run`` a ``--resume`` may change: ``("source",)`` when the given source
-    is the recorded one's successor, ``("shards",)`` for a cluster source, () when it is the
-    recorded one (or the ledger refuses the change itself: another mode, or a mode that
-    cannot); raises when it is another server."""
+                 note: Callable[[str], None],
+                 primaries: list[Endpoint] | None = None) -> tuple[str, ...]:
+    """The keys of ``run`` a ``--resume`` may change: ``"source"`` when the given source is
+    the recorded one's successor (a cluster: when a primary of ``primaries`` continues a
+    recorded shard's replication), ``"shards"`` for a cluster source (each shard folder is
+    matched by its slots: migrate/cluster/resume.py); () when it is the recorded one, or the
+    ledger refuses the change itself (another mode, or a mode that cannot). Raises when it
+    is another server."""
     recorded = recorded_run(root)
-    if recorded is not None and recorded.get("cluster") and run.get("cluster"):
-        return ("shards",)  # each shard's folder is matched by its slots (cluster/resume.py)
+    cluster = bool(run.get("cluster"))
     if recorded is None or recorded.get("mode") != run["mode"] \
-            or run["mode"] not in SUCCESSOR_MODES:
+            or bool(recorded.get("cluster")) != cluster \
+            or not (cluster or run["mode"] in SUCCESSOR_MODES):
         return ()
+    keys: tuple[str, ...] = ("shards",) if cluster else ()
     was, now = str(recorded.get("source", "")), str(run["source"])
     if without_password(was) == without_password(now):
-        return ()
-    ids = recorded_ids(root, run["mode"], target)
-    has = history(source.info("replication"))
+        return keys
+    if cluster:
+        ids = {i for folder in sorted(root.glob("shard-*"))
+               for i in recorded_ids(folder, REPLICA, target)}
+        has = {i for ep in primaries or [] for i in history(Source.connect(ep).info(
+            "replication"))}
+        what = "is a node of the recorded cluster of"
+    else:
+        ids = recorded_ids(root, run["mode"], target)
+        has = history(source.info("replication"))
+        what = "continues the replication of the recorded source"
     if ids & has:
-        note(f"resume: {now} continues the replication of the recorded source {was} (its "
-             f"history holds replication id {sorted(ids & has)[0]}: a failover's "
-             "successor); resuming from it")
-        return ("source",)
+        note(f"resume: {now} {what} {was} (replication id {sorted(ids & has)[0]} goes on "
+             "there: a failover's successor); resuming from it")
+        return (*keys, "source")
     raise UsageError(
         f"--resume --source {now}: the run in {root} read from {was}, and {now} does not "
         f"continue its replication (its ids: {', '.join(sorted(has)) or 'none'}; the run "

@@ -207,7 +207,7 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     if shards is not None:
         run["cluster"] = True
         run["shards"] = [s.display() for s in shards]
-    moved = moved_source(state_dir, run, source, target, opts.observer.note) \
+    moved = moved_source(state_dir, run, source, target, opts.observer.note, shards) \
         if opts.resume else ()
     verification: VerifyReport | None = None
     with disk_errors(state_dir), \

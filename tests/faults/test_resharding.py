@@ -173,14 +173,16 @@ def _caught_up(run: Follow, target: ServerProcess, keys: list[str]) -> None:
 
 def _resumed_to_the_end(source: ClusterHandle, target: ServerProcess, state: Path,
                         writer: SourceWriter, thread: threading.Thread,
-                        keys: list[str]) -> tuple[str, list[str]]:
+                        keys: list[str], seed: ServerProcess | None = None
+                        ) -> tuple[str, list[str]]:
     """``sync --follow --resume`` while the writer goes on; once it follows and 100 more
     writes were acknowledged, the writer stops, the target must hold every acknowledged
     write, the run stops (exit 0) and ``verify --full`` finds the two equal (no key more,
-    none less). (stderr of the resumed run, every acknowledged write.)"""
+    none less). ``seed``: the node given as --source (by default the one the run was
+    started with). (stderr of the resumed run, every acknowledged write.)"""
     try:
-        resumed = follow(source, target, state, "--to", "valkey",  # type: ignore[arg-type]
-                         "--resume")
+        resumed = follow(seed or source, target, state,  # type: ignore[arg-type]
+                         "--to", "valkey", "--resume")
         writer_waits(writer, len(writer.acks) + 100)
     finally:
         writer.stop.set()
@@ -258,7 +260,8 @@ def test_a_failover_of_the_cluster_source_stops_then_resumes(lab_cluster: LabClu
     naming a failover and --resume). ``--resume``, the writer still writing, reads the
     topology again: every shard's slots are unchanged, so each continues from its folder,
     shard 0 from its new primary by partial resync; nothing is loaded again, the target
-    holds every acknowledged write and nothing more."""
+    holds every acknowledged write and nothing more. The resume is given the promoted node
+    as --source (another node of the same cluster than the run's)."""
     source = lab_cluster("redis-7.0", shards=3, replicas=1)
     target = lab.start("valkey-8.0")
     state = tmp_path / "state"
@@ -270,7 +273,8 @@ def test_a_failover_of_the_cluster_source_stops_then_resumes(lab_cluster: LabClu
                              proc, writer, thread)
     line = err.strip().splitlines()[-1]
     assert "changed primaries (a failover)" in line and "--resume" in line, line
-    err, acked = _resumed_to_the_end(source, target, state, writer, thread, [])
+    err, acked = _resumed_to_the_end(source, target, state, writer, thread, [], promoted)
+    assert f"resume: {promoted.url} is a node of the recorded cluster of {source.url}" in err
     recover_s = time.monotonic() - since
     assert f"shard 0: its slots are unchanged, its primary is now " \
            f"redis://127.0.0.1:{promoted.port}" in err, err[-3000:]
@@ -279,6 +283,7 @@ def test_a_failover_of_the_cluster_source_stops_then_resumes(lab_cluster: LabClu
     assert promoted.client().info("stats")["sync_full"] == 0
     ledger = json.loads((state / "ledger.json").read_text())
     assert ledger["run"]["shards"][0] == f"redis://127.0.0.1:{promoted.port}"
+    assert ledger["run"]["source"] == promoted.url
     record(Outcome("the cluster source failed over (CLUSTER FAILOVER on a replica)",
                    "replica (cluster)",
                    "stopped: exit 4, 'the source cluster changed primaries (a failover) "
