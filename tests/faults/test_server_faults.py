@@ -131,6 +131,25 @@ def test_target_password_changed_stops_naming_authentication(rig: Rig) -> None:
             "time includes the resumed run")
 
 
+def _failed_over(rig: Rig, lab: Fleet, mode: str) -> tuple[ServerProcess, Follow,
+                                                             AckedWriter, float]:
+    """``sync --follow`` in ``mode`` from a source with a replica; the replica promoted and
+    the source made its replica (sentinel-style). (The new primary, the run, a writer on
+    the new primary to enter, when the failover happened.)"""
+    replica = lab.start("redis-7.0", extra_args=["--replicaof", "127.0.0.1",
+                                                  str(rig.source.port)])
+    run = _following_with_writes(rig, mode)
+    before = rig.writer.stop()  # the application pauses for the failover, as sentinel's do
+    offset = rig.source.client().info("replication")["master_repl_offset"]
+    _until(lambda: replica.client().info("replication")["slave_repl_offset"] >= offset, run,
+           "the replica caught up")
+    replica.client().execute_command("REPLICAOF", "NO", "ONE")
+    rig.source.client().execute_command("REPLICAOF", "127.0.0.1", replica.port)
+    writer = AckedWriter(replica)
+    writer.acknowledged = before  # the application goes on, on the new primary
+    return replica, run, writer, time.monotonic()
+
+
 @pytest.mark.parametrize("mode", ["replica", "native"])
 def test_source_failover_to_its_replica_stops_then_resumes_from_the_new_primary(
         rig: Rig, lab: Fleet, mode: str) -> None:
@@ -141,22 +160,11 @@ def test_source_failover_to_its_replica_stops_then_resumes_from_the_new_primary(
     resync (the new primary keeps the old replication id as master_replid2), loading nothing
     again, while the application writes on; the target holds every acknowledged write.
     Native mode: the target itself, made a replica of the new primary, resyncs partially."""
-    replica = lab.start("redis-7.0", extra_args=["--replicaof", "127.0.0.1",
-                                                  str(rig.source.port)])
-    run = _following_with_writes(rig, mode)
-    before = rig.writer.stop()  # the application pauses for the failover, as sentinel's do
-    offset = rig.source.client().info("replication")["master_repl_offset"]
-    _until(lambda: replica.client().info("replication")["slave_repl_offset"] >= offset, run,
-           "the replica caught up")
-    replica.client().execute_command("REPLICAOF", "NO", "ONE")
-    rig.source.client().execute_command("REPLICAOF", "127.0.0.1", replica.port)
-    since = time.monotonic()
-    writer = AckedWriter(replica)
-    writer.acknowledged = before  # the application goes on, on the new primary
+    replica, run, writer, since = _failed_over(rig, lab, mode)
     with writer:
         _err, line = _stopped(run, "is now a read-only replica (failed over?)")
         assert f"--resume --source its new primary (127.0.0.1:{replica.port})" in line
-        writer.wait_for(before + 100)
+        writer.wait_for(writer.acknowledged + 100)
         resumed = _sync(replica.url, rig.target.url, rig.state, "--resume", mode=mode)
         _until(lambda: _following(resumed), resumed, "the resumed run's follow phase")
         recover_s = _recovered(rig.target, writer, resumed, since)
@@ -176,6 +184,37 @@ def test_source_failover_to_its_replica_stops_then_resumes_from_the_new_primary(
             "resumed from the new primary (--resume --source)", acknowledged, lost, recover_s,
             "partial resync from the new primary (its master_replid2 is the old id): "
             "nothing loaded again", mode)
+
+
+def test_source_failover_in_proxy_mode_stops_then_a_run_from_the_new_primary(
+        rig: Rig, lab: Fleet) -> None:
+    """Proxy mode cannot resume (not even from the same source): after the failover the
+    stop's hint asks for a new run from the new primary (named). The target is still the
+    stopped run's read-only replica: the new run's --flush-target says so in one line
+    (exit 2); once it is a primary again, the new run holds every acknowledged write."""
+    replica, run, writer, since = _failed_over(rig, lab, "proxy")
+    with writer:
+        _err, line = _stopped(run, "is now a read-only replica (failed over?)")
+        assert f"start a new run with --source its new primary (127.0.0.1:{replica.port})" \
+            in line and "cannot resume" in line
+        writer.wait_for(writer.acknowledged + 100)
+        again = run_cli("sync", "--source", replica.url, "--target", rig.target.url, "--mode",
+                        "proxy", "--state", str(rig.state.with_name("refused")),
+                        "--flush-target")
+        line = _one_line(again.stderr)  # the target is still the stopped run's replica
+        assert again.code == 2 and "the target is a read-only replica of" in line, line
+        assert "REPLICAOF NO ONE" in line, line
+        rig.target.client().execute_command("REPLICAOF", "NO", "ONE")
+        again = _sync(replica.url, rig.target.url, rig.state.with_name("again"),
+                      "--flush-target", mode="proxy")
+        _until(lambda: _following(again), again, "the new run's follow phase")
+        recover_s = _recovered(rig.target, writer, again, since)
+        acknowledged, lost, _err = _finish(replica, rig.target, writer, again)
+    _record("source failed over to its replica (sentinel-style)",
+            "stopped: exit 4, 'the source ... is now a read-only replica (failed over?)'; "
+            "a new run from the new primary", acknowledged, lost, recover_s,
+            "proxy mode does not resume: a new run loads in full, once the target (left the "
+            "stopped run's replica) was made a primary", "proxy")
 
 
 def test_resume_from_an_unrelated_source_is_refused(rig: Rig, lab: Fleet) -> None:
