@@ -78,7 +78,10 @@ def plan(root: Path, shards: list[Endpoint], slots: list[Slots]) -> list[ShardPl
                 recorded[i]["slots"] is None and _same(recorded[i]["source"], now):
             match = i  # a folder of a run that did not record its slots: same primary
         if match is None:
-            why = "its slots changed (a resharding)" if recorded else "no folder of it"
+            why = "no folder of it" if not recorded else \
+                "its slots changed (a resharding)" if any(
+                    r["slots"] is not None for r in recorded.values()) else \
+                "its primary changed and its folder recorded no slots (an older run)"
             plans.append(ShardPlan(i, LOAD, None, None, why))
             continue
         taken.add(match)
