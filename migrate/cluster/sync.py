@@ -43,6 +43,7 @@ from migrate.protocol.cluster.topology import SlotRange, discover
 from migrate.state.ledger import Ledger
 from migrate.state.paths import StatePaths
 from migrate.sync.engine import Engine, Worker, join_all
+from migrate.sync.modes import REPLICA
 from migrate.sync.options import QuietObserver, SyncOptions
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
@@ -54,6 +55,8 @@ TOPOLOGY_EVERY_S = 10.0
 RESUME_HINT = ("once the cluster is stable, run again with --resume and the same --state: "
                "shards whose slots did not change continue (after a failover, from the new "
                "primary), the others load again")
+SCAN_RESTART_HINT = ("once the cluster is stable, start a new run with --flush-target (a "
+                     "scan-mode cluster sync does not resume)")
 CATCH_UP_JOIN_S = 30.0  # how long the other shards may take to stop once catch-up ends
 # What a shard's row of the status shows from its reader's figures (lag_bytes in replica
 # mode, lag_keys in scan mode: keys changed on the source, not yet copied).
@@ -212,7 +215,7 @@ class ClusterSync:
                 "changed primaries (a failover)"
             raise KvmError(f"the source cluster {what} during the sync (now: {shown}); "
                            "kvmigrate does not follow that",
-                           RESUME_HINT)
+                           RESUME_HINT if self.mode == REPLICA else SCAN_RESTART_HINT)
 
     def _take_errors(self, workers: list[Worker]) -> None:
         """What each shard's worker raised; a shard that did not stop in time counts only
