@@ -16,8 +16,11 @@ shard the source makes load again (full resync) first deletes the keys of its ow
 the target, so the other shards' keys stay. The source's topology is read again before every
 phase and every 10 s while following: a failover or resharding of the source during the sync
 stops it with the reason (a resharding stops at once, at the first key a migrating slot's new
-owner receives: its RESTORE-ASKING, see migrate/sync/rules.py SourceResharded). No
-heartbeat (lag is in bytes).
+owner receives: its RESTORE-ASKING, see migrate/sync/rules.py SourceResharded). A
+``--resume`` after such a stop reads the topology again: a shard whose slots did not change
+continues from its folder (after a failover, from the new primary by partial resync), one
+whose slots changed deletes its slots' keys on the target and loads again
+(:mod:`migrate.cluster.resume`). No heartbeat (lag is in bytes).
 """
 
 from __future__ import annotations
@@ -32,13 +35,15 @@ from typing import Any
 
 import redis
 
-from migrate.cluster.sides import ShardTarget
+from migrate.cluster.resume import REUSE, ShardPlan, arrange, plan, slots_record
+from migrate.cluster.sides import ShardTarget, delete_slots
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
 from migrate.protocol.cluster.topology import SlotRange, discover
 from migrate.state.ledger import Ledger
 from migrate.state.paths import StatePaths
 from migrate.sync.engine import Engine, Worker, join_all
+from migrate.sync.modes import REPLICA
 from migrate.sync.options import QuietObserver, SyncOptions
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
@@ -47,6 +52,11 @@ from migrate.sync.status import StatusPublisher
 BuildShard = Callable[[Source, Target, SyncOptions, Ledger, StatusPublisher], Engine]
 
 TOPOLOGY_EVERY_S = 10.0
+RESUME_HINT = ("once the cluster is stable, run again with --resume and the same --state: "
+               "shards whose slots did not change continue (after a failover, from the new "
+               "primary), the others load again")
+SCAN_RESTART_HINT = ("once the cluster is stable, start a new run with --flush-target (a "
+                     "scan-mode cluster sync does not resume)")
 CATCH_UP_JOIN_S = 30.0  # how long the other shards may take to stop once catch-up ends
 # What a shard's row of the status shows from its reader's figures (lag_bytes in replica
 # mode, lag_keys in scan mode: keys changed on the source, not yet copied).
@@ -84,15 +94,23 @@ class ClusterSync:
     # --- start ------------------------------------------------------------------------------
     def start(self) -> None:
         self.ledger.offsets["shards"] = [s.display() for s in self.shards]
+        self.ledger.offsets["topology"] = [
+            {"shard": i, "source": e.display(), "slots": slots_record(s)}
+            for i, (e, s) in enumerate(zip(self.shards, self.slots, strict=True))]
+        plans = self._arrange() if self.opts.resume and self.slots != [None] else None
         try:
             for i, endpoint in enumerate(self.shards):
                 source = Source.connect(endpoint)
                 folder = self.ledger.paths.shard(i)
                 resume = self.opts.resume and StatePaths(folder).ledger.exists()
+                if self.opts.resume and not resume and self.slots[i] is not None:
+                    self._delete_slots(i, plans[i].why if plans else "no folder of it")
                 sub = self._stack.enter_context(Ledger.open(
                     folder, run={"source": endpoint.display(),
                                  "target": self.target.endpoint.display(),
-                                 "mode": self.mode, "shard": i}, resume=resume))
+                                 "mode": self.mode, "shard": i}, resume=resume,
+                    moved=("source", "shard")))  # a failover: its PSYNC answer decides
+                sub.offsets["slots"] = slots_record(self.slots[i])
                 publisher = self._stack.enter_context(
                     StatusPublisher(sub, QuietObserver(), None))
                 opts = replace(self.opts, heartbeat=False, state_dir=folder,
@@ -106,6 +124,24 @@ class ClusterSync:
             raise
         self.opts.observer.note(f"{len(self.shards)} shard(s), one replica link each; "
                                 f"loading at most {self.jobs} at once")
+
+    def _arrange(self) -> list[ShardPlan]:
+        """A resume: which shard folders continue (the same slots), which load again."""
+        plans = plan(self.ledger.paths.root, self.shards, self.slots)
+        arrange(self.ledger.paths.root, plans)
+        for p in plans:
+            if p.how == REUSE and p.why != "unchanged":
+                self.opts.observer.note(f"shard {p.index}: {p.why}: resuming from its folder")
+        return plans
+
+    def _delete_slots(self, i: int, why: str) -> None:
+        """Shard ``i`` loads again on a resume: the target's keys of its slots go first
+        (they may be of another shard's stream, or stale), the other shards' keys stay."""
+        slots = self.slots[i]
+        assert slots is not None
+        removed = delete_slots(self.target, slots)
+        self.opts.observer.note(f"shard {i}: {why}: deleted the {removed} key(s) of its "
+                                "slots on the target; loading it again")
 
     def _start_links(self) -> None:
         """PSYNC to every primary at once: each source may wait before it starts a diskless
@@ -179,8 +215,7 @@ class ClusterSync:
                 "changed primaries (a failover)"
             raise KvmError(f"the source cluster {what} during the sync (now: {shown}); "
                            "kvmigrate does not follow that",
-                           "once the cluster is stable, start a new run with --flush-target "
-                           "(a --resume would read shards that no longer match)")
+                           RESUME_HINT if self.mode == REPLICA else SCAN_RESTART_HINT)
 
     def _take_errors(self, workers: list[Worker]) -> None:
         """What each shard's worker raised; a shard that did not stop in time counts only

@@ -14,10 +14,11 @@ from typing import Any
 
 import redis
 
-from migrate.cluster.sides import cluster_sides
+from migrate.cluster.sides import ClusterTarget, cluster_sides
 from migrate.cluster.sync import ClusterSync
 from migrate.errors import ConnectError, KvmError, UsageError
 from migrate.orchestrate.modes import REGISTRY, lookup
+from migrate.orchestrate.succession import moved_source
 from migrate.proxy.primary import check_listen
 from migrate.state.coordination import RequestWatcher
 from migrate.state.disk import check_writable, disk_errors
@@ -139,6 +140,14 @@ def _prepare_target(target: Target, opts: SyncOptions) -> None:
     if not opts.flush_target:
         raise UsageError(f"the target is not empty ({held})",
                          "add --flush-target to delete its keys first (FLUSHALL on the target)")
+    replication = {} if isinstance(target, ClusterTarget) else target.info("replication")
+    if replication.get("role") == "slave":  # FLUSHALL would meet READONLY
+        raise UsageError(
+            f"--flush-target: the target is a read-only replica of "
+            f"{replication.get('master_host')}:{replication.get('master_port')} (link "
+            f"{replication.get('master_link_status', '?')}), so its keys cannot be deleted",
+            "make it a primary first (REPLICAOF NO ONE on the target: a stopped native- or "
+            "proxy-mode run leaves it a replica), then run again")
     target.flushall()
     opts.observer.note(f"--flush-target: deleted every key on the target ({held})")
 
@@ -206,8 +215,11 @@ def run_sync(opts: SyncOptions) -> SyncResult:
     if shards is not None:
         run["cluster"] = True
         run["shards"] = [s.display() for s in shards]
+    moved = moved_source(state_dir, run, source, target, opts.observer.note, shards) \
+        if opts.resume else ()
     verification: VerifyReport | None = None
-    with disk_errors(state_dir), Ledger.open(state_dir, run=run, resume=opts.resume) as ledger, \
+    with disk_errors(state_dir), \
+            Ledger.open(state_dir, run=run, resume=opts.resume, moved=moved) as ledger, \
             StatusPublisher(ledger, opts.observer, opts.status_json) as status, \
             RequestWatcher(state_dir, opts.stop) as requests:
         ledger.note_tls(source=source.endpoint, target=target.endpoint)

@@ -104,10 +104,13 @@ class Ledger:
 
     # --- opening and locking -------------------------------------------------------------
     @classmethod
-    def open(cls, root: Path, *, run: dict[str, Any], resume: bool) -> Ledger:
+    def open(cls, root: Path, *, run: dict[str, Any], resume: bool,
+             moved: tuple[str, ...] = ()) -> Ledger:
         """Lock ``root`` and load or start its ledger.
 
-        ``run`` names the run (source, target, mode); a resumed ledger must name the same.
+        ``run`` names the run (source, target, mode); a resumed ledger must name the same,
+        but for the keys in ``moved`` (the source after a failover, a cluster's shards): those
+        take their new values, and the change is kept in the ledger's ``moves``.
         """
         paths = StatePaths(root)
         # A state folder holds customer data (spooled RDBs and streams, key names): what
@@ -122,11 +125,17 @@ class Ledger:
                     raise UsageError(f"{root} already holds the ledger of a run",
                                      "add --resume to continue it, or pick another --state DIR")
                 data = json.loads(paths.ledger.read_text())
-                if _without_passwords(data.get("run", {})) != _without_passwords(run):
+                was = data.get("run", {})
+                if _without_passwords(_but(was, moved)) != _without_passwords(_but(run, moved)):
                     raise UsageError(f"the ledger in {root} belongs to another run "
                                      f"({_describe(data.get('run', {}))})",
                                      "resume with the same source, target and mode, or pick "
                                      "another --state DIR")
+                changed = {k: {"from": was.get(k), "to": run.get(k)} for k in moved
+                           if _without_passwords(was).get(k) != _without_passwords(run).get(k)}
+                if changed:
+                    data.setdefault("moves", []).append({"at": time.time(), **changed})
+                    data["run"] = {**was, **{k: run[k] for k in changed if k in run}}
                 data["resumed"] = data.get("resumed", 0) + 1
                 ledger.timeline = Timeline.load(paths.timeline, keep=True)
             elif resume:
@@ -253,11 +262,37 @@ def recorded_tls(ledger: dict[str, Any], side: str) -> TlsSettings | None:
                        insecure=bool(record.get("insecure")))
 
 
+def recorded_run(root: Path) -> dict[str, Any] | None:
+    """What the ledger in ``root`` says its run is (None: no ledger there yet)."""
+    try:
+        run = json.loads(StatePaths(root).ledger.read_text()).get("run")
+    except (OSError, ValueError):
+        return None
+    return run if isinstance(run, dict) else None
+
+
+def recorded_offsets(root: Path) -> dict[str, Any]:
+    """The offsets the ledger in ``root`` recorded (empty: none, or no ledger)."""
+    try:
+        offsets = json.loads(StatePaths(root).ledger.read_text()).get("offsets")
+    except (OSError, ValueError):
+        return {}
+    return offsets if isinstance(offsets, dict) else {}
+
+
+def _but(run: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in run.items() if k not in keys}
+
+
+def without_password(url: str) -> str:
+    """A masked URL with its masked password taken out: a password is a credential, not the
+    run's identity (it may have changed since; ``--resume`` gives the new one)."""
+    return url.replace(":***@", "@").replace("://@", "://")
+
+
 def _without_passwords(run: dict[str, Any]) -> dict[str, Any]:
-    """``run`` with the masked passwords taken out of its URLs: a password is a credential,
-    not the run's identity (it may have changed since; ``--resume`` gives the new one)."""
-    return {k: v.replace(":***@", "@").replace("://@", "://") if isinstance(v, str) else v
-            for k, v in run.items()}
+    """``run`` with the masked passwords taken out of its URLs."""
+    return {k: without_password(v) if isinstance(v, str) else v for k, v in run.items()}
 
 
 def _describe(run: dict[str, Any]) -> str:

@@ -26,9 +26,14 @@ def now_ms() -> int:
 
 
 class Heartbeat:
-    def __init__(self, source: redis.Redis, target: redis.Redis):
+    """``resumes_from_successor``: the mode's ``--resume`` can continue from the source's
+    successor after a failover (replica and native mode), which the stop's hint says."""
+
+    def __init__(self, source: redis.Redis, target: redis.Redis, *,
+                 resumes_from_successor: bool = False):
         self.source = source
         self.target = target
+        self.resumes_from_successor = resumes_from_successor
         self.sent: deque[int] = deque(maxlen=600)
 
     def beat(self) -> int:
@@ -38,8 +43,8 @@ class Heartbeat:
         except redis.ReadOnlyError as exc:  # a failover made it a replica of another
             raise KvmError(f"the source {_where(self.source)} is now a read-only replica "
                            f"(failed over?): it refused the heartbeat write ({exc})",
-                           "start a new run with --source the new primary, another --state "
-                           "folder and --flush-target") from None
+                           failover_hint(_primary_of(self.source),
+                                         self.resumes_from_successor)) from None
         except redis.AuthenticationError as exc:
             raise _auth_failed("source", self.source, exc) from None
         self.sent.append(stamp)
@@ -74,6 +79,27 @@ class Heartbeat:
     def remove(self) -> None:
         with contextlib.suppress(redis.RedisError):
             self.source.delete(HEARTBEAT_KEY)
+
+
+def failover_hint(primary: str | None, resumes: bool) -> str:
+    """What to do once the source became a replica: resume from its new primary (the run's
+    replication history continues there), or where the mode cannot, a new run from it."""
+    which = f"its new primary ({primary})" if primary else "the new primary"
+    if resumes:
+        return (f"run again with --resume --source {which} and the same --state: it "
+                "continues by partial resync")
+    return (f"start a new run with --source {which}, another --state folder and "
+            "--flush-target (this mode cannot resume from another source)")
+
+
+def _primary_of(client: redis.Redis) -> str | None:
+    """host:port of the primary the (now replica) source follows, from its INFO."""
+    try:
+        info = client.info("replication")
+    except redis.RedisError:
+        return None
+    host, port = info.get("master_host"), info.get("master_port")
+    return f"{host}:{port}" if host and port else None
 
 
 def _where(client: redis.Redis) -> str:

@@ -76,7 +76,8 @@ class NativeSync:
                  status: StatusPublisher):
         self.source, self.target, self.opts = source, target, opts
         self.ledger, self.status = ledger, status
-        self.heartbeat = Heartbeat(source.client, target.client) if opts.heartbeat else None
+        self.heartbeat = Heartbeat(source.client, target.client, resumes_from_successor=True) \
+            if opts.heartbeat else None
         self._rdb: tuple[int, int | None] = (0, None)  # RDB bytes read, its size
         self.target_info: dict[str, Any] = {}  # the target's INFO at the last sample
 

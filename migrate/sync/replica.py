@@ -113,7 +113,7 @@ class ReplicaSync(StreamFollower):
                                     opts.observer.note, RetryPolicy(opts.reconnect_deadline_s),
                                     status.update, stall_note_s(opts))
         self.heartbeat = Heartbeat(source.client, target.endpoint.client(
-            db=opts.db_map.to(0))) if opts.heartbeat else None
+            db=opts.db_map.to(0)), resumes_from_successor=True) if opts.heartbeat else None
         self.replayer: StreamReplayer | None = None
         self.writer: PipelineWriter | None = None
         self.gen_number: int | None = None

@@ -69,8 +69,9 @@ class SourceResharded(ChangeRefused):
             f"the source cluster is being resharded (a slot migrating between primaries: "
             f"RESTORE-ASKING of key {shown!r}{at}); kvmigrate does not follow a resharding, "
             "the sync stopped before it",
-            "once the resharding is done, start a new run with --flush-target (a --resume "
-            "would meet the same move again)")
+            "once the resharding is done, run again with --resume and the same --state: the "
+            "shards whose slots changed load again (a --resume before it is done would meet "
+            "the same move again)")
         self.command, self.loss_class = "RESTORE-ASKING", ""
 
 

@@ -4,6 +4,8 @@ cluster source migrated while ``sync --follow`` reads it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from migrate.protocol.cluster.router import ClusterWriter
 from migrate.protocol.cluster.slots import key_slot
 from migrate.protocol.cluster.topology import discover
 from tests.cluster.test_cluster_sync import ClusterWriter as SourceWriter
-from tests.cluster.test_cluster_sync import _start_follow
+from tests.cluster.test_cluster_sync import _start_follow, fill
 from tests.cluster.test_router import (
     _finish_migration,
     _migrate_keys,
@@ -31,6 +33,7 @@ from tests.cluster.test_router import (
 )
 from tests.faults.outcomes import Outcome, record
 from tests.helpers import run_cli
+from tests.sync.writes import Follow, follow, stop
 
 LabCluster = Callable[..., ClusterHandle]
 
@@ -137,12 +140,70 @@ def _lacking(target: ServerProcess, keys: list[str]) -> list[str]:
     return [k for k, v in zip(keys, values, strict=True) if v != k.split(":")[1].encode()]
 
 
+def _stopped_by(fault: Callable[[], object], proc: subprocess.Popen[str],
+               writer: SourceWriter, thread: threading.Thread) -> tuple[str, float]:
+    """Once the writer wrote 50 keys, ``fault``; the sync must then stop with exit 4 (the
+    writer goes on; it is stopped here only when this fails). (Its stderr, when the fault
+    began as time.monotonic().)"""
+    try:
+        writer_waits(writer, 50)
+        began = time.monotonic()
+        fault()
+        _out, err = proc.communicate(timeout=90)
+    except BaseException:
+        writer.stop.set()
+        thread.join(10)
+        raise
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 4, err[-3000:]
+    return err, began
+
+
+def _caught_up(run: Follow, target: ServerProcess, keys: list[str]) -> None:
+    """Wait until the target holds every key of ``keys`` (the resumed run still follows)."""
+    deadline = time.monotonic() + 90
+    while lacking := _lacking(target, keys):
+        assert run.poll() is None, run.err.read_text()[-3000:]
+        assert time.monotonic() < deadline, \
+            f"{len(lacking)} acknowledged writes missing, e.g. {lacking[:5]}"
+        time.sleep(0.1)
+
+
+def _resumed_to_the_end(source: ClusterHandle, target: ServerProcess, state: Path,
+                        writer: SourceWriter, thread: threading.Thread,
+                        keys: list[str], seed: ServerProcess | None = None
+                        ) -> tuple[str, list[str]]:
+    """``sync --follow --resume`` while the writer goes on; once it follows and 100 more
+    writes were acknowledged, the writer stops, the target must hold every acknowledged
+    write, the run stops (exit 0) and ``verify --full`` finds the two equal (no key more,
+    none less). ``seed``: the node given as --source (by default the one the run was
+    started with). (stderr of the resumed run, every acknowledged write.)"""
+    try:
+        resumed = follow(seed or source, target, state,  # type: ignore[arg-type]
+                         "--to", "valkey", "--resume")
+        writer_waits(writer, len(writer.acks) + 100)
+    finally:
+        writer.stop.set()
+        thread.join(10)
+    acked = keys + writer.acks
+    _caught_up(resumed, target, acked)
+    code, _out, err = stop(resumed)
+    assert code == 0, err[-3000:]
+    full = run_cli("verify", "--source", source.url, "--target", target.url, "--full")
+    assert full.code == 0, full.output[-3000:]
+    return err, acked
+
+
 def test_a_slot_of_the_cluster_source_migrated_mid_sync(lab_cluster: LabCluster, lab: Fleet,
                                                         tmp_path: Path) -> None:
     """A slot of a 3-primary Redis 7.0 source moves to another primary while ``sync
     --follow`` runs under a writer: the sync stops at the first migrated key (exit 4, one
-    line naming the resharding and what to do), and the new run it asks for (with
-    --flush-target, once the move is done) holds every acknowledged write."""
+    line naming the resharding and --resume). Once the move is done, ``--resume`` (the
+    writer still writing) reads the topology again: the two shards whose slots changed
+    delete their slots' keys on the target and load again, the third continues by partial
+    resync; the target holds every acknowledged write and nothing more."""
     source = lab_cluster("redis-7.0", shards=3)
     target = lab.start("valkey-8.0")
     slot = key_slot(b"{mv}")
@@ -156,51 +217,95 @@ def test_a_slot_of_the_cluster_source_migrated_mid_sync(lab_cluster: LabCluster,
     proc = _start_follow(source, target, state)  # type: ignore[arg-type]
     writer = SourceWriter(source)
     thread = writer.start()
-    try:
-        writer_waits(writer, 50)
-        started = time.monotonic()
+
+    def move() -> None:
         _start_migration(source, slot, src, dst)
         _migrate_keys(source, slot, src, dst, pause=0.02)
         _finish_migration(source, slot, src, dst)
-        _out, err = proc.communicate(timeout=60)
-        stopped_s = time.monotonic() - started
-    finally:
-        writer.stop.set()
-        thread.join(10)
-        if proc.poll() is None:
-            proc.kill()
+
+    err, began = _stopped_by(move, proc, writer, thread)
+    stopped_s = time.monotonic() - began
     line = err.strip().splitlines()[-1]
-    assert proc.returncode == 4, err[-3000:]
     assert line.startswith("kvmigrate: error: shard ") and "being resharded" in line, line
-    assert "RESTORE-ASKING of key '{mv}:" in line and "--flush-target" in line, line
+    assert "RESTORE-ASKING of key '{mv}:" in line and "run again with --resume" in line, line
     for i in range(40, 60):  # written on the slot's new owner
         rc.set(f"{{mv}}:{i}", i)
         moving.append(f"{{mv}}:{i}")
-    again = run_cli("sync", "--source", source.url, "--target", target.url, "--to", "valkey",
-                    "--flush-target", "--state", str(tmp_path / "again"))
-    assert again.code == 0, again.output[-3000:]
-    acked = writer.acks
-    lost = _lacking(target, moving + acked)
-    assert lost == [], f"{len(lost)} acknowledged writes missing, e.g. {lost[:5]}"
+    err, acked = _resumed_to_the_end(source, target, state, writer, thread, moving)
+    recover_s = time.monotonic() - began
+    for shard in (src, dst):
+        assert f"shard {shard}: its slots changed (a resharding): deleted the " in err, err
+    assert err.count("loading it again") == 2, err[-3000:]
+    assert err.count("partial resync accepted") == 1, err[-3000:]
+    ledger = json.loads((state / "ledger.json").read_text())
+    owner = [t for t in ledger["offsets"]["topology"]
+             if any(a <= slot <= b for a, b in t["slots"])]
+    assert [t["source"] for t in owner] == [f"redis://127.0.0.1:{source.nodes[dst].port}"]
     record(Outcome("a slot of the cluster source migrated mid-sync", "replica (cluster)",
                    "stopped: exit 4, 'shard N (...): the source cluster is being resharded "
                    "(... RESTORE-ASKING of key ...); kvmigrate does not follow a resharding'; "
-                   "a new run with --flush-target continued",
-                   acknowledged=len(acked) + len(moving), lost=0,
+                   "resumed (--resume)", acknowledged=len(acked), lost=0,
+                   recover_s=round(recover_s, 1),
                    note=f"stopped {stopped_s:.1f} s after the move began (at its first "
-                        "migrated key); --resume would meet the move again"))
+                        "migrated key); the resume loaded the 2 resharded shards again (their "
+                        "slots' keys deleted first), the third by partial resync; time "
+                        "includes their full sync"))
+
+
+def test_a_failover_of_the_cluster_source_stops_then_resumes(lab_cluster: LabCluster,
+                                                            lab: Fleet,
+                                                            tmp_path: Path) -> None:
+    """``CLUSTER FAILOVER`` on shard 0's replica while ``sync --follow`` reads a 3-primary
+    Redis 7.0 source under a writer: the topology check stops the sync (exit 4, one line
+    naming a failover and --resume). ``--resume``, the writer still writing, reads the
+    topology again: every shard's slots are unchanged, so each continues from its folder,
+    shard 0 from its new primary by partial resync; nothing is loaded again, the target
+    holds every acknowledged write and nothing more. The resume is given the promoted node
+    as --source (another node of the same cluster than the run's)."""
+    source = lab_cluster("redis-7.0", shards=3, replicas=1)
+    target = lab.start("valkey-8.0")
+    state = tmp_path / "state"
+    proc = _start_follow(source, target, state)  # type: ignore[arg-type]
+    writer = SourceWriter(source)
+    thread = writer.start()
+    promoted = source.replicas[0][0]
+    err, since = _stopped_by(lambda: raw_command(promoted.client(), "CLUSTER", "FAILOVER"),
+                             proc, writer, thread)
+    line = err.strip().splitlines()[-1]
+    assert "changed primaries (a failover)" in line and "--resume" in line, line
+    err, acked = _resumed_to_the_end(source, target, state, writer, thread, [], promoted)
+    assert f"resume: {promoted.url} is a node of the recorded cluster of {source.url}" in err
+    recover_s = time.monotonic() - since
+    assert f"shard 0: its slots are unchanged, its primary is now " \
+           f"redis://127.0.0.1:{promoted.port}" in err, err[-3000:]
+    assert err.count("partial resync accepted") == 3, err[-3000:]
+    assert "loading it again" not in err and "FULLRESYNC" not in err, err[-3000:]
+    assert promoted.client().info("stats")["sync_full"] == 0
+    ledger = json.loads((state / "ledger.json").read_text())
+    assert ledger["run"]["shards"][0] == f"redis://127.0.0.1:{promoted.port}"
+    assert ledger["run"]["source"] == promoted.url
+    record(Outcome("the cluster source failed over (CLUSTER FAILOVER on a replica)",
+                   "replica (cluster)",
+                   "stopped: exit 4, 'the source cluster changed primaries (a failover) "
+                   "during the sync'; resumed (--resume)", acknowledged=len(acked), lost=0,
+                   recover_s=round(recover_s, 1),
+                   note="every shard resumed from its folder by partial resync (the promoted "
+                        "one from its new primary): nothing loaded again"))
 
 
 def test_an_empty_slot_of_the_cluster_source_moved_mid_sync(lab_cluster: LabCluster,
                                                            lab: Fleet, tmp_path: Path) -> None:
     """A slot without keys moves (no key travels, so no stream shows it): the topology
     check while following (every 10 s) stops the sync, naming a resharding apart from a
-    failover."""
+    failover; ``--resume`` loads the two shards whose slots changed again, the third
+    continues, and the two clusters are equal after it."""
     source = lab_cluster("redis-7.0", shards=3)
     target = lab.start("valkey-8.0")
     slot = key_slot(b"{empty}")
     src = _owner(source, slot)
-    proc = _start_follow(source, target, tmp_path / "state")  # type: ignore[arg-type]
+    fill(source, 300)
+    state = tmp_path / "state"
+    proc = _start_follow(source, target, state)  # type: ignore[arg-type]
     try:
         _finish_migration(source, slot, src, (src + 1) % 3)
         _out, err = proc.communicate(timeout=60)
@@ -211,9 +316,18 @@ def test_an_empty_slot_of_the_cluster_source_moved_mid_sync(lab_cluster: LabClus
     assert proc.returncode == 4, err[-3000:]
     assert line.startswith("kvmigrate: error: the source cluster resharded (slots moved "
                            "between its primaries) during the sync"), line
-    assert "--flush-target" in line, line
+    assert "run again with --resume" in line, line
+    resumed = run_cli("sync", "--source", source.url, "--target", target.url, "--to",
+                      "valkey", "--state", str(state), "--resume")
+    assert resumed.code == 0, resumed.output[-3000:]
+    assert resumed.stderr.count("its slots changed (a resharding)") == 2, resumed.stderr
+    assert resumed.stderr.count("partial resync accepted") == 1, resumed.stderr
+    full = run_cli("verify", "--source", source.url, "--target", target.url, "--full")
+    assert full.code == 0, full.output[-3000:]
     record(Outcome("an empty slot of the cluster source moved mid-sync", "replica (cluster)",
                    "stopped: exit 4, 'the source cluster resharded (slots moved between its "
-                   "primaries) during the sync (now: ...); kvmigrate does not follow that'",
-                   acknowledged=0, lost=0,
-                   note="seen by the topology check (every 10 s while following)"))
+                   "primaries) during the sync (now: ...); kvmigrate does not follow that'; "
+                   "resumed (--resume)", acknowledged=0, lost=0,
+                   note="seen by the topology check (every 10 s while following); the resume "
+                        "loaded the 2 resharded shards again, the third by partial resync; "
+                        "verify --full clean"))

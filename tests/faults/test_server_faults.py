@@ -9,6 +9,7 @@ docs/reliability.md."""
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -28,10 +29,11 @@ from tests.faults.test_link_faults import (
     _recovered,
     _status,
     _stopped,
+    _sync,
     _until,
 )
 from tests.helpers import run_cli
-from tests.sync.writes import Follow, differences, wait_applied
+from tests.sync.writes import Follow, stop, wait_applied
 
 rig = test_link_faults.rig  # the fixture: servers, a fault proxy before the source, the writer
 
@@ -129,39 +131,112 @@ def test_target_password_changed_stops_naming_authentication(rig: Rig) -> None:
             "time includes the resumed run")
 
 
-def test_source_failover_to_its_replica_stops_then_a_run_from_the_new_primary(
-        rig: Rig, lab: Fleet) -> None:
-    """A sentinel-style failover: the source's replica is promoted and the old primary made
-    its replica. kvmigrate's link continues through the old primary (now a replica), whose
-    refusal of the heartbeat write stops the run (exit 4, one line); a new run from the new
-    primary (--flush-target) holds every acknowledged write."""
+def _failed_over(rig: Rig, lab: Fleet, mode: str) -> tuple[ServerProcess, Follow,
+                                                             AckedWriter, float]:
+    """``sync --follow`` in ``mode`` from a source with a replica; the replica promoted and
+    the source made its replica (sentinel-style). (The new primary, the run, a writer on
+    the new primary to enter, when the failover happened.)"""
     replica = lab.start("redis-7.0", extra_args=["--replicaof", "127.0.0.1",
                                                   str(rig.source.port)])
-    run = _following_with_writes(rig)
+    run = _following_with_writes(rig, mode)
     before = rig.writer.stop()  # the application pauses for the failover, as sentinel's do
     offset = rig.source.client().info("replication")["master_repl_offset"]
     _until(lambda: replica.client().info("replication")["slave_repl_offset"] >= offset, run,
            "the replica caught up")
     replica.client().execute_command("REPLICAOF", "NO", "ONE")
     rig.source.client().execute_command("REPLICAOF", "127.0.0.1", replica.port)
-    since = time.monotonic()
     writer = AckedWriter(replica)
     writer.acknowledged = before  # the application goes on, on the new primary
+    return replica, run, writer, time.monotonic()
+
+
+@pytest.mark.parametrize("mode", ["replica", "native"])
+def test_source_failover_to_its_replica_stops_then_resumes_from_the_new_primary(
+        rig: Rig, lab: Fleet, mode: str) -> None:
+    """A sentinel-style failover: the source's replica is promoted and the old primary made
+    its replica. kvmigrate's link continues through the old primary (now a replica), whose
+    refusal of the heartbeat write stops the run (exit 4, one line naming the new primary);
+    ``--resume --source <the new primary>`` continues into the same state folder by partial
+    resync (the new primary keeps the old replication id as master_replid2), loading nothing
+    again, while the application writes on; the target holds every acknowledged write.
+    Native mode: the target itself, made a replica of the new primary, resyncs partially."""
+    replica, run, writer, since = _failed_over(rig, lab, mode)
     with writer:
         _err, line = _stopped(run, "is now a read-only replica (failed over?)")
-        assert "a new run with --source the new primary" in line
-        writer.wait_for(before + 100)
-        acknowledged = writer.stop()
-    again = run_cli("sync", "--source", replica.url, "--target", rig.target.url, "--mode",
-                    "replica", "--state", str(rig.state.with_name("again")), "--flush-target")
-    assert again.code == 0, again.output[-3000:]
-    recover_s = time.monotonic() - since
-    lost = lost_writes(rig.target, acknowledged)
-    assert differences(replica, rig.target) == []
+        assert f"--resume --source its new primary (127.0.0.1:{replica.port})" in line
+        writer.wait_for(writer.acknowledged + 100)
+        resumed = _sync(replica.url, rig.target.url, rig.state, "--resume", mode=mode)
+        _until(lambda: _following(resumed), resumed, "the resumed run's follow phase")
+        recover_s = _recovered(rig.target, writer, resumed, since)
+        acknowledged, lost, err = _finish(replica, rig.target, writer, resumed)
+    assert "continues the replication of the recorded source" in err
+    # the old primary and the resumed run (or the native target) resynced partially
+    assert replica.client().info("stats")["sync_full"] == 0
+    assert replica.client().info("stats")["sync_partial_ok"] == 2
+    if mode == "replica":
+        assert "partial resync accepted" in err and "nothing is loaded again" in err
+        assert "loading again" not in err and "FULLRESYNC" not in err
+    ledger = json.loads((rig.state / "ledger.json").read_text())
+    assert ledger["run"]["source"] == replica.url
+    assert ledger["moves"][0]["source"] == {"from": rig.proxy.url(), "to": replica.url}
+    _record("source failed over to its replica (sentinel-style)",
+            "stopped: exit 4, 'the source ... is now a read-only replica (failed over?)'; "
+            "resumed from the new primary (--resume --source)", acknowledged, lost, recover_s,
+            "partial resync from the new primary (its master_replid2 is the old id): "
+            "nothing loaded again", mode)
+
+
+def test_source_failover_in_proxy_mode_stops_then_a_run_from_the_new_primary(
+        rig: Rig, lab: Fleet) -> None:
+    """Proxy mode cannot resume (not even from the same source): after the failover the
+    stop's hint asks for a new run from the new primary (named). The target is still the
+    stopped run's read-only replica: the new run's --flush-target says so in one line
+    (exit 2); once it is a primary again, the new run holds every acknowledged write."""
+    replica, run, writer, since = _failed_over(rig, lab, "proxy")
+    with writer:
+        _err, line = _stopped(run, "is now a read-only replica (failed over?)")
+        assert f"start a new run with --source its new primary (127.0.0.1:{replica.port})" \
+            in line and "cannot resume" in line
+        writer.wait_for(writer.acknowledged + 100)
+        again = run_cli("sync", "--source", replica.url, "--target", rig.target.url, "--mode",
+                        "proxy", "--state", str(rig.state.with_name("refused")),
+                        "--flush-target")
+        line = _one_line(again.stderr)  # the target is still the stopped run's replica
+        assert again.code == 2 and "the target is a read-only replica of" in line, line
+        assert "REPLICAOF NO ONE" in line, line
+        rig.target.client().execute_command("REPLICAOF", "NO", "ONE")
+        again = _sync(replica.url, rig.target.url, rig.state.with_name("again"),
+                      "--flush-target", mode="proxy")
+        _until(lambda: _following(again), again, "the new run's follow phase")
+        recover_s = _recovered(rig.target, writer, again, since)
+        acknowledged, lost, _err = _finish(replica, rig.target, writer, again)
     _record("source failed over to its replica (sentinel-style)",
             "stopped: exit 4, 'the source ... is now a read-only replica (failed over?)'; "
             "a new run from the new primary", acknowledged, lost, recover_s,
-            "time includes the new run's full sync")
+            "proxy mode does not resume: a new run loads in full, once the target (left the "
+            "stopped run's replica) was made a primary", "proxy")
+
+
+def test_resume_from_an_unrelated_source_is_refused(rig: Rig, lab: Fleet) -> None:
+    """``--resume --source`` a server that does not continue the run's replication (not
+    the recorded source's successor): refused in one line (exit 2) naming the recorded
+    source; the state folder and the target are left as they were."""
+    run = _following_with_writes(rig)
+    rig.writer.stop()
+    code, _out, err = stop(run)
+    assert code == 0, err[-3000:]
+    before = (rig.state / "ledger.json").read_text()
+    other = lab.start("redis-7.0")
+    keys = rig.target.client().dbsize()
+    refused = run_cli("sync", "--source", other.url, "--target", rig.target.url, "--mode",
+                      "replica", "--state", str(rig.state), "--resume")
+    line = _one_line(refused.stderr)
+    assert refused.code == 2, refused.output[-3000:]
+    assert f"the run in {rig.state} read from {rig.proxy.url()}" in line
+    assert "does not continue its replication" in line
+    assert json.loads((rig.state / "ledger.json").read_text())["run"] == \
+        json.loads(before)["run"]
+    assert rig.target.client().dbsize() == keys
 
 
 def test_source_restart_with_a_new_replication_id_resyncs_fully(rig: Rig) -> None:
