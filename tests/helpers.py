@@ -26,3 +26,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
     proc = subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True,
                           text=True, env=full_env, timeout=timeout, input=input_text, cwd=cwd)
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_cli_many(commands: list[list[str]], timeout: float = 300) \
+        -> list[tuple[Result, float]]:
+    """Run each ``kvmigrate ARGS`` of ``commands`` at the same time (separate processes),
+    and give back each one's result with its own wall seconds, in order: for tests whose
+    commands each wait out a deadline on a server that never answers."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(args: list[str]) -> tuple[Result, float]:
+        started = time.monotonic()
+        result = run_cli(*args, timeout=timeout)
+        return result, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=len(commands) or 1) as pool:
+        return list(pool.map(one, commands))

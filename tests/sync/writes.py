@@ -165,10 +165,10 @@ def diff_pairs(source: ServerProcess, target: ServerProcess,
     for node in target_nodes or [target]:
         b.update(_normalized(server_snapshot(node.endpoint), exact))
     _unknown_entries_read(a, b)
-    # Dragonfly 1.40.1 keeps some millisecond deadlines 1 ms earlier (seen: SET ... PXAT);
-    # docs/compatibility.md 'Dragonfly as a target'
+    # Dragonfly 1.40.1 keeps some millisecond deadlines 1 ms earlier (seen: SET ... PXAT;
+    # once 5 ms on a loaded machine); docs/compatibility.md 'Dragonfly as a target'
     # and field deadlines in whole seconds (docs/compatibility.md 'Hash field TTLs')
-    slack, field_slack = (1, 1000) if target.flavor == "dragonfly" else (0, 0)
+    slack, field_slack = (10, 1000) if target.flavor == "dragonfly" else (0, 0)
     out: list[tuple[Any, tuple | None, tuple | None]] = [
         (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
         if not _same(a.get(k), b.get(k), slack, field_slack)]
