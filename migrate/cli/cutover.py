@@ -151,15 +151,16 @@ def cutover(
                              last_verification_ok=state.last_verification_ok())
     shards = _shard_sources(state, src) if state.ledger.get("run", {}).get("cluster") \
         else None
+    link = link_for(state.mode, src, tgt, state_dir, shards)
     if not dry_run:
         _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
         primaries = shards or [src]
         if note := earlier_cutover(state.cutover_record(), state_dir, lambda: all(
-                is_fenced(ep.client()) for ep in primaries)):
+                is_fenced(ep.client()) for ep in primaries), link.promotion_begun,
+                REGISTRY[state.mode].resumes):
             err.print(note, markup=False)
-    link = link_for(state.mode, src, tgt, state_dir, shards)
     if not dry_run and isinstance(link, ReplicaModeLink) and not link.running():
-        again = "--follow --resume" if REGISTRY[state.mode].resumes else \
+        again = "--follow --resume`" if REGISTRY[state.mode].resumes else \
             "--follow --flush-target` (proxy mode cannot resume)"
         raise UsageError(f"the {state.mode}-mode sync of {state_dir} is not running",
                          f"start it again with `kvmigrate sync ... --mode {state.mode} {again}"

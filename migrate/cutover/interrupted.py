@@ -7,6 +7,9 @@ nothing is lost by cutting over again: the source's pause ended by the server's 
 (``CLIENT PAUSE <max-pause-ms>``), so it serves writes again, and the sync went on. After
 promotion, the cut-over has taken effect (at least in part) and running it again would
 promote a target that is already the primary: the run stops and says what is left to do.
+A cut-over killed inside its promote step may have promoted in part (a running sync told to
+stop, the target's REPLICAOF NO ONE taken, its answer never read): the servers and the state
+folder are asked, and the kill counts as after promotion when they say so.
 """
 
 from __future__ import annotations
@@ -29,18 +32,31 @@ def _pause_ms(record: dict[str, Any]) -> str:
     return f"{bound} ms" if bound else "its --max-pause-ms"
 
 
+def _began(record: dict[str, Any]) -> float:
+    """When the killed cut-over began (its first step's start; time.time())."""
+    return min((float(s.get("started", 0)) for s in record.get("steps", [])), default=0.0)
+
+
 def earlier_cutover(record: dict[str, Any] | None, state_dir: Path,
-                    fenced_now: Callable[[], bool] = lambda: False) -> str | None:
+                    fenced_now: Callable[[], bool] = lambda: False,
+                    promotion_begun: Callable[[float], bool] = lambda _since: False,
+                    resumes: bool = True) -> str | None:
     """A note when ``record`` is a killed cut-over's and cutting over again is safe; raise
     (exit 4, one line) when it was killed after promotion. None: no killed cut-over.
     ``fenced_now``: whether the source is fenced (asked only after a promotion: a kill
-    during the fence step may come after the server took its CONFIG SET)."""
+    during the fence step may come after the server took its CONFIG SET).
+    ``promotion_begun(since)``: whether a promotion was made (in part) since that time (asked
+    only of a kill inside the promote step: a running sync may have been told to stop, the
+    target may have taken REPLICAOF NO ONE). ``resumes``: whether the sync's mode resumes
+    (proxy mode starts again instead)."""
     if not record or not record.get("running"):
         return None
     where = str(record["running"])
     where = f"after step '{where[6:]}'" if where.startswith("after ") else \
         f"during step '{where}'"
-    if not _done(record, "promote"):
+    promoted = _done(record, "promote") or (
+        record["running"] == "promote" and promotion_begun(_began(record)))
+    if not promoted:
         paused = (" its write pause ended by the source's own bound "
                   f"({_pause_ms(record)}), and") if _done(record, "pause") else ""
         return (f"an earlier cut-over was stopped {where}, before promotion:{paused} the "
@@ -53,6 +69,7 @@ def earlier_cutover(record: dict[str, Any] | None, state_dir: Path,
     raise KvmError(f"an earlier cut-over was stopped {where}: the target was promoted (the "
                    "sync stopped) but the source was not fenced, so writes made to it since "
                    "are not on the target",
-                   f"restart the sync with `kvmigrate sync ... --follow --resume --state "
-                   f"{state_dir}`, remove {state_dir}/cutover.json, then run `kvmigrate "
-                   "cutover` again")
+                   f"restart the sync with `kvmigrate sync ... --state {state_dir} "
+                   + ("--follow --resume`" if resumes else "--follow --flush-target` (this mode "
+                      "cannot resume)")
+                   + f", remove {state_dir}/cutover.json, then run `kvmigrate cutover` again")
