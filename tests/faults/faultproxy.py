@@ -12,6 +12,7 @@ server, and that a test tells to misbehave (issue 19).
   server has them (the reply is what waits);
 * :meth:`FaultProxy.trickle` lets at most N bytes a second down the replication link;
 * :meth:`FaultProxy.refuse_replication` resets each new replication link at once;
+* :meth:`FaultProxy.refuse_connections` resets each new connection as it is accepted;
 * :meth:`FaultProxy.resume` turns every fault off.
 
 Each connection is one thread that forwards both ways; it counts the bytes that passed
@@ -73,9 +74,11 @@ class FaultProxy:
         self.port: int = self.listener.getsockname()[1]
         self.links: list[Link] = []
         self.cuts = 0  # connections reset so far
+        self.refused = 0  # connections reset as they were accepted (refuse_connections)
         self._rate: int | None = None
         self._rate_which: Callable[[Link], bool] = lambda _link: False
         self._refuse_replication = False
+        self._refuse_connections = False
         self._cut_after: _CutAfter | None = None
         self._stall_at: _StallAt | None = None
         self._lock = threading.RLock()  # conditions of wait() read the figures under it
@@ -140,6 +143,7 @@ class FaultProxy:
             self._rate = None
             self._cut_after = None
             self._refuse_replication = False
+            self._refuse_connections = False
 
     def trickle(self, bytes_per_s: int | None,
                 which: Callable[[Link], bool] = lambda li: li.replication) -> None:
@@ -152,6 +156,11 @@ class FaultProxy:
         """Reset every connection as soon as it asks for replication (SYNC/PSYNC), until
         :meth:`resume`: a link that cannot be made again."""
         self._refuse_replication = True
+
+    def refuse_connections(self) -> None:
+        """Reset every new connection as it is accepted, until :meth:`resume` (the open ones
+        go on): no link to the server can be made again."""
+        self._refuse_connections = True
 
     @property
     def down(self) -> int:
@@ -199,6 +208,12 @@ class FaultProxy:
                 continue
             except OSError:
                 return
+            if self._refuse_connections:
+                _reset(client)
+                with self._changed:
+                    self.refused += 1
+                    self._changed.notify_all()
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
