@@ -12,8 +12,8 @@ import typer
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
 from migrate.cutover.fence import FenceRecord, is_fenced
-from migrate.cutover.interrupted import earlier_cutover
-from migrate.cutover.link import ReplicaModeLink, link_for
+from migrate.cutover.interrupted import earlier_cutover, restart_options
+from migrate.cutover.link import ClusterLink, ReplicaModeLink, link_for
 from migrate.cutover.rollback import rollback
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
 from migrate.cutover.state import SyncState
@@ -157,7 +157,8 @@ def cutover(
         primaries = shards or [src]
         if note := earlier_cutover(state.cutover_record(), state_dir, lambda: all(
                 is_fenced(ep.client()) for ep in primaries), link.promotion_begun,
-                REGISTRY[state.mode].resumes):
+                restart_options(REGISTRY[state.mode].resumes,
+                                isinstance(link, ReplicaModeLink | ClusterLink))):
             err.print(note, markup=False)
     if not dry_run and isinstance(link, ReplicaModeLink) and not link.running():
         again = "--follow --resume`" if REGISTRY[state.mode].resumes else \

@@ -40,15 +40,15 @@ def _began(record: dict[str, Any]) -> float:
 def earlier_cutover(record: dict[str, Any] | None, state_dir: Path,
                     fenced_now: Callable[[], bool] = lambda: False,
                     promotion_begun: Callable[[float], bool] = lambda _since: False,
-                    resumes: bool = True) -> str | None:
+                    restart: str = "--follow --resume") -> str | None:
     """A note when ``record`` is a killed cut-over's and cutting over again is safe; raise
     (exit 4, one line) when it was killed after promotion. None: no killed cut-over.
     ``fenced_now``: whether the source is fenced (asked only after a promotion: a kill
     during the fence step may come after the server took its CONFIG SET).
     ``promotion_begun(since)``: whether a promotion was made (in part) since that time (asked
     only of a kill inside the promote step: a running sync may have been told to stop, the
-    target may have taken REPLICAOF NO ONE). ``resumes``: whether the sync's mode resumes
-    (proxy mode starts again instead)."""
+    target may have taken REPLICAOF NO ONE). ``restart``: the options that start the sync
+    again in its mode (:func:`restart_options`)."""
     if not record or not record.get("running"):
         return None
     where = str(record["running"])
@@ -69,7 +69,15 @@ def earlier_cutover(record: dict[str, Any] | None, state_dir: Path,
     raise KvmError(f"an earlier cut-over was stopped {where}: the target was promoted (the "
                    "sync stopped) but the source was not fenced, so writes made to it since "
                    "are not on the target",
-                   f"restart the sync with `kvmigrate sync ... --state {state_dir} "
-                   + ("--follow --resume`" if resumes else "--follow --flush-target` (this mode "
-                      "cannot resume)")
-                   + f", remove {state_dir}/cutover.json, then run `kvmigrate cutover` again")
+                   f"restart the sync with `kvmigrate sync ... --state {state_dir} {restart}"
+                   f", remove {state_dir}/cutover.json, then run `kvmigrate cutover` again")
+
+
+def restart_options(resumes: bool, runs_beside: bool) -> str:
+    """How the sync of a mode starts again after a cut-over killed past promotion, the end
+    of a command: ``--resume`` (native: the target replicates by itself again), with
+    ``--follow`` when the cut-over needs the run beside it (``runs_beside``), or a new run
+    for a mode that does not resume (proxy)."""
+    if not resumes:
+        return "--follow --flush-target` (this mode cannot resume)"
+    return "--follow --resume`" if runs_beside else "--resume`"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from migrate.cutover.interrupted import earlier_cutover
+from migrate.cutover.interrupted import earlier_cutover, restart_options
 from migrate.errors import KvmError
 
 
@@ -85,8 +85,13 @@ def test_killed_inside_promote_before_it_began_cuts_over_again(tmp_path: Path) -
     assert note is not None and "before promotion" in note
 
 
-def test_a_mode_that_cannot_resume_is_told_to_start_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("resumes", "beside", "options"), [
+    (True, True, "--follow --resume`"),  # replica, scan: the cut-over stops the run
+    (True, False, "--resume`"),  # native: the target replicates by itself
+    (False, True, "--follow --flush-target`")])  # proxy mode cannot resume
+def test_the_hint_starts_the_sync_again_as_its_mode_does(tmp_path: Path, resumes: bool,
+                                                         beside: bool, options: str) -> None:
     with pytest.raises(KvmError) as raised:
-        earlier_cutover(_record("fence", "pause", "promote"), tmp_path, resumes=False)
-    hint = raised.value.hint or ""
-    assert "--flush-target" in hint and "--resume" not in hint
+        earlier_cutover(_record("fence", "pause", "promote"), tmp_path,
+                        restart=restart_options(resumes, beside))
+    assert f"--state {tmp_path} {options}" in (raised.value.hint or "")

@@ -6,7 +6,13 @@ then ``sync --resume``: the target must hold every write the source acknowledged
 phase open (a trickle of the replication link's first bytes, of its RDB, a stream larger
 than the trickle lets through, a trickle of the verification's reads once the ledger says
 ``verify``) and the test kills once the proxy's byte counts or the state folder say the run
-is in that phase."""
+is in that phase.
+
+The cut-over is killed the same way: while postponed and during its write pause, and inside
+its pre-checks, its promotion (replica and native mode) and its fence (before and after the
+source took it), each held open by the proxy stalling its connection the moment it sends the
+step's command; then the second run must say what happened and finish or name the next step,
+and no acknowledged write may be missing from the server that ends up primary."""
 
 from __future__ import annotations
 
@@ -223,6 +229,7 @@ class Inside:
     delivered: bool  # stalled once the server has the command (its reply waits), or before
     words: str  # the fault, in the row
     note: str
+    mode: str = "replica"  # the sync's (native: no run beside the cut-over)
 
 
 INSIDE = {
@@ -243,10 +250,29 @@ INSIDE = {
                      "inside the fence, after the source took it (its reply stalled)",
                      "the source fenced, the target promoted: the second run said the "
                      "cut-over took effect and to point clients at the target"),
+    "promote-native": Inside("target", "promote", b"$9\r\nREPLICAOF\r\n$2\r\nNO\r\n$3\r\nONE",
+                             True, "inside the promotion, after the target took REPLICAOF NO "
+                             "ONE (its reply stalled)",
+                             "the second run saw the target a primary and named the next steps "
+                             "(sync --resume, cut over again); time includes them", "native"),
 }
 
 AFTER_PROMOTION = ("the target was promoted (the sync stopped) but the source was not fenced, "
                    "so writes made to it since are not on the target")
+
+
+def _sync_for_the_cutover(rig: Rig, mode: str, *extra: str) -> Follow | None:
+    """``sync --follow`` once it follows (replica mode); native mode: ``sync`` until the
+    target is a caught-up replica (None: no run beside the cut-over)."""
+    if mode == "native":
+        source, target = rig.urls()
+        done = run_cli("sync", "--source", source, "--target", target, "--mode", "native",
+                       "--state", str(rig.state), *extra)
+        assert done.code == 0, done.output[-3000:]
+        return None
+    run = rig.sync(*extra, mode=mode)
+    _until(lambda: "following the source" in run.err.read_text(), run, "the follow phase")
+    return run
 
 
 @pytest.mark.parametrize(("rig", "case"), [(c.side, name) for name, c in INSIDE.items()],
@@ -258,8 +284,7 @@ def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
     run completes or names the next step in one line, and following it loses no
     acknowledged write on the server that ends up primary."""
     inside = INSIDE[case]
-    run = rig.sync()
-    _until(lambda: "following the source" in run.err.read_text(), run, "the follow phase")
+    run = _sync_for_the_cutover(rig, inside.mode)
     rig.writer.wait_for(rig.writer.acknowledged + 20)
     before = len(rig.proxy.links)  # the sync's own links: never stalled
     rig.proxy.stall_at(lambda li, data: li.number > before and inside.command in data
@@ -293,21 +318,20 @@ def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
         errors = [ln for ln in again.stderr.splitlines() if ln.startswith("kvmigrate: error:")]
         assert again.code == 4 and len(errors) == 1, again.output[-3000:]
         assert where in errors[0]
-        assert run.wait(30) == 0  # the promotion stopped the sync
+        assert run is None or run.wait(30) == 0  # the promotion stopped the sync
         if case == "fenced":
             assert "the cut-over took effect; nothing to run again" in errors[0]
             outcome = "killed; the second run: the cut-over took effect (exit 4)"
         else:
             assert AFTER_PROMOTION in errors[0]
-            assert "--follow --resume" in again.stderr  # the next step, then cut over again
+            resume = "--resume`" if run is None else "--follow --resume`"
+            assert f"--state {rig.state} {resume}" in errors[0]  # the next step
             (rig.state / "cutover.json").unlink()
-            resumed = rig.sync("--resume")
-            _until(lambda: "following the source" in resumed.err.read_text(), resumed,
-                   "the resumed sync following")
+            resumed = _sync_for_the_cutover(rig, inside.mode, "--resume")
             acknowledged = rig.writer.stop()
             third = run_cli("cutover", "--state", str(rig.state), "--yes")
             assert third.code == 0, third.output[-3000:]
-            assert resumed.wait(30) == 0
+            assert resumed is None or resumed.wait(30) == 0
             outcome = ("killed; the second run named the next step (exit 4); sync --resume "
                        "and a third run completed")
     if case != "fenced":
