@@ -32,6 +32,17 @@ def _pause_ms(record: dict[str, Any]) -> str:
     return f"{bound} ms" if bound else "its --max-pause-ms"
 
 
+class TookEffect(KvmError):
+    """The killed cut-over promoted the target and fenced the source: it took effect."""
+
+
+def stopped_where(record: dict[str, Any]) -> str:
+    """Where a killed cut-over was: "during step 'fence'", "after step 'pause'"."""
+    where = str(record.get("running"))
+    return f"after step '{where[6:]}'" if where.startswith("after ") else \
+        f"during step '{where}'"
+
+
 def _began(record: dict[str, Any]) -> float:
     """When the killed cut-over began (its first step's start; time.time())."""
     return min((float(s.get("started", 0)) for s in record.get("steps", [])), default=0.0)
@@ -51,9 +62,7 @@ def earlier_cutover(record: dict[str, Any] | None, state_dir: Path,
     again in its mode (:func:`restart_options`)."""
     if not record or not record.get("running"):
         return None
-    where = str(record["running"])
-    where = f"after step '{where[6:]}'" if where.startswith("after ") else \
-        f"during step '{where}'"
+    where = stopped_where(record)
     promoted = _done(record, "promote") or (
         record["running"] == "promote" and promotion_begun(_began(record)))
     if not promoted:
@@ -62,7 +71,7 @@ def earlier_cutover(record: dict[str, Any] | None, state_dir: Path,
         return (f"an earlier cut-over was stopped {where}, before promotion:{paused} the "
                 "sync kept the target in step; cutting over again")
     if _done(record, "fence") or fenced_now():
-        raise KvmError(f"an earlier cut-over was stopped {where}: the target was promoted and "
+        raise TookEffect(f"an earlier cut-over was stopped {where}: the target was promoted and "
                        "the source fenced, so the cut-over took effect; nothing to run again",
                        f"point clients at {record.get('target')}; {state_dir}/cutover.json "
                        "keeps that record")

@@ -247,9 +247,10 @@ INSIDE = {
                     "second run named the next steps (sync --resume, cut over again); time "
                     "includes them"),
     "fenced": Inside("source", "fence", b"min-replicas-to-write\r\n$7\r\n1000000", True,
-                     "inside the fence, after the source took it (its reply stalled)",
-                     "the source fenced, the target promoted: the second run said the "
-                     "cut-over took effect and to point clients at the target"),
+                     "inside the fence, after the source took it (its reply stalled), then "
+                     "rolled back",
+                     "the second run said the cut-over took effect; rollback lifted the "
+                     "recorded fence; lost counted on the old source, primary again"),
     "promote-native": Inside("target", "promote", b"$9\r\nREPLICAOF\r\n$2\r\nNO\r\n$3\r\nONE",
                              True, "inside the promotion, after the target took REPLICAOF NO "
                              "ONE (its reply stalled)",
@@ -321,11 +322,23 @@ def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
         assert run is None or run.wait(30) == 0  # the promotion stopped the sync
         if case == "fenced":
             assert "the cut-over took effect; nothing to run again" in errors[0]
-            outcome = "killed; the second run: the cut-over took effect (exit 4)"
+            assert "now marked completed (`kvmigrate rollback" in errors[0]
+            # the fence's previous value was on record before the source took it: the
+            # completed record can be rolled back, and the old source is the primary again
+            back = run_cli("rollback", "--state", str(rig.state), "--yes")
+            assert back.code == 0, back.output[-3000:]
+            assert rig.source.client().config_get("min-replicas-to-write") == \
+                {"min-replicas-to-write": "0"}
+            lost = lost_writes(rig.source, acknowledged)
+            outcome = ("killed; the second run: the cut-over took effect (exit 4, its record "
+                       "completed); rollback completed")
         else:
             assert AFTER_PROMOTION in errors[0]
             resume = "--resume`" if run is None else "--follow --resume`"
             assert f"--state {rig.state} {resume}" in errors[0]  # the next step
+            back = run_cli("rollback", "--state", str(rig.state), "--yes")  # nothing to undo
+            assert back.code == 2, back.output
+            assert f"was killed during step '{inside.step}' and never finished" in back.stderr
             (rig.state / "cutover.json").unlink()
             resumed = _sync_for_the_cutover(rig, inside.mode, "--resume")
             acknowledged = rig.writer.stop()
@@ -334,9 +347,9 @@ def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
             assert resumed is None or resumed.wait(30) == 0
             outcome = ("killed; the second run named the next step (exit 4); sync --resume "
                        "and a third run completed")
+    assert json.loads((rig.state / "cutover.json").read_text())["running"] is None
     if case != "fenced":
-        assert json.loads((rig.state / "cutover.json").read_text())["running"] is None
-    lost = lost_writes(rig.target, acknowledged)  # the target ends up primary
+        lost = lost_writes(rig.target, acknowledged)  # the target ends up primary
     _record(f"cutover SIGKILLed {inside.words}", outcome, acknowledged, lost,
             time.monotonic() - killed, inside.note, "cutover")
 
