@@ -82,8 +82,15 @@ def render(rows: list[dict[str, Any]]) -> str:
               "(`tests/faults/faultproxy.py`) between kvmigrate and the source (or the "
               "target) resets connections once a given number of bytes passed (a cut mid-RDB "
               "is a byte count, not a moment), stops forwarding with the sockets open (a "
-              "stall), or lets a few bytes a second through (a trickle). How long kvmigrate "
-              "keeps reconnecting is `sync --reconnect-deadline` (docs/cli.md).", ""]
+              "stall; also the moment a connection sends a given command, which holds a "
+              "cut-over inside that step until it is killed), refuses new connections, or "
+              "lets a few bytes a second through (a trickle). How long kvmigrate keeps "
+              "reconnecting is `sync --reconnect-deadline`, per class of link: "
+              "`replication` (the source's PSYNC link) and `commands` (a follow tick's INFO "
+              "and heartbeat); `--reconnect-deadline 600,commands=30` keeps the first for "
+              "ten minutes and gives up on the second after 30 s. The target's write link "
+              "is never retried: a dropped one stops the run (docs/sync.md, docs/cli.md).",
+              ""]
     return "\n".join(lines)
 
 

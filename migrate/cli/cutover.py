@@ -5,15 +5,20 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from migrate.cli import tls
 from migrate.cli.console import err, out, print_json
 from migrate.cutover.fence import FenceRecord, is_fenced
-from migrate.cutover.interrupted import earlier_cutover
-from migrate.cutover.link import ReplicaModeLink, link_for
+from migrate.cutover.interrupted import (
+    TookEffect,
+    earlier_cutover,
+    restart_options,
+    stopped_where,
+)
+from migrate.cutover.link import ClusterLink, ReplicaModeLink, link_for
 from migrate.cutover.rollback import rollback
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
 from migrate.cutover.state import SyncState
@@ -116,6 +121,19 @@ def _save_progress(state: SyncState, result: CutoverResult, dry_run: bool) -> No
         state.write(CUTOVER_FILE, result.to_dict())
 
 
+def _completed(state: SyncState, record: dict[str, Any], took: TookEffect) -> TookEffect:
+    """A killed cut-over that took effect: its record marked completed when it holds what
+    the fence replaced (saved before the fence was set), so that rollback can undo it."""
+    if not record.get("fences"):
+        return took
+    record.update(ok=True, running=None, completed="by a later `kvmigrate cutover`, which "
+                  f"found that this one, killed {stopped_where(record)}, had taken effect")
+    state.write(CUTOVER_FILE, record)
+    hint = took.hint or "the target is the primary"
+    return TookEffect(took.message, f"{hint}, now marked completed (`kvmigrate rollback "
+                                    f"--state {state.root}` undoes it)")
+
+
 @tls.options
 def cutover(
     state_dir: StateOpt,
@@ -151,15 +169,22 @@ def cutover(
                              last_verification_ok=state.last_verification_ok())
     shards = _shard_sources(state, src) if state.ledger.get("run", {}).get("cluster") \
         else None
+    link = link_for(state.mode, src, tgt, state_dir, shards)
     if not dry_run:
         _confirm(f"Cut over from {src.display()} to {tgt.display()}?", yes)
         primaries = shards or [src]
-        if note := earlier_cutover(state.cutover_record(), state_dir, lambda: all(
-                is_fenced(ep.client()) for ep in primaries)):
+        record = state.cutover_record()
+        try:
+            note = earlier_cutover(record, state_dir, lambda: all(
+                is_fenced(ep.client()) for ep in primaries), link.promotion_begun,
+                restart_options(REGISTRY[state.mode].resumes,
+                                isinstance(link, ReplicaModeLink | ClusterLink)))
+        except TookEffect as exc:
+            raise _completed(state, record or {}, exc) from None
+        if note:
             err.print(note, markup=False)
-    link = link_for(state.mode, src, tgt, state_dir, shards)
     if not dry_run and isinstance(link, ReplicaModeLink) and not link.running():
-        again = "--follow --resume" if REGISTRY[state.mode].resumes else \
+        again = "--follow --resume`" if REGISTRY[state.mode].resumes else \
             "--follow --flush-target` (proxy mode cannot resume)"
         raise UsageError(f"the {state.mode}-mode sync of {state_dir} is not running",
                          f"start it again with `kvmigrate sync ... --mode {state.mode} {again}"
@@ -217,6 +242,12 @@ def rollback_cmd(
                          "OLD --flush-target --follow and kvmigrate cutover --state of that "
                          "sync (docs/cluster.md)")
     record = state.cutover_record() or {}
+    if record.get("running") and not dry_run:
+        raise UsageError(f"the cut-over recorded in {state_dir} was killed "
+                         f"{stopped_where(record)} and never finished: there is no completed "
+                         "cut-over to roll back",
+                         f"run `kvmigrate cutover --state {state_dir}` first: it says what "
+                         "the killed one did and what is left")
     if not record.get("ok") and not dry_run:
         raise UsageError(f"no completed cut-over recorded in {state_dir}",
                          "rollback follows `kvmigrate cutover`")

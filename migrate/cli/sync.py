@@ -19,7 +19,12 @@ from migrate.errors import ExitCode
 from migrate.orchestrate.sync_run import local_cleanup, run_sync
 from migrate.sync.options import SyncOptions, parse_allow_loss
 from migrate.sync.progress import describe, human_bytes
-from migrate.sync.retry import DEFAULT_RECONNECT_DEADLINE_S
+from migrate.sync.retry import (
+    COMMANDS,
+    DEFAULT_RECONNECT_DEADLINE_S,
+    REPLICATION,
+    parse_reconnect_deadline,
+)
 from migrate.sync.rules import LOSS_CLASSES
 from migrate.verify.runner import parse_db_map
 
@@ -153,10 +158,12 @@ def sync_cmd(
     stall_timeout: Annotated[float, typer.Option(
         "--stall-timeout", metavar="S", help="Give up after this long without progress.")]
     = 300.0,
-    reconnect_deadline: Annotated[float, typer.Option(
-        "--reconnect-deadline", metavar="S", min=0.0,
-        help="Keep trying a dropped source link this long, then stop (--resume "
-             "continues).")] = DEFAULT_RECONNECT_DEADLINE_S,
+    reconnect_deadline: Annotated[list[str] | None, typer.Option(
+        "--reconnect-deadline", metavar="S|CLASS=S,...",
+        help=f"Keep trying a dropped link S seconds (default "
+             f"{DEFAULT_RECONNECT_DEADLINE_S:g}), then stop (--resume continues). CLASS=S: "
+             f"one class of link, {REPLICATION} (the source's PSYNC link) or {COMMANDS} "
+             "(a follow tick's INFO, heartbeat). E.g. 600,commands=30.")] = None,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", metavar="N", help="A cluster source: shards loading at once (default: the "
                                     "cores).")] = None,
@@ -185,7 +192,7 @@ def sync_cmd(
                        resume=resume, status_json=status_json, flush_target=flush_target,
                        match=match, db_map=parse_db_map(db_map), heartbeat=heartbeat,
                        set_notify_keyspace_events=set_notify, stall_timeout_s=stall_timeout,
-                       reconnect_deadline_s=reconnect_deadline,
+                       reconnect=parse_reconnect_deadline(reconnect_deadline or []),
                        listen=listen, jobs=jobs, source_cluster=source_cluster,
                        target_cluster=target_cluster,
                        allow_loss=parse_allow_loss(allow_loss), keep_spool=keep_spool,

@@ -9,6 +9,7 @@ exactly by restoring the previous value (recorded for rollback).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -33,11 +34,15 @@ def fence_commands() -> list[str]:
     return [f"CONFIG SET min-replicas-to-write {FENCE_VALUE}"]
 
 
-def fence(client: redis.Redis) -> FenceRecord:
-    """Make every write on this server fail with NOREPLICAS; returns what to restore."""
+def fence(client: redis.Redis,
+          before: Callable[[FenceRecord], None] = lambda _r: None) -> FenceRecord:
+    """Make every write on this server fail with NOREPLICAS; returns what to restore.
+    ``before``: told what to restore before the server is fenced (a caller killed in
+    between has it on record)."""
     current = client.config_get("min-replicas-*")
     record = FenceRecord("noreplicas", _text(current.get("min-replicas-to-write", "0")),
                          _text(current.get("min-replicas-max-lag", "10")))
+    before(record)
     client.config_set("min-replicas-to-write", FENCE_VALUE)
     return record
 

@@ -64,6 +64,11 @@ class ReplicationLink(Protocol):
 
     def promote(self) -> None: ...
 
+    def promotion_begun(self, since: float) -> bool:
+        """Whether a promotion was (at least in part) made since ``since`` (time.time()):
+        asked of a cut-over killed inside its promote step."""
+        ...
+
     def after_promotion(self) -> StopOutcome | None:
         """Once the pause has ended: how the running sync's stop went (None: nothing was
         asked of one)."""
@@ -74,6 +79,10 @@ class ReplicationLink(Protocol):
 
 def _info(client: redis.Redis) -> dict:
     return client.info("replication")
+
+
+def _primary(client: redis.Redis) -> bool:
+    return _info(client).get("role") not in ("slave", "replica")
 
 
 class NativeLink:
@@ -104,6 +113,9 @@ class NativeLink:
 
     def promote(self) -> None:
         self.target.execute_command("REPLICAOF", "NO", "ONE")
+
+    def promotion_begun(self, since: float) -> bool:
+        return _primary(self.target)
 
     def after_promotion(self) -> StopOutcome | None:
         return None
@@ -154,6 +166,10 @@ class ReplicaModeLink:
     def promote(self) -> None:
         self.stop_request = self.control.request(STOP)
 
+    def promotion_begun(self, since: float) -> bool:
+        """A stop request since then: the run stops (or has stopped) applying."""
+        return self.control.requested_since(STOP, since)
+
     def after_promotion(self) -> StopOutcome | None:
         if self.stop_request is None:
             return None
@@ -196,6 +212,9 @@ class ProxyModeLink(ReplicaModeLink):
     def promote(self) -> None:
         self.target.execute_command("REPLICAOF", "NO", "ONE")
         super().promote()
+
+    def promotion_begun(self, since: float) -> bool:
+        return _primary(self.target) or super().promotion_begun(since)
 
     def promote_commands(self) -> list[str]:
         return ["REPLICAOF NO ONE (on the target: it stops taking the proxy's stream)",
@@ -264,6 +283,9 @@ class ScanModeLink(ReplicaModeLink):
         self.stop_copying()
         super().promote()
 
+    def promotion_begun(self, since: float) -> bool:
+        return self.barrier.stop_requested_since(since) or super().promotion_begun(since)
+
     def stop_copying(self) -> None:
         """Stop the run's applier and wait until it says so: a key it copied after this
         could overwrite a client's write on the new primary."""
@@ -323,6 +345,10 @@ class ClusterLink:
             if isinstance(shard, ScanModeLink):
                 shard.stop_copying()
         self.run.promote()
+
+    def promotion_begun(self, since: float) -> bool:
+        return any(isinstance(shard, ScanModeLink) and shard.barrier.stop_requested_since(since)
+                   for shard in self.shards) or self.run.promotion_begun(since)
 
     def after_promotion(self) -> StopOutcome | None:
         if self.run.stop_request is None:

@@ -187,9 +187,8 @@ class Cutover:
                     drop_heartbeat(self.target_ep)
             if self.options.fence != "none":
                 with self._step("fence", commands=fence_commands(), primaries=len(clients)):
-                    records = [fence(client) for client in clients]
-                    self.result.fence = records[0]
-                    self.result.fences = records
+                    for client in clients:
+                        fence(client, self._fencing)
             else:
                 self.notify("warning: --fence none: the old primary will accept writes after "
                             "the cut-over; clients that have not switched will write there")
@@ -220,6 +219,13 @@ class Cutover:
         return self.result
 
     # --- phases ----------------------------------------------------------------------
+    def _fencing(self, record: FenceRecord) -> None:
+        """What to restore on a primary about to be fenced, on record before it is (a
+        cut-over killed once the server took the fence can still be rolled back)."""
+        self.result.fences.append(record)
+        self.result.fence = self.result.fences[0]
+        self.progress(self.result)
+
     def _precheck(self) -> None:
         with self._step("precheck") as detail:
             state = self.link.state()

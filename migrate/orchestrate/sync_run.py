@@ -28,7 +28,7 @@ from migrate.sync.engine import Engine
 from migrate.sync.modes import AUTO, MODES, NATIVE, PROXY, REPLICA, SCAN
 from migrate.sync.options import TARGETS, SyncOptions
 from migrate.sync.progress import source_totals
-from migrate.sync.retry import RetryPolicy, RetryStopped, retry
+from migrate.sync.retry import COMMANDS, RetryStopped, fault_class, retry
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 from migrate.verify.model import VerifyReport
@@ -172,9 +172,26 @@ class _CommandLinkDown(Exception):
     """A follow tick's command link (INFO, the heartbeat) to a server dropped."""
 
 
-def _tick(engine: Engine, opts: SyncOptions) -> None:
+@dataclass
+class _CommandLinks:
+    """The follow ticks' command links: failed attempts and links made again (status JSON:
+    ``command_link_attempts_failed``, ``command_link_reconnects``)."""
+
+    attempts_failed: int = 0
+    reconnects: int = 0
+
+
+def _tick(engine: Engine, opts: SyncOptions, status: StatusPublisher,
+          links: _CommandLinks) -> None:
     """One tick of --follow; a dropped command link (a server restarting, a stale pooled
-    connection) is tried again under the reconnect policy, not a stop at once."""
+    connection) is tried again under the reconnect policy of its class (``commands``), not
+    a stop at once."""
+    failed_before = links.attempts_failed
+
+    def counted(_n: int, exc: BaseException) -> None:
+        links.attempts_failed += 1
+        status.update(command_link_attempts_failed=links.attempts_failed,
+                      last_command_link_fault=f"{fault_class(exc)}: {exc}")
 
     def once() -> None:
         try:
@@ -184,9 +201,12 @@ def _tick(engine: Engine, opts: SyncOptions) -> None:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise _CommandLinkDown(str(exc)) from exc
 
-    retry(once, policy=RetryPolicy(opts.reconnect_deadline_s),
+    retry(once, policy=opts.reconnect.policy(COMMANDS),
           what="following (a server's command link)", stop=opts.stop,
-          note=opts.observer.note, counted=lambda _n, _exc: None, on=(_CommandLinkDown,))
+          note=opts.observer.note, counted=counted, on=(_CommandLinkDown,))
+    if links.attempts_failed > failed_before:
+        links.reconnects += 1
+        status.update(command_link_reconnects=links.reconnects)
 
 
 def run_sync(opts: SyncOptions) -> SyncResult:
@@ -273,12 +293,13 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                     opts.observer.note("following the source: Ctrl-C (SIGINT), SIGTERM or "
                                        "a cut-over's stop request stops")
                     saved = time.monotonic()
+                    command_links = _CommandLinks()
                     while not opts.stop.is_set():
                         if time.monotonic() - saved >= WRITTEN_KEYS_EVERY_S:
                             save_written_keys(ledger.paths.written_keys, engine.written_keys())
                             saved = time.monotonic()
                         try:
-                            _tick(engine, opts)
+                            _tick(engine, opts, status, command_links)
                         except RetryStopped:
                             break
                         except (KvmError, redis.RedisError) as exc:

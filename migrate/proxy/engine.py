@@ -50,7 +50,7 @@ from migrate.sync.overfull import check_replica_memory
 from migrate.sync.psync import Generation, ReplicationLink, TransferRestarted, stall_note_s
 from migrate.sync.replay import Translator
 from migrate.sync.replica import GrowingFile
-from migrate.sync.retry import RetryPolicy
+from migrate.sync.retry import REPLICATION
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
@@ -90,7 +90,7 @@ class ProxySync(StreamFollower):
         self.apply_target = ApplyTarget(target.identity)
         self.spool: Path = ledger.paths.spool
         self.link = ReplicationLink(source.endpoint, self.spool, self._applied_offset,
-                                    opts.observer.note, RetryPolicy(opts.reconnect_deadline_s),
+                                    opts.observer.note, opts.reconnect.policy(REPLICATION),
                                     status.update, stall_note_s(opts))
         self.heartbeat = Heartbeat(source.client, target.endpoint.client()) \
             if opts.heartbeat else None

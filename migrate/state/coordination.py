@@ -124,6 +124,11 @@ class BarrierClient:
     def stopped(self) -> bool:
         return bool(_read(self.applied_path).get("stopped"))
 
+    def stop_requested_since(self, since: float) -> bool:
+        """Whether a stop of copying was asked for at or after ``since`` (time.time())."""
+        data = _read(self.request_path)
+        return bool(data.get("stop")) and int(data.get("at", 0)) / 1e9 >= since
+
     def wait(self, token: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -295,6 +300,11 @@ class SyncControl:
         write_json_atomic(self.request_path, {"id": request_id, "kind": kind,
                                               "at": time.time()})
         return request_id
+
+    def requested_since(self, kind: str, since: float) -> bool:
+        """Whether a ``kind`` request was made at or after ``since`` (time.time())."""
+        data = _read(self.request_path)
+        return data.get("kind") == kind and float(data.get("at", 0)) >= since
 
     def answer(self, request_id: int) -> dict[str, Any] | None:
         data = _read(self.answer_path)

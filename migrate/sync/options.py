@@ -12,7 +12,7 @@ from migrate.dbmap import DbMap
 from migrate.endpoint import Endpoint
 from migrate.errors import UsageError
 from migrate.sync.modes import AUTO
-from migrate.sync.retry import DEFAULT_RECONNECT_DEADLINE_S
+from migrate.sync.retry import ReconnectDeadlines
 from migrate.sync.rules import LOSS_CLASSES
 
 TARGETS = ("valkey", "dragonfly", "redis")  # redis: a way back (rollback)
@@ -59,8 +59,9 @@ class SyncOptions:
     heartbeat: bool = True
     set_notify_keyspace_events: bool = False
     stall_timeout_s: float = 300.0
-    # how long a dropped source link is tried again before the run stops (resumable)
-    reconnect_deadline_s: float = DEFAULT_RECONNECT_DEADLINE_S
+    # how long a dropped link is tried again before the run stops (resumable), per class of
+    # link (migrate.sync.retry.LINK_CLASSES)
+    reconnect: ReconnectDeadlines = field(default_factory=ReconnectDeadlines)
     listen: str | None = None  # proxy mode: HOST:PORT the target replicates from
     # native/proxy only: the target's keys are replaced by replication, so it need not be
     # empty (a rollback's old primary, fenced: kvmigrate could not flush it anyway)

@@ -36,7 +36,7 @@ from migrate.sync.modes import REPLICA
 from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink, TransferRestarted, stall_note_s
 from migrate.sync.replay import StreamReplayer, Translator
-from migrate.sync.retry import RetryPolicy
+from migrate.sync.retry import REPLICATION
 from migrate.sync.rules import ChangeRefused, TargetRefused, refuse_failed_keys
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
@@ -110,7 +110,7 @@ class ReplicaSync(StreamFollower):
         self.apply_target = ApplyTarget(target.identity)
         self.applied_path = ledger.paths.applied
         self.link = ReplicationLink(source.endpoint, ledger.paths.spool, self._applied_offset,
-                                    opts.observer.note, RetryPolicy(opts.reconnect_deadline_s),
+                                    opts.observer.note, opts.reconnect.policy(REPLICATION),
                                     status.update, stall_note_s(opts))
         self.heartbeat = Heartbeat(source.client, target.endpoint.client(
             db=opts.db_map.to(0)), resumes_from_successor=True) if opts.heartbeat else None

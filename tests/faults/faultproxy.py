@@ -7,8 +7,12 @@ server, and that a test tells to misbehave (issue 19).
   at a time, and repeated resets;
 * :meth:`FaultProxy.stall` stops forwarding on the connections a test picks (the sockets
   stay open, bytes wait in the kernel) until :meth:`FaultProxy.resume`;
+* :meth:`FaultProxy.stall_at` stalls a connection the moment the client sends bytes a test
+  picks (a command of a step under way), either before they reach the server or once the
+  server has them (the reply is what waits);
 * :meth:`FaultProxy.trickle` lets at most N bytes a second down the replication link;
 * :meth:`FaultProxy.refuse_replication` resets each new replication link at once;
+* :meth:`FaultProxy.refuse_connections` resets each new connection as it is accepted;
 * :meth:`FaultProxy.resume` turns every fault off.
 
 Each connection is one thread that forwards both ways; it counts the bytes that passed
@@ -46,7 +50,14 @@ class Link:
     down_at_replication: int = 0  # bytes down the link when it asked for replication
     ended: str | None = None  # "reset", "closed by the client", "closed by the server"
     stalled: bool = False  # a stall that picked this link (see FaultProxy.stall)
+    held: bytes = b""  # what stall_at kept from the server (dropped: it never gets there)
     _reset: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _StallAt:
+    which: Callable[[Link, bytes], bool]
+    delivered: bool
 
 
 @dataclass
@@ -63,10 +74,13 @@ class FaultProxy:
         self.port: int = self.listener.getsockname()[1]
         self.links: list[Link] = []
         self.cuts = 0  # connections reset so far
+        self.refused = 0  # connections reset as they were accepted (refuse_connections)
         self._rate: int | None = None
         self._rate_which: Callable[[Link], bool] = lambda _link: False
         self._refuse_replication = False
+        self._refuse_connections = False
         self._cut_after: _CutAfter | None = None
+        self._stall_at: _StallAt | None = None
         self._lock = threading.RLock()  # conditions of wait() read the figures under it
         self._closed = threading.Event()
         self._changed = threading.Condition(self._lock)
@@ -106,14 +120,30 @@ class FaultProxy:
                 li.stalled = True
         return len(chosen)
 
+    def stall_at(self, which: Callable[[Link, bytes], bool], *, delivered: bool) -> None:
+        """Stall the next connection on which the client sends bytes that ``which`` picks
+        (given the link and what the client sent): with ``delivered`` once the server has
+        them (its reply waits), else before (the server never gets them; such a link is
+        reset when it is resumed). Once: a test waits for :attr:`Link.stalled`."""
+        with self._lock:
+            self._stall_at = _StallAt(which, delivered)
+
+    def stalled_links(self) -> list[Link]:
+        with self._lock:
+            return [li for li in self.links if li.stalled]
+
     def resume(self) -> None:
         """Every fault off: stalls, trickles, pending cuts, refusals."""
         with self._lock:
+            self._stall_at = None
             for li in self.links:
+                if li.held:  # bytes the server never got: the link cannot go on
+                    li._reset.set()
                 li.stalled = False
             self._rate = None
             self._cut_after = None
             self._refuse_replication = False
+            self._refuse_connections = False
 
     def trickle(self, bytes_per_s: int | None,
                 which: Callable[[Link], bool] = lambda li: li.replication) -> None:
@@ -126,6 +156,11 @@ class FaultProxy:
         """Reset every connection as soon as it asks for replication (SYNC/PSYNC), until
         :meth:`resume`: a link that cannot be made again."""
         self._refuse_replication = True
+
+    def refuse_connections(self) -> None:
+        """Reset every new connection as it is accepted, until :meth:`resume` (the open ones
+        go on): no link to the server can be made again."""
+        self._refuse_connections = True
 
     @property
     def down(self) -> int:
@@ -173,6 +208,12 @@ class FaultProxy:
                 continue
             except OSError:
                 return
+            if self._refuse_connections:
+                _reset(client)
+                with self._changed:
+                    self.refused += 1
+                    self._changed.notify_all()
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -233,9 +274,16 @@ class FaultProxy:
                         link.down_at_replication = link.down
                         if self._refuse_replication:
                             return "reset"
+                    rule = self._stall_rule(link, data)
+                    if rule is not None and not rule.delivered:
+                        with self._changed:
+                            link.held, link.stalled = data, True
+                            self._changed.notify_all()
+                        continue
                     _send(server, data, link)
                     with self._changed:
                         link.up += len(data)
+                        link.stalled = link.stalled or rule is not None
                         self._changed.notify_all()
                     continue
                 cut = self._cut_point(link, len(data))
@@ -249,6 +297,15 @@ class FaultProxy:
                     return "reset"
                 if src is server and rate is not None:
                     time.sleep(TICK_S)  # the trickle itself: the rate is per tick
+
+    def _stall_rule(self, link: Link, data: bytes) -> _StallAt | None:
+        """The stall_at rule ``data`` on ``link`` sets off (taken: it acts once), if any."""
+        with self._lock:
+            rule = self._stall_at
+            if rule is None or not rule.which(link, data):
+                return None
+            self._stall_at = None
+            return rule
 
     def _cut_point(self, link: Link, size: int) -> int | None:
         """How much of the next ``size`` bytes down ``link`` pass before it is cut."""

@@ -6,7 +6,13 @@ then ``sync --resume``: the target must hold every write the source acknowledged
 phase open (a trickle of the replication link's first bytes, of its RDB, a stream larger
 than the trickle lets through, a trickle of the verification's reads once the ledger says
 ``verify``) and the test kills once the proxy's byte counts or the state folder say the run
-is in that phase."""
+is in that phase.
+
+The cut-over is killed the same way: while postponed and during its write pause, and inside
+its pre-checks, its promotion (replica and native mode) and its fence (before and after the
+source took it), each held open by the proxy stalling its connection the moment it sends the
+step's command; then the second run must say what happened and finish or name the next step,
+and no acknowledged write may be missing from the server that ends up primary."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -201,6 +208,150 @@ def test_cutover_sigkilled_then_run_again(rig: Rig, step: str, tmp_path: Path) -
             "killed; the source kept serving; the cut-over run again completed",
             acknowledged, lost, time.monotonic() - killed,
             note, "cutover")
+
+
+def _running(state: Path) -> str | None:
+    """The step cutover.json says the cut-over is in (None: none, or no record yet)."""
+    try:
+        return json.loads((state / "cutover.json").read_text()).get("running")
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Inside:
+    """A step the cut-over is held inside: the fault proxy stands before the server the
+    step talks to and stalls the cut-over's connection when it sends the step's command."""
+
+    side: str  # the proxy before the "source" or the "target"
+    step: str
+    command: bytes  # a piece of the step's command, as it goes over the wire
+    delivered: bool  # stalled once the server has the command (its reply waits), or before
+    words: str  # the fault, in the row
+    note: str
+    mode: str = "replica"  # the sync's (native: no run beside the cut-over)
+
+
+INSIDE = {
+    "precheck": Inside("source", "precheck", b"$4\r\nINFO\r\n$11\r\nreplication", False,
+                       "inside the pre-checks (its INFO to the source stalled)",
+                       "never paused; the second run cut over"),
+    "promote": Inside("target", "promote", b"$3\r\nDEL\r\n$21\r\n__kvmigrate:heartbeat",
+                      False, "inside the promotion (the sync told to stop, then its DEL "
+                      "on the target stalled)",
+                      "the sync had stopped at the request; the second run named the next "
+                      "steps (sync --resume, cut over again); time includes them"),
+    "fence": Inside("source", "fence", b"min-replicas-to-write\r\n$7\r\n1000000", False,
+                    "inside the fence, before the source took it",
+                    "the pause ended by its own bound (4 s), the source not fenced; the "
+                    "second run named the next steps (sync --resume, cut over again); time "
+                    "includes them"),
+    "fenced": Inside("source", "fence", b"min-replicas-to-write\r\n$7\r\n1000000", True,
+                     "inside the fence, after the source took it (its reply stalled), then "
+                     "rolled back",
+                     "the second run said the cut-over took effect; rollback lifted the "
+                     "recorded fence; lost counted on the old source, primary again"),
+    "promote-native": Inside("target", "promote", b"$9\r\nREPLICAOF\r\n$2\r\nNO\r\n$3\r\nONE",
+                             True, "inside the promotion, after the target took REPLICAOF NO "
+                             "ONE (its reply stalled)",
+                             "the second run saw the target a primary and named the next steps "
+                             "(sync --resume, cut over again); time includes them", "native"),
+}
+
+AFTER_PROMOTION = ("the target was promoted (the sync stopped) but the source was not fenced, "
+                   "so writes made to it since are not on the target")
+
+
+def _sync_for_the_cutover(rig: Rig, mode: str, *extra: str) -> Follow | None:
+    """``sync --follow`` once it follows (replica mode); native mode: ``sync`` until the
+    target is a caught-up replica (None: no run beside the cut-over)."""
+    if mode == "native":
+        source, target = rig.urls()
+        done = run_cli("sync", "--source", source, "--target", target, "--mode", "native",
+                       "--state", str(rig.state), *extra)
+        assert done.code == 0, done.output[-3000:]
+        return None
+    run = rig.sync(*extra, mode=mode)
+    _until(lambda: "following the source" in run.err.read_text(), run, "the follow phase")
+    return run
+
+
+@pytest.mark.parametrize(("rig", "case"), [(c.side, name) for name, c in INSIDE.items()],
+                         indirect=["rig"])
+def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
+    """The cut-over held inside precheck, promote or fence (its connection to the server the
+    step talks to stalled by the proxy once it sent the step's command), then SIGKILLed: the
+    source serves writes again or the second cut-over says it no longer should, that second
+    run completes or names the next step in one line, and following it loses no
+    acknowledged write on the server that ends up primary."""
+    inside = INSIDE[case]
+    run = _sync_for_the_cutover(rig, inside.mode)
+    rig.writer.wait_for(rig.writer.acknowledged + 20)
+    before = len(rig.proxy.links)  # the sync's own links: never stalled
+    rig.proxy.stall_at(lambda li, data: li.number > before and inside.command in data
+                       and _running(rig.state) == inside.step, delivered=inside.delivered)
+    cutover = _cutover(rig)
+    _until(lambda: bool(rig.proxy.stalled_links()), cutover, f"the cut-over inside {case}")
+    cutover.kill()
+    cutover.wait(30)
+    killed = time.monotonic()
+    assert _running(rig.state) == inside.step
+    (stalled,) = rig.proxy.stalled_links()
+    assert bool(stalled.held) != inside.delivered  # the server has the command, or not
+    rig.proxy.resume()
+    source = redis.Redis(port=rig.source.port, socket_timeout=PAUSE_MS / 1000 + 10)
+    if case == "fenced":  # the cut-over took effect: the source refuses writes
+        with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+            source.set("written-after-the-kill", 1)
+        acknowledged = rig.writer.stop(refused="NOREPLICAS")
+    else:  # writable again (a pause ends by its own bound)
+        assert source.set("written-after-the-kill", 1)
+        rig.writer.wait_for(rig.writer.acknowledged + 20, timeout=PAUSE_MS / 1000 + 10)
+    if case == "precheck":
+        acknowledged = rig.writer.stop()  # the cut-over run again fences the source
+    again = run_cli("cutover", "--state", str(rig.state), "--yes")
+    where = f"an earlier cut-over was stopped during step '{inside.step}'"
+    if case == "precheck":
+        assert again.code == 0, again.output[-3000:]
+        assert f"{where}, before promotion" in again.stderr
+        outcome = "killed; the source kept serving; the cut-over run again completed"
+    else:
+        errors = [ln for ln in again.stderr.splitlines() if ln.startswith("kvmigrate: error:")]
+        assert again.code == 4 and len(errors) == 1, again.output[-3000:]
+        assert where in errors[0]
+        assert run is None or run.wait(30) == 0  # the promotion stopped the sync
+        if case == "fenced":
+            assert "the cut-over took effect; nothing to run again" in errors[0]
+            assert "now marked completed (`kvmigrate rollback" in errors[0]
+            # the fence's previous value was on record before the source took it: the
+            # completed record can be rolled back, and the old source is the primary again
+            back = run_cli("rollback", "--state", str(rig.state), "--yes")
+            assert back.code == 0, back.output[-3000:]
+            assert rig.source.client().config_get("min-replicas-to-write") == \
+                {"min-replicas-to-write": "0"}
+            lost = lost_writes(rig.source, acknowledged)
+            outcome = ("killed; the second run: the cut-over took effect (exit 4, its record "
+                       "completed); rollback completed")
+        else:
+            assert AFTER_PROMOTION in errors[0]
+            resume = "--resume`" if run is None else "--follow --resume`"
+            assert f"--state {rig.state} {resume}" in errors[0]  # the next step
+            back = run_cli("rollback", "--state", str(rig.state), "--yes")  # nothing to undo
+            assert back.code == 2, back.output
+            assert f"was killed during step '{inside.step}' and never finished" in back.stderr
+            (rig.state / "cutover.json").unlink()
+            resumed = _sync_for_the_cutover(rig, inside.mode, "--resume")
+            acknowledged = rig.writer.stop()
+            third = run_cli("cutover", "--state", str(rig.state), "--yes")
+            assert third.code == 0, third.output[-3000:]
+            assert resumed is None or resumed.wait(30) == 0
+            outcome = ("killed; the second run named the next step (exit 4); sync --resume "
+                       "and a third run completed")
+    assert json.loads((rig.state / "cutover.json").read_text())["running"] is None
+    if case != "fenced":
+        lost = lost_writes(rig.target, acknowledged)  # the target ends up primary
+    _record(f"cutover SIGKILLed {inside.words}", outcome, acknowledged, lost,
+            time.monotonic() - killed, inside.note, "cutover")
 
 
 def test_scan_sync_sigkilled_during_the_initial_copy_then_resumed(rig: Rig) -> None:
