@@ -161,5 +161,7 @@ def retry(attempt: Callable[[], T], *, policy: RetryPolicy, what: str, stop: thr
         setting = f"{policy.link}=S" if policy.link else "S"
         raise LinkGaveUp(f"{what}: still failing {policy.deadline_s:g} s after the fault"
                          f"{policy.whose()}, {last.attempt_number} attempt(s) (last: {exc})",
-                         "fix the link, then run again with --resume; --reconnect-deadline "
+                         "fix the link, then run again with --resume (replica mode, if the "
+                         "source failed over: --resume --source its new primary); "
+                         "--reconnect-deadline "
                          f"{setting} sets how long to keep trying") from None
