@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from migrate.protocol.rawconn import RawConn, Reply
 from migrate.protocol.resp import Arg
+from migrate.verify.keyed import ask_both
 
 if TYPE_CHECKING:
     from migrate.protocol.cluster.router import Conn
@@ -45,17 +46,16 @@ def same_dumps(src: Conn, tgt: Conn, odds: DumpOdds,
                keys: Sequence[tuple[bytes, bytes]]) -> set[bytes]:
     """The keys (of ``(key, type)`` pairs, each of the same type and size on both sides and
     small enough to read whole) whose DUMP payloads are the same on both servers."""
-    asked = [key for key, kind in keys if odds.worth(kind)]
+    worth = {kind: odds.worth(kind) for kind in {kind for _, kind in keys}}
+    asked = [(key, kind) for key, kind in keys if worth[kind]]
     if not asked:
         return set()
-    kinds = dict(keys)
-    cmds = [("DUMP", key) for key in asked]
-    sv, tv = call_both(src, cmds, tgt, cmds)
+    sv, tv = ask_both(src, tgt, [(b"DUMP", key) for key, _ in asked])
     same = set()
-    for key, s, t in zip(asked, sv, tv, strict=True):
-        hit = isinstance(s, bytes) and isinstance(t, bytes) and len(s) == len(t) and \
-            len(s) > FOOTER and s[:-FOOTER] == t[:-FOOTER]
-        odds.count(kinds[key], hit)
+    for (key, kind), s, t in zip(asked, sv, tv, strict=True):
+        hit = s.__class__ is bytes and t.__class__ is bytes and len(s) == len(t) and \
+            len(s) > FOOTER and (s == t or s[:-FOOTER] == t[:-FOOTER])
+        odds.count(kind, hit)
         if hit:
             same.add(key)
     return same
