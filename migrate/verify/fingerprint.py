@@ -12,6 +12,7 @@ a target that encode it differently), that type is no longer DUMPed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -37,9 +38,9 @@ class DumpOdds:
         tries = self.tries.get(kind, 0)
         return tries < TRIAL or self.hits.get(kind, 0) * 4 >= tries
 
-    def count(self, kind: bytes, hit: bool) -> None:
-        self.tries[kind] = self.tries.get(kind, 0) + 1
-        self.hits[kind] = self.hits.get(kind, 0) + hit
+    def count(self, kind: bytes, hits: int, tries: int) -> None:
+        self.tries[kind] = self.tries.get(kind, 0) + tries
+        self.hits[kind] = self.hits.get(kind, 0) + hits
 
 
 def same_dumps(src: Conn, tgt: Conn, odds: DumpOdds,
@@ -52,12 +53,15 @@ def same_dumps(src: Conn, tgt: Conn, odds: DumpOdds,
         return set()
     sv, tv = ask_both(src, tgt, [(b"DUMP", key) for key, _ in asked])
     same = set()
+    missed: dict[bytes, int] = {}
     for (key, kind), s, t in zip(asked, sv, tv, strict=True):
-        hit = s.__class__ is bytes and t.__class__ is bytes and len(s) == len(t) and \
-            len(s) > FOOTER and (s == t or s[:-FOOTER] == t[:-FOOTER])
-        odds.count(kind, hit)
-        if hit:
+        if s.__class__ is bytes and t.__class__ is bytes and len(s) == len(t) > FOOTER and \
+                (s == t or s[:-FOOTER] == t[:-FOOTER]):
             same.add(key)
+        else:
+            missed[kind] = missed.get(kind, 0) + 1
+    for kind, tries in Counter(kind for _, kind in asked).items():
+        odds.count(kind, tries - missed.get(kind, 0), tries)
     return same
 
 

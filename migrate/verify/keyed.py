@@ -17,28 +17,28 @@ if TYPE_CHECKING:
 
 KeyCommand = tuple[bytes, bytes]  # (command name, key)
 
-_HEADS: dict[bytes, bytes] = {}
+class _Templates(dict[bytes, bytes]):
+    """Command name -> ``*2``, the name as a bulk string, and a ``%``-template of the key."""
+
+    def __missing__(self, name: bytes) -> bytes:
+        template = self[name] = b"*2\r\n$%d\r\n%b\r\n" % (len(name), name) + KEY
+        return template
 
 
-def _head(name: bytes) -> bytes:
-    """``*2``, then the command name as a bulk string: what comes before the key."""
-    head = _HEADS.get(name)
-    if head is None:
-        head = _HEADS[name] = b"*2\r\n$%d\r\n%b\r\n" % (len(name), name)
-    return head
+KEY = b"$%d\r\n%b\r\n"
+_TEMPLATES = _Templates()
 
 
 def encode_keyed(commands: Sequence[KeyCommand]) -> bytes:
     """RESP for commands of one key each (as :func:`migrate.protocol.resp.encode_command`
     writes them)."""
-    head = _head
-    return b"".join([b"%b$%d\r\n%b\r\n" % (head(name), len(key), key)
-                     for name, key in commands])
+    templates = _TEMPLATES
+    return b"".join([templates[name] % (len(key), key) for name, key in commands])
 
 
 def encode_pairs(first: bytes, second: bytes, keys: Sequence[bytes]) -> bytes:
     """``first k`` then ``second k`` for each key ``k``."""
-    template = _head(first) + b"$%d\r\n%b\r\n" + _head(second) + b"$%d\r\n%b\r\n"
+    template = _TEMPLATES[first] + _TEMPLATES[second]
     return b"".join([template % (len(k), k, len(k), k) for k in keys])
 
 

@@ -41,7 +41,7 @@ class VerifyOptions:
     db_map: DbMap = field(default_factory=DbMap)
     lag_window_s: float = 1.0  # how long to wait before looking at a suspect again
     rechecks: int = 3
-    batch: int = 256
+    batch: int = 1024
     max_listed: int = 1000
     max_suspects: int = 20000
     # progress(keys checked, keys to check): the total from INFO keyspace (None with --match)
