@@ -116,7 +116,11 @@ class ServerConnection:
         self.sock = sock
         self.timeout = timeout
         self.buf = b""  # bytes received and not yet taken (byte-stream use)
-        self._reader = hiredis.Reader(notEnoughData=INCOMPLETE)
+        try:
+            self._reader = hiredis.Reader(notEnoughData=INCOMPLETE)
+            self._incomplete: object = INCOMPLETE
+        except TypeError:  # an older hiredis: gets() says False (the reply 0 equals it)
+            self._reader, self._incomplete = hiredis.Reader(), False
         sock.settimeout(timeout)
 
     # --- sending --------------------------------------------------------------------------
@@ -198,9 +202,17 @@ class ServerConnection:
         """The next ``count`` replies (taken in C as they are buffered: verification reads
         millions)."""
         replies: list[Reply] = []
-        gets, extend = self._reader.gets, replies.extend
+        gets = self._reader.gets
+        if self._incomplete is not INCOMPLETE:
+            while len(replies) < count:
+                reply = gets()
+                if reply is False:
+                    self._reader.feed(self.recv())
+                else:
+                    replies.append(reply)
+            return replies
         while True:
-            extend(itertools.islice(iter(gets, INCOMPLETE), count - len(replies)))
+            replies.extend(itertools.islice(iter(gets, INCOMPLETE), count - len(replies)))
             if len(replies) >= count:
                 return replies
             self._reader.feed(self.recv())
@@ -209,14 +221,14 @@ class ServerConnection:
         """The next reply (a subscribed connection's push), or None when none is complete
         within ``timeout``."""
         reply = self._reader.gets()
-        if reply is not INCOMPLETE:
+        if reply is not self._incomplete:
             return reply
         data = self.poll(timeout)
         if data is None:
             return None
         self._reader.feed(data)
         reply = self._reader.gets()
-        return None if reply is INCOMPLETE else reply
+        return None if reply is self._incomplete else reply
 
     def duplex(self) -> Duplex:
         """The socket for one reading thread and one writing thread (see the module)."""
