@@ -331,8 +331,10 @@ def write_marks(conn: Conn) -> Marks | None:
     """What a server's INFO says about writes to it: unchanged between two looks, nothing
     was written, expired, evicted or loaded in between. None when INFO lacks the write
     counter (a server that does not keep one)."""
-    fields = dict(line.split(":", 1) for line in
-                  conn.call("INFO", "all").decode(errors="replace").splitlines()
+    info = conn.call("INFO")  # the default sections hold persistence and stats
+    if not isinstance(info, bytes):  # refused
+        return None
+    fields = dict(line.split(":", 1) for line in info.decode(errors="replace").splitlines()
                   if ":" in line and not line.startswith("#"))
     if "rdb_changes_since_last_save" not in fields:
         return None
