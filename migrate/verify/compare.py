@@ -39,6 +39,13 @@ class CompareOptions:
     small: int = 1000
 
 
+# Strings are read up to this many bytes in the batch's first round (GETRANGE 0 N returns
+# N + 1 bytes of a longer one); a longer string is compared window by window, so a batch of
+# big strings never sits whole in memory (a 500 MiB string read with GET took 2 GiB).
+STRING_FIRST = 64 * 1024
+STRING_WINDOW = 1 << 20
+FIRST_READ = (b"GETRANGE", b"0", b"%d" % STRING_FIRST)
+
 LENGTH_COMMAND = {b"list": b"LLEN", b"set": b"SCARD", b"zset": b"ZCARD", b"hash": b"HLEN",
                   b"stream": b"XLEN"}
 
@@ -135,14 +142,16 @@ def _ttl_difference(sttl: int, tttl: int, tolerance: int) -> str | None:
 def _compare_values(src: Side, tgt: Side, db: int, typed: list[tuple[bytes, bytes]],
                     opts: CompareOptions) -> list[Mismatch]:
     out: list[Mismatch] = []
-    first = [(b"GET" if kind == b"string" else LENGTH_COMMAND.get(kind, b"TYPE"), key)
+    first = [(FIRST_READ if kind == b"string" else LENGTH_COMMAND.get(kind, b"TYPE"), key)
              for key, kind in typed]
     sfirst, tfirst = ask_both(src.conn, tgt.conn, first)
     whole: list[tuple[bytes, bytes]] = []
     big: list[tuple[bytes, bytes]] = []
     streams: list[bytes] = []
     for (key, kind), sv, tv in zip(typed, sfirst, tfirst, strict=True):
-        if kind == b"string":
+        if kind == b"string" and _longer_than_first(sv, tv):
+            out.extend(_compare_long_string(src, tgt, db, key))
+        elif kind == b"string":
             if sv != tv and not (isinstance(sv, bytes) and isinstance(tv, bytes)
                                  and same_hyperloglog(sv, tv)):
                 out.append(Mismatch(db, key, "value", _string_detail(sv, tv)))
@@ -172,13 +181,39 @@ def _compare_values(src: Side, tgt: Side, db: int, typed: list[tuple[bytes, byte
     return out
 
 
+def _longer_than_first(sv: Reply, tv: Reply) -> bool:
+    return any(isinstance(v, bytes) and len(v) > STRING_FIRST for v in (sv, tv))
+
+
+def _compare_long_string(src: Side, tgt: Side, db: int, key: bytes) -> list[Mismatch]:
+    """A string longer than :data:`STRING_FIRST`, compared :data:`STRING_WINDOW` bytes at a
+    time (its length first)."""
+    slen, tlen = src.conn.call("STRLEN", key), tgt.conn.call("STRLEN", key)
+    if slen != tlen or not isinstance(slen, int):
+        return [Mismatch(db, key, "value", f"string of {slen} bytes on the source, {tlen} "
+                                           "bytes on the target")]
+    for start in range(0, slen, STRING_WINDOW):
+        cmd = ("GETRANGE", key, start, start + STRING_WINDOW - 1)
+        sv, tv = call_both(src.conn, [cmd], tgt.conn, [cmd])
+        if sv[0] != tv[0]:
+            at = start + _first_difference(sv[0], tv[0])
+            return [Mismatch(db, key, "value", f"strings of {slen} bytes differ from byte {at}")]
+    return []
+
+
+def _first_difference(sv: Reply, tv: Reply) -> int:
+    if not (isinstance(sv, bytes) and isinstance(tv, bytes)):
+        return 0
+    return next((i for i, (a, b) in enumerate(zip(sv, tv, strict=False)) if a != b),
+                min(len(sv), len(tv)))
+
+
 def _string_detail(sv: Reply, tv: Reply) -> str:
     slen = len(sv) if isinstance(sv, bytes) else 0
     tlen = len(tv) if isinstance(tv, bytes) else 0
     if slen != tlen:
         return f"string of {slen} bytes on the source, {tlen} bytes on the target"
-    at = next(i for i in range(slen) if sv[i] != tv[i]) if slen else 0
-    return f"strings of {slen} bytes differ from byte {at}"
+    return f"strings of {slen} bytes differ from byte {_first_difference(sv, tv)}"
 
 
 WHOLE_READ = {b"list": lambda k: ("LRANGE", k, 0, -1), b"set": lambda k: ("SMEMBERS", k),

@@ -15,18 +15,30 @@ from migrate.protocol.rawconn import RawConn, Reply
 if TYPE_CHECKING:
     from migrate.protocol.cluster.router import Conn
 
-KeyCommand = tuple[bytes, bytes]  # (command name, key)
+# A command whose one variable argument is its key: its name (``b"GET"``), or its name and
+# the fixed arguments after the key (``(b"GETRANGE", b"0", b"65536")``).
+Name = bytes | tuple[bytes, ...]
+KeyCommand = tuple[Name, bytes]  # (command, key)
+KEY = b"$%d\r\n%b\r\n"
 
-class _Templates(dict[bytes, bytes]):
-    """Command name -> ``*2``, the name as a bulk string, and a ``%``-template of the key."""
 
-    def __missing__(self, name: bytes) -> bytes:
-        template = self[name] = b"*2\r\n$%d\r\n%b\r\n" % (len(name), name) + KEY
+class _Templates(dict[Name, bytes]):
+    """Command -> its RESP with a ``%``-template in the place of the key."""
+
+    def __missing__(self, name: Name) -> bytes:
+        first, *after = (name,) if isinstance(name, bytes) else name
+        template = b"*%d\r\n$%d\r\n%b\r\n" % (2 + len(after), len(first), first) + KEY + \
+            b"".join(b"$%d\r\n%b\r\n" % (len(a), a.replace(b"%", b"%%")) for a in after)
+        self[name] = template
         return template
 
 
-KEY = b"$%d\r\n%b\r\n"
 _TEMPLATES = _Templates()
+
+
+def args(name: Name, key: bytes) -> tuple[bytes, ...]:
+    """The command as a list of arguments."""
+    return (name, key) if isinstance(name, bytes) else (name[0], key, *name[1:])
 
 
 def encode_keyed(commands: Sequence[KeyCommand]) -> bytes:
@@ -49,7 +61,8 @@ def ask_both(src: Conn, tgt: Conn, commands: Sequence[KeyCommand]) \
         return [], []
     if isinstance(src, RawConn) and isinstance(tgt, RawConn):
         return _raw_both(src, tgt, encode_keyed(commands), len(commands))
-    return src.call_many(commands), tgt.call_many(commands)
+    listed = [args(name, key) for name, key in commands]
+    return src.call_many(listed), tgt.call_many(listed)
 
 
 def ask_both_pairs(src: Conn, tgt: Conn, first: bytes, second: bytes,

@@ -13,6 +13,7 @@ import pytest
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
+from migrate.verify.compare import STRING_FIRST, STRING_WINDOW
 from migrate.verify.runner import VerifyOptions, parse_db_map, verify
 from tests.helpers import run_cli
 from tests.verify.replicate import replicate, wait_in_sync
@@ -237,3 +238,29 @@ def test_a_key_written_at_every_look_is_unsettled_not_a_mismatch(lab: Fleet) -> 
     # once the writes stop, the same key is a plain mismatch
     report = verify(source.endpoint, target.endpoint, VerifyOptions(full=True, **FAST))
     assert kinds(report) == {"cold": "value", "hot": "value"}
+
+
+def test_long_strings_are_compared_window_by_window(lab: Fleet) -> None:
+    """Strings longer than the first read (64 KiB) are compared a window at a time: equal
+    ones match, a byte changed deep inside is found at its offset, a length differs."""
+    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    rng = random.Random(5)
+    long = rng.randbytes(2 * STRING_WINDOW + 12345)
+    edge = rng.randbytes(STRING_FIRST + 1)  # one byte past the first read
+    s, t = source.client(), target.client()
+    for c in (s, t):
+        c.mset({"long:same": long, "long:changed": long, "long:shorter": long,
+                "edge:same": edge, "edge:longer": edge})
+    t.setrange("long:changed", STRING_WINDOW + 777, b"\x00" if long[STRING_WINDOW + 777]
+               else b"\x01")
+    t.set("long:shorter", long[:-1])
+    t.set("edge:longer", edge[:-1])  # fits the first read on the target, not on the source
+    report = verify(source.endpoint, target.endpoint, VerifyOptions(full=True, **FAST))
+    details = {m.to_dict()["key"]: m.to_dict()["detail"] for m in report.mismatches}
+    assert set(details) == {"long:changed", "long:shorter", "edge:longer"}, details
+    assert details["long:changed"].endswith(f"differ from byte {STRING_WINDOW + 777}")
+    assert details["long:shorter"] == (f"string of {len(long)} bytes on the source, "
+                                       f"{len(long) - 1} bytes on the target")
+    assert details["edge:longer"] == (f"string of {len(edge)} bytes on the source, "
+                                      f"{len(edge) - 1} bytes on the target")
+    assert report.keys_checked == 5
