@@ -30,20 +30,25 @@ def test_lab_unknown_spec_lists_known_specs_and_exits_2() -> None:
         assert spec in lines[0]
 
 
-def test_start_up_loads_only_what_the_command_needs() -> None:
-    """--version loads no command; the commands load no SSH or Lua parser until used
-    (start-up time is a benchmark: benchmarks/bench_cli_start.py)."""
+def _python(code: str) -> str:
+    """What ``python -c CODE`` printed."""
     import subprocess
     import sys
 
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_start_up_loads_only_what_the_command_needs() -> None:
+    """--version loads no command; the commands load no SSH or Lua parser until used
+    (start-up time is a benchmark: benchmarks/bench_cli_start.py)."""
     probe = ("import sys; sys.argv = ['kvmigrate', '--version']; "
              "from migrate.cli.entry import main; main(); "
              "print(sorted(m for m in ('migrate.cli.main', 'typer', 'redis') "
              "if m in sys.modules)); "
              "import migrate.cli.main; "
              "print(sorted(m for m in ('paramiko', 'luaparser') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = _python(probe).splitlines()
     assert out[0].startswith("kvmigrate ")
     assert out[1:] == ["[]", "[]"]
 
@@ -79,6 +84,29 @@ def test_help_lists_every_command_without_importing_them() -> None:
     for name in ("preflight", "convert-config", "copy", "sync", "verify", "cutover",
                  "rollback", "rdb", "playbook", "lab"):
         assert f" {name} " in listed, name
+
+
+def test_help_loads_no_markdown_or_syntax_highlighter() -> None:
+    """Typer's help renderer imports Rich's Markdown (markdown-it) and Traceback (Pygments);
+    kvmigrate's help uses neither, so they load only when used (migrate/cli/lazyrich.py)."""
+    assert _loaded_after(["--help"], ("markdown_it", "pygments")) == []
+    assert _loaded_after(["verify", "--help"], ("markdown_it", "pygments")) == []
+
+
+def test_the_stand_ins_become_rich_when_used() -> None:
+    probe = ("import sys\n"
+             "from migrate.cli.lazyrich import defer\n"
+             "defer()\n"
+             "from rich.markdown import Markdown\n"
+             "from rich.traceback import Traceback\n"
+             "assert 'markdown_it' not in sys.modules\n"
+             "shown = Markdown('*x*')\n"
+             "import rich.markdown\n"
+             "assert type(shown) is rich.markdown.Markdown and isinstance(shown, Markdown)\n"
+             "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n"
+             "    trace = Traceback.from_exception(type(exc), exc, exc.__traceback__)\n"
+             "print(type(trace).__module__, 'pygments' in sys.modules)")
+    assert _python(probe).split() == ["rich.traceback", "True"]
 
 
 def test_a_command_runs_when_only_its_module_is_loaded() -> None:

@@ -173,6 +173,9 @@ def _print_options_panel(*, name: str, params: list[Any], ctx: Context,
 def install() -> None:
     """Use this layout for every ``--help`` of the process (loaded only when help may be
     shown: Typer's Rich layer costs ~0.1 s at start)."""
+    from migrate.cli.lazyrich import defer
+
+    defer()  # Rich's Markdown and Traceback: loaded only if used
     from typer import rich_utils
 
     rich_utils._print_options_panel = _print_options_panel

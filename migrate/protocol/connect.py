@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import select
 import socket
 import ssl
@@ -42,6 +43,9 @@ NOT_ANSWERING = "the server accepts connections but does not answer: check that 
 
 Reply = Any
 T = TypeVar("T")
+# what the reader's gets() returns while no whole reply is buffered: an object no reply
+# equals, so ``iter(gets, INCOMPLETE)`` takes every buffered reply in C
+INCOMPLETE = object()
 
 
 @functools.lru_cache(maxsize=32)
@@ -112,7 +116,11 @@ class ServerConnection:
         self.sock = sock
         self.timeout = timeout
         self.buf = b""  # bytes received and not yet taken (byte-stream use)
-        self._reader = hiredis.Reader()
+        try:
+            self._reader = hiredis.Reader(notEnoughData=INCOMPLETE)
+            self._incomplete: object = INCOMPLETE
+        except TypeError:  # an older hiredis: gets() says False (the reply 0 equals it)
+            self._reader, self._incomplete = hiredis.Reader(), False
         sock.settimeout(timeout)
 
     # --- sending --------------------------------------------------------------------------
@@ -191,30 +199,36 @@ class ServerConnection:
         self.sendall(b"".join([encode_command(c) for c in commands]))
 
     def read_replies(self, count: int) -> list[Reply]:
-        """The next ``count`` replies (a tight loop: verification reads millions)."""
+        """The next ``count`` replies (taken in C as they are buffered: verification reads
+        millions)."""
         replies: list[Reply] = []
-        gets, append = self._reader.gets, replies.append
-        while count:
-            reply = gets()
-            if reply is False:
-                self._reader.feed(self.recv())
-                continue
-            append(reply)
-            count -= 1
-        return replies
+        gets = self._reader.gets
+        if self._incomplete is not INCOMPLETE:
+            while len(replies) < count:
+                reply = gets()
+                if reply is False:
+                    self._reader.feed(self.recv())
+                else:
+                    replies.append(reply)
+            return replies
+        while True:
+            replies.extend(itertools.islice(iter(gets, INCOMPLETE), count - len(replies)))
+            if len(replies) >= count:
+                return replies
+            self._reader.feed(self.recv())
 
     def read_reply(self, timeout: float) -> Reply | None:
         """The next reply (a subscribed connection's push), or None when none is complete
         within ``timeout``."""
         reply = self._reader.gets()
-        if reply is not False:
+        if reply is not self._incomplete:
             return reply
         data = self.poll(timeout)
         if data is None:
             return None
         self._reader.feed(data)
         reply = self._reader.gets()
-        return None if reply is False else reply
+        return None if reply is self._incomplete else reply
 
     def duplex(self) -> Duplex:
         """The socket for one reading thread and one writing thread (see the module)."""

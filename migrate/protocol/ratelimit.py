@@ -64,9 +64,9 @@ class RateLimiter:
 
 
 def limit(conn: C, limiter: RateLimiter) -> C:
-    """``conn`` (anything with ``call`` and ``call_many``, maybe ``send_many``: a RawConn, a
-    cluster's RoutedConn) with its commands passing ``limiter`` first; the same object, so
-    what it is (isinstance) does not change."""
+    """``conn`` (anything with ``call`` and ``call_many``, maybe ``send_many`` and
+    ``send_encoded``: a RawConn, a cluster's RoutedConn) with its commands passing
+    ``limiter`` first; the same object, so what it is (isinstance) does not change."""
     call, call_many = conn.call, conn.call_many  # type: ignore[attr-defined]
 
     def limited_call(*args: Any) -> Any:
@@ -87,4 +87,12 @@ def limit(conn: C, limiter: RateLimiter) -> C:
             send_many(commands)
 
         setattr(conn, "send_many", limited_send_many)  # noqa: B010
+    send_encoded = getattr(conn, "send_encoded", None)  # the same, encoded by the caller
+    if send_encoded is not None:
+
+        def limited_send_encoded(data: bytes, commands: int) -> None:
+            limiter.acquire(commands)
+            send_encoded(data, commands)
+
+        setattr(conn, "send_encoded", limited_send_encoded)  # noqa: B010
     return conn

@@ -48,6 +48,12 @@ class RawConn:
         servers can work on their batches at the same time)."""
         self._conn.send_many(commands)
 
+    def send_encoded(self, data: bytes, commands: int) -> None:
+        """Send ``commands`` commands already encoded as RESP (``data``) without waiting,
+        like :meth:`send_many` (a caller sending the same pipeline to two servers encodes it
+        once)."""
+        self._conn.sendall(data)
+
     def read_replies(self, count: int) -> list[Reply]:
         return self._conn.read_replies(count)
 

@@ -16,6 +16,7 @@ from migrate.protocol.rawconn import Reply, is_error, pairs
 from migrate.protocol.resp import Arg
 from migrate.verify.fingerprint import DumpOdds, call_both, same_dumps
 from migrate.verify.hll import same_hyperloglog
+from migrate.verify.keyed import ask_both, ask_both_pairs
 from migrate.verify.model import Mismatch
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class CompareOptions:
 # big strings never sits whole in memory (a 500 MiB string read with GET took 2 GiB).
 STRING_FIRST = 64 * 1024
 STRING_WINDOW = 1 << 20
+FIRST_READ = (b"GETRANGE", b"0", b"%d" % STRING_FIRST)
 
 LENGTH_COMMAND = {b"list": b"LLEN", b"set": b"SCARD", b"zset": b"ZCARD", b"hash": b"HLEN",
                   b"stream": b"XLEN"}
@@ -74,32 +76,46 @@ def _compare_keys(src: Side, tgt: Side, src_db: int, keys: list[bytes],
     """Compare type, TTL and value of each key (the databases are selected)."""
     if not keys:
         return []
-    meta_cmds = lambda side: [c for k in keys for c in  # noqa: E731
-                              (("TYPE", k), _ttl_commands(side, k))]
     now = int(time.time() * 1000)
-    smeta, tmeta = call_both(src.conn, meta_cmds(src), tgt.conn, meta_cmds(tgt))
+    same_ttl = src.expiretime == tgt.expiretime  # both answer the same TTL command
+    if same_ttl:
+        smeta, tmeta = ask_both_pairs(src.conn, tgt.conn, b"TYPE",
+                                      b"PEXPIRETIME" if src.expiretime else b"PTTL", keys)
+    else:
+        meta_cmds = lambda side: [c for k in keys for c in  # noqa: E731
+                                  (("TYPE", k), _ttl_commands(side, k))]
+        smeta, tmeta = call_both(src.conn, meta_cmds(src), tgt.conn, meta_cmds(tgt))
     out: list[Mismatch] = []
     typed: list[tuple[bytes, bytes]] = []
-    for i, key in enumerate(keys):
-        stype, ttype = _type(smeta[2 * i]), _type(tmeta[2 * i])
-        if stype == b"none" and ttype == b"none":
-            continue
-        if stype == b"none":
-            out.append(Mismatch(src_db, key, "extra", f"only on the target ({ttype.decode()})"))
-            continue
-        if ttype == b"none":
-            out.append(Mismatch(src_db, key, "missing", f"{stype.decode()} not on the target"))
-            continue
-        if stype != ttype:
-            out.append(Mismatch(src_db, key, "type",
-                                f"{stype.decode()} on the source, {ttype.decode()} on the "
-                                "target"))
-            continue
-        sttl = _absolute(src, smeta[2 * i + 1], now)
-        tttl = _absolute(tgt, tmeta[2 * i + 1], now)
-        ttl_problem = _ttl_difference(sttl, tttl, opts.ttl_tolerance_ms)
-        if ttl_problem:
-            out.append(Mismatch(src_db, key, "ttl", ttl_problem))
+    tolerance = opts.ttl_tolerance_ms
+    for key, stype, ttype, sexp, texp in zip(keys, smeta[0::2], tmeta[0::2], smeta[1::2],
+                                             tmeta[1::2], strict=True):
+        if stype == ttype and stype.__class__ is bytes:  # the common case, kept short
+            if stype == b"none":
+                continue
+        else:
+            stype, ttype = _type(stype), _type(ttype)
+            if stype == b"none" and ttype == b"none":
+                continue
+            if stype == b"none":
+                out.append(Mismatch(src_db, key, "extra",
+                                    f"only on the target ({ttype.decode()})"))
+                continue
+            if ttype == b"none":
+                out.append(Mismatch(src_db, key, "missing",
+                                    f"{stype.decode()} not on the target"))
+                continue
+            if stype != ttype:
+                out.append(Mismatch(src_db, key, "type",
+                                    f"{stype.decode()} on the source, {ttype.decode()} on "
+                                    "the target"))
+                continue
+        # the same reply to the same TTL command: the same TTL (or none on either side)
+        if not (same_ttl and sexp == texp and sexp.__class__ is int):
+            ttl_problem = _ttl_difference(_absolute(src, sexp, now), _absolute(tgt, texp, now),
+                                          tolerance)
+            if ttl_problem:
+                out.append(Mismatch(src_db, key, "ttl", ttl_problem))
         typed.append((key, stype))
     out.extend(_compare_values(src, tgt, src_db, typed, opts))
     return out
@@ -126,11 +142,9 @@ def _ttl_difference(sttl: int, tttl: int, tolerance: int) -> str | None:
 def _compare_values(src: Side, tgt: Side, db: int, typed: list[tuple[bytes, bytes]],
                     opts: CompareOptions) -> list[Mismatch]:
     out: list[Mismatch] = []
-    first: list[tuple[Arg, ...]] = []
-    for key, kind in typed:
-        first.append(("GETRANGE", key, 0, STRING_FIRST) if kind == b"string" else
-                     (LENGTH_COMMAND[kind], key) if kind in LENGTH_COMMAND else ("TYPE", key))
-    sfirst, tfirst = call_both(src.conn, first, tgt.conn, first)
+    first = [(FIRST_READ if kind == b"string" else LENGTH_COMMAND.get(kind, b"TYPE"), key)
+             for key, kind in typed]
+    sfirst, tfirst = ask_both(src.conn, tgt.conn, first)
     whole: list[tuple[bytes, bytes]] = []
     big: list[tuple[bytes, bytes]] = []
     streams: list[bytes] = []

@@ -12,11 +12,13 @@ a target that encode it differently), that type is no longer DUMPed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from migrate.protocol.rawconn import RawConn, Reply
 from migrate.protocol.resp import Arg
+from migrate.verify.keyed import ask_both
 
 if TYPE_CHECKING:
     from migrate.protocol.cluster.router import Conn
@@ -36,28 +38,30 @@ class DumpOdds:
         tries = self.tries.get(kind, 0)
         return tries < TRIAL or self.hits.get(kind, 0) * 4 >= tries
 
-    def count(self, kind: bytes, hit: bool) -> None:
-        self.tries[kind] = self.tries.get(kind, 0) + 1
-        self.hits[kind] = self.hits.get(kind, 0) + hit
+    def count(self, kind: bytes, hits: int, tries: int) -> None:
+        self.tries[kind] = self.tries.get(kind, 0) + tries
+        self.hits[kind] = self.hits.get(kind, 0) + hits
 
 
 def same_dumps(src: Conn, tgt: Conn, odds: DumpOdds,
                keys: Sequence[tuple[bytes, bytes]]) -> set[bytes]:
     """The keys (of ``(key, type)`` pairs, each of the same type and size on both sides and
     small enough to read whole) whose DUMP payloads are the same on both servers."""
-    asked = [key for key, kind in keys if odds.worth(kind)]
+    worth = {kind: odds.worth(kind) for kind in {kind for _, kind in keys}}
+    asked = [(key, kind) for key, kind in keys if worth[kind]]
     if not asked:
         return set()
-    kinds = dict(keys)
-    cmds = [("DUMP", key) for key in asked]
-    sv, tv = call_both(src, cmds, tgt, cmds)
+    sv, tv = ask_both(src, tgt, [(b"DUMP", key) for key, _ in asked])
     same = set()
-    for key, s, t in zip(asked, sv, tv, strict=True):
-        hit = isinstance(s, bytes) and isinstance(t, bytes) and len(s) == len(t) and \
-            len(s) > FOOTER and s[:-FOOTER] == t[:-FOOTER]
-        odds.count(kinds[key], hit)
-        if hit:
+    missed: dict[bytes, int] = {}
+    for (key, kind), s, t in zip(asked, sv, tv, strict=True):
+        if s.__class__ is bytes and t.__class__ is bytes and len(s) == len(t) > FOOTER and \
+                (s == t or s[:-FOOTER] == t[:-FOOTER]):
             same.add(key)
+        else:
+            missed[kind] = missed.get(kind, 0) + 1
+    for kind, tries in Counter(kind for _, kind in asked).items():
+        odds.count(kind, tries - missed.get(kind, 0), tries)
     return same
 
 

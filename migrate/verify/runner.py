@@ -24,6 +24,7 @@ from migrate.protocol.ratelimit import RateLimiter, limit
 from migrate.verify.compare import CompareOptions, Side, compare_batch
 from migrate.verify.model import (
     HEARTBEAT_KEY,
+    INTERNAL_PREFIX,
     DbCount,
     Mismatch,
     VerifyReport,
@@ -40,7 +41,7 @@ class VerifyOptions:
     db_map: DbMap = field(default_factory=DbMap)
     lag_window_s: float = 1.0  # how long to wait before looking at a suspect again
     rechecks: int = 3
-    batch: int = 256
+    batch: int = 1024
     max_listed: int = 1000
     max_suspects: int = 20000
     # progress(keys checked, keys to check): the total from INFO keyspace (None with --match)
@@ -86,6 +87,7 @@ class Verifier:
         scli.close()
         tcli.close()
         self.copts = CompareOptions(opts.ttl_tolerance_ms, 1000)
+        self.internal_seen = False  # a walk met keys of kvmigrate's own (the heartbeat)
         self.match = opts.match.encode() if opts.match else None
         self.match_rx = compile_glob(opts.match) if opts.match else None
 
@@ -113,7 +115,9 @@ class Verifier:
             if self.match:
                 args += ["MATCH", self.match]
             cursor, keys = conn.call(*args)
-            keys = [k for k in keys if not is_internal(k)]
+            if INTERNAL_PREFIX in b"\0".join(keys):  # rare: filter key by key
+                self.internal_seen = True
+                keys = [k for k in keys if not is_internal(k)]
             if keys:
                 yield keys
             if cursor == b"0":
@@ -148,7 +152,10 @@ class Verifier:
         total = sum(self._sdbs.values()) or 1
         to_check = None if self.match else (total if self.opts.full
                                              else min(self.opts.sample, total))
+        unwritten = self._unwritten() if self.opts.full and not self.match else None
         for db in self.source_dbs():
+            found = len(suspects)
+            self.internal_seen = False
             if self.opts.full:
                 batches: Iterator[list[bytes]] = self._scan(self.src.conn, db)
             else:
@@ -163,7 +170,9 @@ class Verifier:
                     self.opts.progress(report.keys_checked, to_check)
                 if len(suspects) >= self.opts.max_suspects:
                     return suspects
-            if self.opts.full:
+            if self.opts.full and not (unwritten is not None and len(suspects) == found
+                                       and not self.internal_seen
+                                       and self._same_size(db, unwritten)):
                 suspects.extend(self._extra_keys(db))
         if not self.opts.full and self.opts.written:
             suspects.extend(self._written(report))
@@ -184,6 +193,23 @@ class Verifier:
                 report.keys_checked += len(chunk)
                 report.written_checked += len(chunk)
         return found
+
+    def _unwritten(self) -> tuple[Marks, Marks] | None:
+        """Both servers' write marks (see :func:`write_marks`), when both have them."""
+        if isinstance(self.src.conn, RoutedConn) or isinstance(self.tgt.conn, RoutedConn):
+            return None
+        smarks, tmarks = write_marks(self.src.conn), write_marks(self.tgt.conn)
+        return None if smarks is None or tmarks is None else (smarks, tmarks)
+
+    def _same_size(self, db: int, before: tuple[Marks, Marks]) -> bool:
+        """Whether no key can be in the target database without being in the source's:
+        neither server wrote anything since ``before`` (so the walk saw every source key,
+        each found on the target) and the target holds as many keys as the source."""
+        self.src.conn.select(db)
+        self.tgt.conn.select(self.tdb(db))
+        sizes = self.src.conn.call("DBSIZE"), self.tgt.conn.call("DBSIZE")
+        return (write_marks(self.src.conn), write_marks(self.tgt.conn)) == before and \
+            sizes[0] == sizes[1]
 
     def _extra_keys(self, db: int) -> list[Mismatch]:
         """Keys in the target database that the source database lacks."""
@@ -293,6 +319,26 @@ class Verifier:
             else:
                 settled.append(DbCount(c.source_db, c.target_db, after, target))
         return settled, moving
+
+
+Marks = tuple[object, ...]
+# INFO fields that move with every write, expiry, eviction, save and load
+WRITE_MARKS = ("rdb_changes_since_last_save", "rdb_last_save_time", "rdb_saves",
+               "rdb_bgsave_in_progress", "expired_keys", "evicted_keys", "loading")
+
+
+def write_marks(conn: Conn) -> Marks | None:
+    """What a server's INFO says about writes to it: unchanged between two looks, nothing
+    was written, expired, evicted or loaded in between. None when INFO lacks the write
+    counter (a server that does not keep one)."""
+    info = conn.call("INFO")  # the default sections hold persistence and stats
+    if not isinstance(info, bytes):  # refused
+        return None
+    fields = dict(line.split(":", 1) for line in info.decode(errors="replace").splitlines()
+                  if ":" in line and not line.startswith("#"))
+    if "rdb_changes_since_last_save" not in fields:
+        return None
+    return tuple(fields.get(name) for name in WRITE_MARKS)
 
 
 def _chunks(items: list[bytes], size: int) -> Iterator[list[bytes]]:

@@ -171,3 +171,24 @@ def test_a_server_that_stops_answering_fails_each_read_within_its_deadline(
         writer.close()
     with RawConn(server.endpoint) as again:  # the server itself is fine once resumed
         assert again.call("PING") == b"PONG"
+
+
+def test_pipelined_replies_of_every_kind_come_back_in_order(lab: Fleet) -> None:
+    """read_replies takes buffered replies in C, up to the count asked for: zeros, nils,
+    errors and values spread over several reads come back in order, and replies past the
+    count are kept for the next read."""
+    server = lab.start("valkey-8.0")
+    big = b"x" * (3 << 20)  # more than one read
+    server.client().set("big", big)
+    with RawConn(server.endpoint) as conn:
+        commands = [c for i in range(500) for c in (("EXISTS", f"none{i}"), ("GET", f"n{i}"),
+                                                    ("INCRBY", "k", 0), ("GET", "big"),
+                                                    ("LLEN", "big"))]
+        conn.send_many([*commands, ("PING",)])
+        replies = conn.read_replies(len(commands))
+        assert replies[:4] == [0, None, 0, big]
+        assert "WRONGTYPE" in str(replies[4])
+        shown = [str(r) if isinstance(r, Exception) else r for r in replies]
+        assert shown == shown[:5] * 500
+        assert conn.read_replies(1) == [b"PONG"]
+        assert conn.read_replies(0) == []
