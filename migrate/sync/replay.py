@@ -34,6 +34,7 @@ from migrate.sync.rules import (
     VECTOR_SET_COMMANDS,
     ChangeRefused,
     Refusal,
+    SlotsMigratedAtomically,
     SourceResharded,
     TargetRefused,
     field_ttl_rule,
@@ -90,6 +91,8 @@ class Translator:
         out: list[tuple[Arg, ...]] | Refusal
         if name == b"RESTORE-ASKING":  # only a cluster source's resharding sends it
             raise SourceResharded(named_key(args), self.offset)
+        if name == b"CLUSTER" and len(args) > 1 and args[1].upper() == b"SYNCSLOTS":
+            raise SlotsMigratedAtomically(args, self.offset)  # Valkey 9's slot migration
         if name == b"SWAPDB" and len(args) == 3:
             out = [("SWAPDB", self.mapped(args[1]), self.mapped(args[2]))]
         elif name == b"MOVE" and len(args) == 3:

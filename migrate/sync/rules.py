@@ -74,6 +74,49 @@ class SourceResharded(ChangeRefused):
         self.command, self.loss_class = "RESTORE-ASKING", ""
 
 
+class SlotsMigratedAtomically(SourceResharded):
+    """An atomic slot migration (Valkey 9's ``CLUSTER MIGRATESLOTS``) reached the importing
+    primary's stream. Seen on the lab's Valkey 9.1: the importing primary replicates
+    ``CLUSTER SYNCSLOTS ESTABLISH SOURCE <id> NAME <job> SLOTSRANGE <a> <b> ...`` first, then
+    the slots' keys as plain commands (``SET``, ``RPUSH``, ...: the snapshot, then the writes
+    the exporting primary still takes, which its own stream carries too), then ``SYNCSLOTS
+    SNAPSHOT-EOF``, ``PAUSED``, ``FAILOVER-GRANTED`` and ``FINISH``; the exporting primary
+    replicates one ``UNLINK`` per key once the slots are gone, with no marker. Replayed
+    independently, the two streams would apply the writes of the migration window twice (an
+    INCR) and the exporting primary's ``UNLINK`` could land after the copy and delete the
+    key, so the sync stops before the first ``CLUSTER SYNCSLOTS`` (the hint is a
+    resharding's)."""
+
+    def __init__(self, args: list[bytes], offset: int | None):
+        super().__init__(None, offset)
+        words = [a.decode(errors="replace") for a in args[2:]]
+        step = words[0].upper() if words else "?"
+        bounds = _slot_bounds(words)
+        slots = " of slots " + " ".join(f"{a}-{b}" for a, b in zip(bounds[::2], bounds[1::2],
+                                                                    strict=False)) \
+            if bounds else ""
+        at = f" at source offset {offset}" if offset is not None else ""
+        self.message = (
+            f"the source cluster is being resharded by an atomic slot migration (CLUSTER "
+            f"MIGRATESLOTS: CLUSTER SYNCSLOTS {step}{slots}{at}); kvmigrate does not follow a "
+            "resharding, the sync stopped before it")
+        self.args = (self.message,)
+        self.command = "CLUSTER SYNCSLOTS"
+
+
+def _slot_bounds(words: list[str]) -> list[str]:
+    """The numbers after ``SLOTSRANGE`` in ``CLUSTER SYNCSLOTS ESTABLISH ...``."""
+    upper = [w.upper() for w in words]
+    if "SLOTSRANGE" not in upper:
+        return []
+    bounds = []
+    for word in words[upper.index("SLOTSRANGE") + 1:]:
+        if not word.isdigit():
+            break
+        bounds.append(word)
+    return bounds
+
+
 class TargetRefused(KvmError):
     """The target answered a replayed write with an error: the two servers now differ, so
     the sync stops here (the write is not acknowledged as applied)."""
