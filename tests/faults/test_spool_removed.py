@@ -1,0 +1,40 @@
+"""The spool folder removed under a running sync (issue 19): something other than kvmigrate
+(a clean-up of temporary folders) deletes ``--state DIR/spool`` while the replication link
+receives the RDB. The link thread's next file (the stream's, once the RDB is in) cannot be
+created: the run stops with one line naming the removed folder (exit 4), never a bare
+"No such file or directory" blamed on the replication link, and ``--resume`` continues.
+
+The window is held open by the fault proxy, not by the clock: the RDB trickles down the
+replication link, the folder is removed once the loader has the RDB file open and is
+loading it, then the trickle ends and the transfer completes into the removed file."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from tests.faults import test_link_faults
+from tests.faults.test_link_faults import Rig, _record, _stopped, _until
+
+rig = test_link_faults.rig  # the servers, the fault proxy and the writer
+
+
+def test_the_spool_folder_removed_mid_rdb_stops_with_one_line(rig: Rig) -> None:
+    rig.writer.wait_for(50)
+    rig.proxy.trickle(32 * 1024)  # the RDB: 32 KiB a second
+    run = rig.sync()
+    spool = rig.state / "spool"
+    _until(lambda: (spool / "rdb-1.rdb").exists() and rig.target.client().dbsize() > 0, run,
+           "the RDB arriving and being loaded")
+    shutil.rmtree(spool)
+    removed = time.monotonic()
+    rig.proxy.resume()  # the rest of the RDB arrives; then the stream's file is needed
+    err, line = _stopped(run, f"the folder {spool} was removed while the run was writing "
+                              "in it (creating stream-1.bin)")
+    assert "replication link failed" not in err and "Errno" not in line, err[-3000:]
+    assert "--resume" in line, line
+    acknowledged, lost, recover_s = rig.resume(removed, "replica link up")
+    _record("the spool folder removed by another program mid-RDB", "stopped: exit 4, "
+            "'the folder STATE/spool was removed while the run was writing in it (creating "
+            "stream-1.bin)'; --resume continued", acknowledged, lost, recover_s,
+            "time includes the resumed run's full sync")
