@@ -92,7 +92,7 @@ class Translator:
         if name == b"RESTORE-ASKING":  # only a cluster source's resharding sends it
             raise SourceResharded(named_key(args), self.offset)
         if name == b"CLUSTER" and len(args) > 1 and args[1].upper() == b"SYNCSLOTS":
-            raise SlotsMigratedAtomically(args, self.offset)  # Valkey 9's slot migration
+            raise SlotsMigratedAtomically.in_stream(args, self.offset)  # Valkey 9's slot migration
         if name == b"SWAPDB" and len(args) == 3:
             out = [("SWAPDB", self.mapped(args[1]), self.mapped(args[2]))]
         elif name == b"MOVE" and len(args) == 3:

@@ -74,6 +74,19 @@ class SourceResharded(ChangeRefused):
         self.command, self.loss_class = "RESTORE-ASKING", ""
 
 
+class TargetRefused(KvmError):
+    """The target answered a replayed write with an error: the two servers now differ, so
+    the sync stops here (the write is not acknowledged as applied)."""
+
+    def __init__(self, command: str, key: bytes | None, db: int, offset: int | None,
+                 error: str):
+        where = f" on key {key.decode(errors='replace')!r}" if key is not None else ""
+        super().__init__(
+            f"the target refused {command}{where} in db {db} (source offset {offset}): "
+            f"{error}; the sync stopped",
+            "fix the target (memory, ACL, version), then run again with --resume")
+
+
 class SlotsMigratedAtomically(SourceResharded):
     """An atomic slot migration (Valkey 9's ``CLUSTER MIGRATESLOTS``) reached the importing
     primary's stream. Seen on the lab's Valkey 9.1: the importing primary replicates
@@ -85,23 +98,40 @@ class SlotsMigratedAtomically(SourceResharded):
     independently, the two streams would apply the writes of the migration window twice (an
     INCR) and the exporting primary's ``UNLINK`` could land after the copy and delete the
     key, so the sync stops before the first ``CLUSTER SYNCSLOTS`` (the hint is a
-    resharding's)."""
+    resharding's). A full sync of the importing primary in the middle of a migration: its RDB
+    (``VALKEY080``) records the import in progress (opcode 243, seen before the keys on
+    Valkey 9.1) and its stream goes on with the migration's commands, without the
+    ``ESTABLISH``: the load stops at that record (:meth:`in_rdb`)."""
 
-    def __init__(self, args: list[bytes], offset: int | None):
+    def __init__(self, seen: str, offset: int | None = None):
         super().__init__(None, offset)
-        words = [a.decode(errors="replace") for a in args[2:]]
-        step = words[0].upper() if words else "?"
-        bounds = _slot_bounds(words)
-        slots = " of slots " + " ".join(f"{a}-{b}" for a, b in zip(bounds[::2], bounds[1::2],
-                                                                    strict=False)) \
-            if bounds else ""
         at = f" at source offset {offset}" if offset is not None else ""
         self.message = (
             f"the source cluster is being resharded by an atomic slot migration (CLUSTER "
-            f"MIGRATESLOTS: CLUSTER SYNCSLOTS {step}{slots}{at}); kvmigrate does not follow a "
-            "resharding, the sync stopped before it")
+            f"MIGRATESLOTS: {seen}{at}); kvmigrate does not follow a resharding, the sync "
+            "stopped before it")
         self.args = (self.message,)
         self.command = "CLUSTER SYNCSLOTS"
+
+    @classmethod
+    def in_stream(cls, args: list[bytes], offset: int | None) -> SlotsMigratedAtomically:
+        """Stopped at ``CLUSTER SYNCSLOTS <step> ...`` in the stream."""
+        words = [a.decode(errors="replace") for a in args[2:]]
+        step = words[0].upper() if words else "?"
+        bounds = _slot_bounds(words)
+        ranges = list(zip(map(int, bounds[::2]), map(int, bounds[1::2]), strict=False))
+        return cls(f"CLUSTER SYNCSLOTS {step}" + (f" of slots {_ranges(ranges)}"
+                                                  if ranges else ""), offset)
+
+    @classmethod
+    def in_rdb(cls, ranges: list[tuple[int, int]]) -> SlotsMigratedAtomically:
+        """Stopped at the RDB's record of an import in progress (before its keys)."""
+        return cls(f"the primary's RDB holds its import of slots {_ranges(ranges)} in "
+                   "progress")
+
+
+def _ranges(ranges: list[tuple[int, int]]) -> str:
+    return " ".join(f"{a}-{b}" for a, b in ranges)
 
 
 def _slot_bounds(words: list[str]) -> list[str]:
@@ -115,19 +145,6 @@ def _slot_bounds(words: list[str]) -> list[str]:
             break
         bounds.append(word)
     return bounds
-
-
-class TargetRefused(KvmError):
-    """The target answered a replayed write with an error: the two servers now differ, so
-    the sync stops here (the write is not acknowledged as applied)."""
-
-    def __init__(self, command: str, key: bytes | None, db: int, offset: int | None,
-                 error: str):
-        where = f" on key {key.decode(errors='replace')!r}" if key is not None else ""
-        super().__init__(
-            f"the target refused {command}{where} in db {db} (source offset {offset}): "
-            f"{error}; the sync stopped",
-            "fix the target (memory, ACL, version), then run again with --resume")
 
 
 def refuse_failed_keys(failed: dict[str, int], allow_loss: frozenset[str],

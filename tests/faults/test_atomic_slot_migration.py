@@ -126,6 +126,17 @@ def test_the_streams_of_an_atomic_slot_migration(lab_cluster: LabCluster,
                                                          b"MULTI", b"DEL", b"UNLINK")]
 
 
+def _servers(lab_cluster: LabCluster, lab: Fleet, keys: int
+             ) -> tuple[ClusterHandle, ServerProcess, RedisCluster, list[str]]:
+    """A 3-primary Valkey 9 source holding ``{mv}:0`` .. ``{mv}:<keys - 1>`` (``{mv}:<n>``
+    is n), a Valkey 9 target, a cluster client and the keys' names."""
+    source = lab_cluster("valkey-9", shards=3)
+    rc = RedisCluster(host="127.0.0.1", port=source.nodes[0].port)
+    moving = [f"{{mv}}:{i}" for i in range(keys)]
+    rc.mset({k: k.split(":")[1] for k in moving})
+    return source, lab.start("valkey-9"), rc, moving
+
+
 def _wind_down(writer: ClusterWriter, thread: threading.Thread,
                proc: subprocess.Popen[str]) -> None:
     writer.stop.set()
@@ -162,14 +173,9 @@ def test_an_atomic_slot_migration_of_the_cluster_source_mid_sync(
     first ``CLUSTER SYNCSLOTS`` (exit 4, one line naming the atomic slot migration, the
     shard's applied offset at it), and the new run it asks for (--flush-target, once the move
     is done) holds every acknowledged write, key by key."""
-    source = lab_cluster("valkey-9", shards=3)
-    target = lab.start("valkey-9")
+    source, target, rc, moving = _servers(lab_cluster, lab, 40)
     slot = key_slot(b"{mv}")
     src, dst, first, last = _moving_range(source, slot)
-    rc = RedisCluster(host="127.0.0.1", port=source.nodes[0].port)
-    moving = [f"{{mv}}:{i}" for i in range(40)]
-    for key in moving:
-        rc.set(key, key.split(":")[1])
     rc.incr("{mv}:counter", 40)
     state = tmp_path / "state"
     proc = _start_follow(source, target, state)  # type: ignore[arg-type]
@@ -218,3 +224,49 @@ def test_an_atomic_slot_migration_of_the_cluster_source_mid_sync(
                    note=f"stopped {stopped_s:.1f} s after the move began, before the "
                         f"importing primary's first CLUSTER SYNCSLOTS ({in_range} written "
                         f"keys in the {last - first + 1} moving slots)"))
+
+
+def test_a_full_sync_of_the_importing_primary_mid_migration(lab_cluster: LabCluster,
+                                                           lab: Fleet, tmp_path: Path) -> None:
+    """The sync starts while an atomic slot migration is under way (held before its write
+    pause by Valkey's own test hook, ``DEBUG SLOTMIGRATION PREVENT-PAUSE``): the importing
+    primary's RDB records the import in progress (opcode 243 under VALKEY080; its stream
+    then continues the migration without the ESTABLISH). The sync stops at that record
+    (exit 4, the atomic slot migration named, where it said "invalid RDB at byte 163:
+    unknown opcode 243"), and the new run once the move is done holds every key."""
+    source, target, rc, moving = _servers(lab_cluster, lab, 300)
+    slot = key_slot(b"{mv}")
+    src, dst, _first, _last = _moving_range(source, slot)
+    raw_command(source.nodes[dst].client(), "CONFIG", "SET", "repl-diskless-sync-delay", 0)
+    exporter = source.nodes[src].client()
+    raw_command(exporter, "DEBUG", "SLOTMIGRATION", "PREVENT-PAUSE", 1)
+    try:
+        _migrate_slots(source, src, dst, slot, slot)
+        _until(lambda: _migration_state(source.nodes[src]) == "waiting-to-pause",
+               "the migration held before its pause")
+        run = run_cli("sync", "--source", source.url, "--target", target.url, "--to",
+                      "valkey", "--state", str(tmp_path / "state"))
+        held = _migration_state(source.nodes[src])
+    finally:
+        raw_command(exporter, "DEBUG", "SLOTMIGRATION", "PREVENT-PAUSE", 0)
+    assert run.code == 4, run.output[-3000:]
+    assert held == "waiting-to-pause", run.stderr[-3000:]  # still under way at the stop
+    line = run.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"kvmigrate: error: shard {dst} ("), line
+    assert "atomic slot migration (CLUSTER MIGRATESLOTS: the primary's RDB holds its import " \
+           f"of slots {slot}-{slot} in progress)" in line, line
+    assert "--flush-target" in line, line
+    _until(lambda: _migration_state(source.nodes[src]) == "success", "the migration")
+    again = run_cli("sync", "--source", source.url, "--target", target.url, "--to", "valkey",
+                    "--flush-target", "--state", str(tmp_path / "again"))
+    assert again.code == 0, again.output[-3000:]
+    lost = _lacking(rc, target, moving)
+    assert lost == [], f"{len(lost)} keys missing, e.g. {lost[:5]}"
+    record(Outcome("a full sync of a cluster source primary in the middle of an atomic slot "
+                   "migration into it (Valkey 9)", "replica (cluster)",
+                   "stopped: exit 4, 'shard N (...): the source cluster is being resharded by "
+                   "an atomic slot migration (CLUSTER MIGRATESLOTS: the primary's RDB holds "
+                   "its import of slots ... in progress)'; a new run with --flush-target "
+                   "continued", acknowledged=len(moving), lost=0,
+                   note="the migration held before its write pause (DEBUG SLOTMIGRATION "
+                        "PREVENT-PAUSE); stopped at the RDB's slot-import record"))
