@@ -137,6 +137,20 @@ def _servers(lab_cluster: LabCluster, lab: Fleet, keys: int
     return source, lab.start("valkey-9"), rc, moving
 
 
+def _rdb_of(node: ServerProcess, spool: Path) -> Path:
+    """The RDB ``node`` sends a new replica (kvmigrate's replication link), in a file."""
+    link = ReplicationLink(node.endpoint, spool, lambda: 0, lambda _note: None)
+    _how, replid, offset = link.psync(None, -1)
+    gen = link.start_full(1, replid, offset)
+    link.run_in_background()
+    try:
+        _until(lambda: gen.rdb_done, "the RDB")
+    finally:
+        link.close()
+    assert gen.rdb_path is not None
+    return gen.rdb_path
+
+
 def _wind_down(writer: ClusterWriter, thread: threading.Thread,
                proc: subprocess.Popen[str]) -> None:
     writer.stop.set()
@@ -246,6 +260,9 @@ def test_a_full_sync_of_the_importing_primary_mid_migration(lab_cluster: LabClus
                "the migration held before its pause")
         run = run_cli("sync", "--source", source.url, "--target", target.url, "--to",
                       "valkey", "--state", str(tmp_path / "state"))
+        rdb = _rdb_of(source.nodes[dst], tmp_path / "spool")  # as a replica receives it
+        copied = run_cli("copy", "--from-rdb", str(rdb), "--target", target.url,
+                         "--flush-target")
         held = _migration_state(source.nodes[src])
     finally:
         raw_command(exporter, "DEBUG", "SLOTMIGRATION", "PREVENT-PAUSE", 0)
@@ -256,6 +273,10 @@ def test_a_full_sync_of_the_importing_primary_mid_migration(lab_cluster: LabClus
     assert "atomic slot migration (CLUSTER MIGRATESLOTS: the primary's RDB holds its import " \
            f"of slots {slot}-{slot} in progress)" in line, line
     assert "--flush-target" in line, line
+    # copy --from-rdb of that node's RDB is refused before anything is written
+    assert copied.code == 2, copied.output[-3000:]
+    assert f"was saved while its Valkey cluster node was importing slots {slot}-{slot} (an " \
+           "atomic slot migration under way)" in copied.stderr, copied.stderr
     _until(lambda: _migration_state(source.nodes[src]) == "success", "the migration")
     again = run_cli("sync", "--source", source.url, "--target", target.url, "--to", "valkey",
                     "--flush-target", "--state", str(tmp_path / "again"))
