@@ -7,7 +7,7 @@ spool write that fails is not a dropped replication link to reconnect).
 * :func:`disk_errors`: around the writes of a run, turns the disk's ``OSError`` into
   :class:`StateDiskError` (exit 4; the state folder is left as it was, so ``--resume``
   continues once there is room); so too a folder of the state folder that something else
-  removed while the run wrote in it (a sync seen once under pytest stopped with a bare "No
+  removed while the run used it (a sync seen once under pytest stopped with a bare "No
   such file or directory" for its spool's stream file: most likely a concurrent session
   cleaning its temporary folders took the spool of the running sync).
 """
@@ -54,7 +54,7 @@ def state_disk_error(exc: OSError, where: Path) -> StateDiskError | None:
     if exc.errno == errno.ENOENT and inside and not path.parent.is_dir():
         # kvmigrate removes its folders only once the run has ended: something else did
         return StateDiskError(f"the folder {path.parent} was removed while the run was "
-                              f"writing in it (creating {path.name})",
+                              f"using it (at {path.name})",
                               "keep other programs (a clean-up of temporary folders) out of "
                               "the state folder, then run again with --resume (if the state "
                               "folder is gone too: a new run with --flush-target)")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 import time
 
+import pytest
+
 from tests.faults import test_link_faults
 from tests.faults.test_link_faults import Rig, _record, _stopped, _until
 
@@ -29,12 +31,37 @@ def test_the_spool_folder_removed_mid_rdb_stops_with_one_line(rig: Rig) -> None:
     shutil.rmtree(spool)
     removed = time.monotonic()
     rig.proxy.resume()  # the rest of the RDB arrives; then the stream's file is needed
-    err, line = _stopped(run, f"the folder {spool} was removed while the run was writing "
-                              "in it (creating stream-1.bin)")
+    err, line = _stopped(run, f"the folder {spool} was removed while the run was using it "
+                              "(at stream-1.bin)")
     assert "replication link failed" not in err and "Errno" not in line, err[-3000:]
     assert "--resume" in line, line
     acknowledged, lost, recover_s = rig.resume(removed, "replica link up")
     _record("the spool folder removed by another program mid-RDB", "stopped: exit 4, "
-            "'the folder STATE/spool was removed while the run was writing in it (creating "
+            "'the folder STATE/spool was removed while the run was using it (at "
             "stream-1.bin)'; --resume continued", acknowledged, lost, recover_s,
             "time includes the resumed run's full sync")
+
+
+@pytest.mark.parametrize("rig", ["target"], indirect=True)
+def test_the_spool_folder_removed_before_the_replay_opens_the_stream(rig: Rig) -> None:
+    """The other order: the link already writes the stream's file (it holds it open, so it
+    writes on into the removed file) when the folder goes, and the replay has not opened it
+    yet (the load is held: the target's link stalls at the proxy). The replay must not wait
+    for a file that cannot appear: the same one line, exit 4."""
+    rig.writer.wait_for(50)
+    run = rig.sync()
+    spool = rig.state / "spool"
+    _until(lambda: rig.target.client().dbsize() > 0, run, "the load under way")
+    assert rig.proxy.stall() > 0  # the loader's writes wait: the load cannot end
+    _until(lambda: (spool / "stream-1.bin").exists(), run, "the stream's file made")
+    shutil.rmtree(spool)
+    removed = time.monotonic()
+    rig.proxy.resume()
+    err, _line = _stopped(run, f"the folder {spool} was removed while the run was using it "
+                              "(at stream-1.bin)")
+    assert "no replication progress" not in err, err[-3000:]
+    acknowledged, lost, recover_s = rig.resume(removed, "replica link up")
+    _record("the spool folder removed by another program after the RDB, before the replay "
+            "opened the stream", "stopped: exit 4, 'the folder STATE/spool was removed while "
+            "the run was using it (at stream-1.bin)'; --resume continued", acknowledged, lost,
+            recover_s, "it waited for the stream's file before (no replication progress)")
