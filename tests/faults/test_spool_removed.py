@@ -10,6 +10,7 @@ loading it, then the trickle ends and the transfer completes into the removed fi
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -17,6 +18,7 @@ import pytest
 
 from tests.faults import test_link_faults
 from tests.faults.test_link_faults import Rig, _record, _stopped, _until
+from tests.sync.writes import stop
 
 rig = test_link_faults.rig  # the servers, the fault proxy and the writer
 
@@ -65,3 +67,19 @@ def test_the_spool_folder_removed_before_the_replay_opens_the_stream(rig: Rig) -
             "opened the stream", "stopped: exit 4, 'the folder STATE/spool was removed while "
             "the run was using it (at stream-1.bin)'; --resume continued", acknowledged, lost,
             recover_s, "it waited for the stream's file before (no replication progress)")
+
+
+def test_a_state_folder_another_run_took_keeps_its_spool_and_pidfile(rig: Rig) -> None:
+    """The folder was made again under a running sync and another kvmigrate locked it (its
+    pid in ``kvmigrate.pid``: what a wiped and re-created test folder looks like to a run
+    still going there). The first run, ending, must not remove by path what is now the
+    other's: its spool and its pidfile stay, and the run says so."""
+    run = rig.sync()
+    _until(lambda: "following the source" in run.err.read_text(), run, "the follow phase")
+    other = os.getpid()  # a live process that is not the sync
+    (rig.state / "kvmigrate.pid").write_text(f"{other}\n")
+    code, _out, err = stop(run)
+    assert code == 0, err[-3000:]
+    assert f"is now another kvmigrate's (pid {other}" in err, err[-3000:]
+    assert (rig.state / "spool").is_dir()
+    assert (rig.state / "kvmigrate.pid").read_text() == f"{other}\n"
