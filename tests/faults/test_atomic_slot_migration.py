@@ -27,6 +27,7 @@ from migrate.lab.fleet import Fleet
 from migrate.lab.server import ServerProcess
 from migrate.protocol.cluster.slots import key_slot
 from migrate.sync.psync import ReplicationLink
+from migrate.sync.rules import SourceResharded
 from tests.cluster.test_cluster_sync import ClusterWriter, _start_follow
 from tests.cluster.test_router import _owner
 from tests.faults.outcomes import Outcome, record
@@ -34,6 +35,7 @@ from tests.helpers import run_cli
 
 LabCluster = Callable[..., ClusterHandle]
 SPREAD = 100  # slots on either side of {mv}'s slot that move with it
+RESHARDED_HINT = SourceResharded(None, None).hint  # what to do after a resharding
 
 
 def _moving_range(source: ClusterHandle, slot: int) -> tuple[int, int, int, int]:
@@ -185,8 +187,8 @@ def test_an_atomic_slot_migration_of_the_cluster_source_mid_sync(
     """A range of slots of a 3-primary Valkey 9 source moves with CLUSTER MIGRATESLOTS while
     ``sync --follow`` runs under a writer: the sync stops before the importing primary's
     first ``CLUSTER SYNCSLOTS`` (exit 4, one line naming the atomic slot migration, the
-    shard's applied offset at it), and the new run it asks for (--flush-target, once the move
-    is done) holds every acknowledged write, key by key."""
+    shard's applied offset at it, a resharding's hint), and a new run with --flush-target
+    once the move is done holds every acknowledged write, key by key."""
     source, target, rc, moving = _servers(lab_cluster, lab, 40)
     slot = key_slot(b"{mv}")
     src, dst, first, last = _moving_range(source, slot)
@@ -214,7 +216,7 @@ def test_an_atomic_slot_migration_of_the_cluster_source_mid_sync(
     assert line.startswith(f"kvmigrate: error: shard {dst} ("), line
     assert "atomic slot migration (CLUSTER MIGRATESLOTS: CLUSTER SYNCSLOTS ESTABLISH of " \
            f"slots {first}-{last} at source offset " in line, line
-    assert "--flush-target" in line, line
+    assert RESHARDED_HINT and RESHARDED_HINT in line, line  # a resharding's hint
     # stopped before the migration's first command: the shard's resume point is at it
     offset = int(line.split("at source offset ")[1].split(")")[0])
     applied = (state / f"shard-{dst}" / "applied.json").read_text()
@@ -272,7 +274,7 @@ def test_a_full_sync_of_the_importing_primary_mid_migration(lab_cluster: LabClus
     assert line.startswith(f"kvmigrate: error: shard {dst} ("), line
     assert "atomic slot migration (CLUSTER MIGRATESLOTS: the primary's RDB holds its import " \
            f"of slots {slot}-{slot} in progress)" in line, line
-    assert "--flush-target" in line, line
+    assert RESHARDED_HINT and RESHARDED_HINT in line, line  # a resharding's hint
     # copy --from-rdb of that node's RDB is refused before anything is written
     assert copied.code == 2, copied.output[-3000:]
     assert f"was saved while its Valkey cluster node was importing slots {slot}-{slot} (an " \
