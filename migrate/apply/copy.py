@@ -141,6 +141,12 @@ class CopyJob:
                                 raw_limit=self.opt.apply.max_bytes - 16,
                                 expiry_limit_ms=target.max_ttl_ms)
 
+        if summary.slot_imports:  # keys of another node's slots, still on their way
+            raise UsageError(f"{self.path} was saved while its Valkey cluster node was "
+                             f"importing slots {' '.join(summary.slot_imports)} (an atomic "
+                             "slot migration under way): its keys of those slots are a copy "
+                             "in progress, not the node's own",
+                             "copy an RDB saved once the migration has ended")
         findings = assess(summary, target)
         blockers = [f for f in findings if f.severity == Severity.BLOCKER]
         if blockers and not self.opt.skip_unsupported:

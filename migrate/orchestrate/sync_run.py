@@ -161,10 +161,11 @@ def local_cleanup(opts: SyncOptions) -> None:
     """What a run that cannot wind down (a server stopped answering) still does before the
     process ends: its spools removed (unless --keep-spool) and its pidfile."""
     root = opts.state_dir or default_state_dir(opts.source.address, opts.target.address)
-    if not opts.keep_spool:
-        remove_spools(root)
     pidfile = StatePaths(root).pidfile
-    if pidfile.exists() and pidfile.read_text().strip() == str(os.getpid()):
+    ours = pidfile.exists() and pidfile.read_text().strip() == str(os.getpid())
+    if not opts.keep_spool and (ours or not pidfile.exists()):  # never another run's
+        remove_spools(root)
+    if ours:
         pidfile.unlink()
 
 
@@ -335,7 +336,12 @@ def run_sync(opts: SyncOptions) -> SyncResult:
             try:
                 engine.close()
             finally:  # also when a stop signal cut the wind-down short
-                if not opts.keep_spool:  # a resumed run asks the source again, never reads it
+                other = ledger.taken_by()
+                if other is not None:
+                    opts.observer.note(f"{ledger.paths.root} is now another kvmigrate's (pid "
+                                       f"{other}: the folder was made again under this run); "
+                                       "its spools are left to it")
+                elif not opts.keep_spool:  # a resumed run asks the source again, never reads
                     remove_spools(ledger.paths.root)
                 requests.acknowledge(failure)  # a cut-over waits for this after promotion
         status.update(phase="done" if verification is None or verification.ok

@@ -27,7 +27,8 @@ limit=None, keep_raw=True)``
   after :class:`End`, take ``reader.unconsumed()``: the bytes already buffered past the RDB's
   end (the 40-byte marker, then the start of the command stream).
 * Records, in file order: :class:`Aux`, :class:`SelectDb`, :class:`ResizeDb`,
-  :class:`SlotInfo`, :class:`Function` (opcode 245, ``code`` for FUNCTION LOAD),
+  :class:`SlotInfo`, :class:`SlotImport` (Valkey 9: an atomic slot migration the node
+  was importing), :class:`Function` (opcode 245, ``code`` for FUNCTION LOAD),
   :class:`ModuleAux`, :class:`Entry`, and finally :class:`End`.
 * :class:`Entry` fields: ``db, key, type_code, kind`` (string/list/set/zset/hash/stream/
   module), ``encoding``, ``value``, ``expire_ms`` (absolute unix ms or None),
@@ -68,6 +69,7 @@ from migrate.rdb.records import (
                                  Record,
                                  ResizeDb,
                                  SelectDb,
+                                 SlotImport,
                                  SlotInfo,
                                  StreamConsumer,
                                  StreamGroup,
@@ -77,6 +79,7 @@ from migrate.rdb.records import (
 
 __all__ = [
     "Aux", "End", "Entry", "Function", "ModuleAux", "ModuleValue", "Producer", "RdbFormatError",
-    "RdbReader", "Record", "ResizeDb", "SelectDb", "SlotInfo", "StreamConsumer", "StreamGroup",
-    "StreamPending", "StreamValue", "crc64", "make_payload", "read_file", "split_payload",
+    "RdbReader", "Record", "ResizeDb", "SelectDb", "SlotImport", "SlotInfo", "StreamConsumer",
+    "StreamGroup", "StreamPending", "StreamValue", "crc64", "make_payload", "read_file",
+    "split_payload",
 ]

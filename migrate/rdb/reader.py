@@ -20,6 +20,7 @@ from migrate.rdb.records import (
     Record,
     ResizeDb,
     SelectDb,
+    SlotImport,
     SlotInfo,
 )
 from migrate.rdb.source import RdbInput, Readable
@@ -34,7 +35,7 @@ from migrate.rdb.types.base import Chunks, ValueContext
 from migrate.rdb.types.skim import SINGLE_STRING, SKIMMABLE
 from migrate.rdb.types.skim import skim as skim_value
 
-OP_KEY_META = 243  # Redis 8.6+ (RDB 13); Valkey 9 uses 243 for slot import: refused
+OP_KEY_META = 243  # Redis 8.6+ (RDB 13): refused; under VALKEY08x: a slot import
 OP_SLOT_INFO = 244
 OP_FUNCTION2 = 245
 OP_FUNCTION_PRE_GA = 246
@@ -177,6 +178,11 @@ class RdbReader:
                 when = read_length(inp)
                 module_type.skip_module_data(inp)
                 yield ModuleAux(module, encver, when, at)
+            elif op == OP_KEY_META and self.producer.magic == "VALKEY":
+                name = read_string(inp)
+                ranges = [(read_length(inp), read_length(inp))
+                          for _ in range(read_length(inp))]
+                yield SlotImport(name, ranges, at)
             elif op == OP_SLOT_INFO:
                 yield SlotInfo(read_length(inp), read_length(inp), read_length(inp), at)
             elif op == OP_FUNCTION_PRE_GA:

@@ -87,6 +87,17 @@ class SlotInfo:
 
 
 @dataclass
+class SlotImport:
+    """An atomic slot migration this node was importing when it saved (Valkey 9, opcode 243
+    under ``VALKEY08x``: the job's name and its slot ranges; the keys imported so far follow
+    as ordinary keys)."""
+
+    name: bytes
+    ranges: list[tuple[int, int]]
+    offset: int
+
+
+@dataclass
 class Function:
     """A function library (opcode 245): the library's source code, as FUNCTION LOAD takes."""
 
@@ -214,4 +225,5 @@ class End:
     offset: int
 
 
-Record = Aux | SelectDb | ResizeDb | SlotInfo | Function | ModuleAux | Entry | End
+Record = Aux | SelectDb | ResizeDb | SlotInfo | SlotImport | Function | ModuleAux | Entry \
+    | End

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from migrate.rdb.reader import RdbReader
-from migrate.rdb.records import Aux, End, Entry, Function, ModuleAux, Producer, SlotInfo
+from migrate.rdb.records import Aux, End, Entry, Function, ModuleAux, Producer, SlotImport, SlotInfo
 
 TOP = 10
 
@@ -48,6 +48,9 @@ class RdbSummary:
     modules: Counter[str] = field(default_factory=Counter)  # module type name -> values
     module_aux: list[str] = field(default_factory=list)
     slot_info: int = 0
+    # slot ranges ("a-b") a Valkey 9 cluster node was importing (an atomic slot migration
+    # under way) when it saved: its keys of those slots are a copy in progress
+    slot_imports: list[str] = field(default_factory=list)
     checksum: str = "none"  # verified | absent (written without one) | none (RDB < 5)
     seconds_expiry: bool = False
     irregular: set[int] = field(default_factory=set)  # offsets of keys that are chunked,
@@ -165,6 +168,8 @@ def summarize(stream: BinaryIO, *, now_ms: int | None = None,
             s.module_aux.append(f"{rec.module} (encver {rec.encver})")
         elif isinstance(rec, SlotInfo):
             s.slot_info += 1
+        elif isinstance(rec, SlotImport):
+            s.slot_imports += [f"{a}-{b}" for a, b in rec.ranges]
         elif isinstance(rec, End):
             s.checksum = "verified" if rec.verified else (
                 "absent" if reader.producer.rdb_version >= 5 else "none")

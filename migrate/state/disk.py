@@ -6,7 +6,10 @@ spool write that fails is not a dropped replication link to reconnect).
   nearest folder that exists above it) must be writable (exit 2 otherwise).
 * :func:`disk_errors`: around the writes of a run, turns the disk's ``OSError`` into
   :class:`StateDiskError` (exit 4; the state folder is left as it was, so ``--resume``
-  continues once there is room).
+  continues once there is room); so too a folder of the state folder that something else
+  removed while the run used it (a sync seen once under pytest stopped with a bare "No
+  such file or directory" for its spool's stream file: most likely a concurrent session
+  cleaning its temporary folders took the spool of the running sync).
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ def state_disk_error(exc: OSError, where: Path) -> StateDiskError | None:
     if exc.errno in DISK_ERRORS or (exc.errno in PERMISSION_ERRORS and inside):
         return StateDiskError(f"{_what(exc)} writing {path}",
                               _hint(exc, "run again with --resume"))
+    if exc.errno == errno.ENOENT and inside and not path.parent.is_dir():
+        # kvmigrate removes its folders only once the run has ended: something else did
+        return StateDiskError(f"the folder {path.parent} was removed while the run was "
+                              f"using it (at {path.name})",
+                              "keep other programs (a clean-up of temporary folders) out of "
+                              "the state folder, then run again with --resume (if the state "
+                              "folder is gone too: a new run with --flush-target)")
     return None
 
 

@@ -170,9 +170,21 @@ class Ledger:
             return
         raise KvmError(f"cannot lock {pidfile}")
 
+    def taken_by(self) -> int | None:
+        """The pid of another process whose pidfile is in the folder now (None: ours, or
+        none): the folder was removed and made again under this run (as a test session
+        wiping its temporary folders does, with a new run at the same path), and what this
+        run removes by path at its end (spools, the pidfile) would be the new run's."""
+        try:
+            text = self.paths.pidfile.read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() and int(text) != os.getpid() else None
+
     def close(self) -> None:
         if self._locked:
-            self.paths.pidfile.unlink(missing_ok=True)
+            if self.taken_by() is None:  # never another run's pidfile
+                self.paths.pidfile.unlink(missing_ok=True)
             self._locked = False
 
     # --- phases ---------------------------------------------------------------------------

@@ -204,7 +204,10 @@ class ReplicationLink:
         conn = self.conn
         last_ack = 0.0
         last_byte = time.monotonic()
-        with open(self.generation.stream_path, "ab") as fh:
+        path = self.generation.stream_path
+        with disk_errors(path.parent):  # a spool folder removed under the run: said so
+            fh = open(path, "ab")  # noqa: SIM115 - the with below closes it
+        with fh:
             if conn.buf:
                 self._spool(fh, conn.buf)
                 conn.buf = b""

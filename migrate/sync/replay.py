@@ -28,12 +28,14 @@ from migrate.dbmap import DbMap
 from migrate.keyspec import command_keys, command_name, named_key
 from migrate.protocol.pipeline import PipelineWriter
 from migrate.protocol.resp import Arg, encode_command
+from migrate.state.disk import state_disk_error
 from migrate.sync.restore import function_restore_rule, restore_rule
 from migrate.sync.rules import (
     FIELD_TTL_COMMANDS,
     VECTOR_SET_COMMANDS,
     ChangeRefused,
     Refusal,
+    SlotsMigratedAtomically,
     SourceResharded,
     TargetRefused,
     field_ttl_rule,
@@ -90,6 +92,8 @@ class Translator:
         out: list[tuple[Arg, ...]] | Refusal
         if name == b"RESTORE-ASKING":  # only a cluster source's resharding sends it
             raise SourceResharded(named_key(args), self.offset)
+        if name == b"CLUSTER" and len(args) > 1 and args[1].upper() == b"SYNCSLOTS":
+            raise SlotsMigratedAtomically.in_stream(args, self.offset)  # Valkey 9's slot migration
         if name == b"SWAPDB" and len(args) == 3:
             out = [("SWAPDB", self.mapped(args[1]), self.mapped(args[2]))]
         elif name == b"MOVE" and len(args) == 3:
@@ -190,8 +194,15 @@ class StreamReplayer:
         self.refused: BaseException | None = None  # once refused, nothing more is replayed
 
     def _file(self) -> BinaryIO | None:
-        if self._fh is None and self.path.exists():
-            self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open while following
+        if self._fh is None:
+            try:
+                self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open while following
+            except FileNotFoundError as exc:
+                if self.path.parent.is_dir():
+                    return None  # not yet: the link creates it when the stream starts
+                # the spool folder is gone (another program removed it): the link may be
+                # writing into the removed file, so waiting would wait for ever
+                raise state_disk_error(exc, self.path.parent) or exc from None
         return self._fh
 
     def step(self, max_bytes: int = 4 << 20) -> int:

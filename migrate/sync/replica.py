@@ -27,7 +27,7 @@ from migrate.apply.writer import TargetWriter
 from migrate.errors import ConnectError, KvmError
 from migrate.protocol.outofmemory import TargetOutOfMemory
 from migrate.protocol.pipeline import PipelineWriter
-from migrate.rdb import Entry, Function, RdbReader
+from migrate.rdb import Entry, Function, RdbReader, SlotImport
 from migrate.state.disk import state_disk_error
 from migrate.state.ledger import Ledger, write_json_atomic
 from migrate.sync.engine import StreamFollower, Worker
@@ -37,7 +37,12 @@ from migrate.sync.options import SyncOptions
 from migrate.sync.psync import Generation, ReplicationLink, TransferRestarted, stall_note_s
 from migrate.sync.replay import StreamReplayer, Translator
 from migrate.sync.retry import REPLICATION
-from migrate.sync.rules import ChangeRefused, TargetRefused, refuse_failed_keys
+from migrate.sync.rules import (
+    ChangeRefused,
+    SlotsMigratedAtomically,
+    TargetRefused,
+    refuse_failed_keys,
+)
 from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
@@ -215,6 +220,8 @@ class ReplicaSync(StreamFollower):
                                                    bytes_total=gen.rdb_total)
                     elif isinstance(rec, Function):
                         writer.load_function(rec)
+                    elif isinstance(rec, SlotImport):  # the stream may end the import later
+                        raise SlotsMigratedAtomically.in_rdb(rec.ranges)
                 stats = writer.finish()
         self.load_stats = stats.to_dict()
         refuse_failed_keys(stats.failed, self.opts.allow_loss, self.opts.observer.note)

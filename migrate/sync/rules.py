@@ -88,6 +88,66 @@ class TargetRefused(KvmError):
             "fix the target (memory, ACL, version), then run again with --resume")
 
 
+class SlotsMigratedAtomically(SourceResharded):
+    """An atomic slot migration (Valkey 9's ``CLUSTER MIGRATESLOTS``) reached the importing
+    primary's stream. Seen on the lab's Valkey 9.1: the importing primary replicates
+    ``CLUSTER SYNCSLOTS ESTABLISH SOURCE <id> NAME <job> SLOTSRANGE <a> <b> ...`` first, then
+    the slots' keys as plain commands (``SET``, ``RPUSH``, ...: the snapshot, then the writes
+    the exporting primary still takes, which its own stream carries too), then ``SYNCSLOTS
+    SNAPSHOT-EOF``, ``PAUSED``, ``FAILOVER-GRANTED`` and ``FINISH``; the exporting primary
+    replicates one ``UNLINK`` per key once the slots are gone, with no marker. Replayed
+    independently, the two streams would apply the writes of the migration window twice (an
+    INCR) and the exporting primary's ``UNLINK`` could land after the copy and delete the
+    key, so the sync stops before the first ``CLUSTER SYNCSLOTS`` (the hint is a
+    resharding's). A full sync of the importing primary in the middle of a migration: its RDB
+    (``VALKEY080``) records the import in progress (opcode 243, seen before the keys on
+    Valkey 9.1) and its stream goes on with the migration's commands, without the
+    ``ESTABLISH``: the load stops at that record (:meth:`in_rdb`)."""
+
+    def __init__(self, seen: str, offset: int | None = None):
+        super().__init__(None, offset)
+        at = f" at source offset {offset}" if offset is not None else ""
+        self.message = (
+            f"the source cluster is being resharded by an atomic slot migration (CLUSTER "
+            f"MIGRATESLOTS: {seen}{at}); kvmigrate does not follow a resharding, the sync "
+            "stopped before it")
+        self.args = (self.message,)
+        self.command = "CLUSTER SYNCSLOTS"
+
+    @classmethod
+    def in_stream(cls, args: list[bytes], offset: int | None) -> SlotsMigratedAtomically:
+        """Stopped at ``CLUSTER SYNCSLOTS <step> ...`` in the stream."""
+        words = [a.decode(errors="replace") for a in args[2:]]
+        step = words[0].upper() if words else "?"
+        bounds = _slot_bounds(words)
+        ranges = list(zip(map(int, bounds[::2]), map(int, bounds[1::2]), strict=False))
+        return cls(f"CLUSTER SYNCSLOTS {step}" + (f" of slots {_ranges(ranges)}"
+                                                  if ranges else ""), offset)
+
+    @classmethod
+    def in_rdb(cls, ranges: list[tuple[int, int]]) -> SlotsMigratedAtomically:
+        """Stopped at the RDB's record of an import in progress (before its keys)."""
+        return cls(f"the primary's RDB holds its import of slots {_ranges(ranges)} in "
+                   "progress")
+
+
+def _ranges(ranges: list[tuple[int, int]]) -> str:
+    return " ".join(f"{a}-{b}" for a, b in ranges)
+
+
+def _slot_bounds(words: list[str]) -> list[str]:
+    """The numbers after ``SLOTSRANGE`` in ``CLUSTER SYNCSLOTS ESTABLISH ...``."""
+    upper = [w.upper() for w in words]
+    if "SLOTSRANGE" not in upper:
+        return []
+    bounds = []
+    for word in words[upper.index("SLOTSRANGE") + 1:]:
+        if not word.isdigit():
+            break
+        bounds.append(word)
+    return bounds
+
+
 def refuse_failed_keys(failed: dict[str, int], allow_loss: frozenset[str],
                        note: Callable[[str], None]) -> None:
     """Keys of an initial load the target could not take: a stop, unless their class of
