@@ -23,7 +23,7 @@ from migrate.cutover.rollback import rollback
 from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
 from migrate.cutover.state import SyncState
 from migrate.endpoint import Endpoint
-from migrate.errors import UsageError
+from migrate.errors import KvmError, UsageError
 from migrate.orchestrate.modes import REGISTRY
 from migrate.state.paths import CUTOVER_FILE, ROLLBACK_FILE, StatePaths
 
@@ -103,6 +103,13 @@ def _show(result: CutoverResult, fmt: str, what: str) -> None:
             out.print(f"  {c['addr']} name={c['name'] or '-'} lib={c['lib-name'] or '-'} "
                       f"last={c['cmd']}", markup=False)
     out.print(f"clients must now use {result.target}", markup=False)
+
+
+def _stop_on_late_writes(result: CutoverResult, hint: str) -> None:
+    """A switch that took effect, but with writes on the old primary past the final offset
+    (its pause ended early): exit 4, one line, after the record is saved and shown."""
+    if result.took_effect and result.late_write_bytes and result.error:
+        raise KvmError(result.error, hint)
 
 
 def _shard_sources(state: SyncState, src: Endpoint) -> list[Endpoint]:
@@ -200,6 +207,8 @@ def cutover(
             runner.result.running = None  # ended (a record left with it set: killed)
             state.write(CUTOVER_FILE, runner.result.to_dict())
     _show(result, fmt, "cut-over")
+    _stop_on_late_writes(result, f"`kvmigrate rollback --state {state_dir}` can still switch "
+                         "back")
 
 
 @tls.options
@@ -248,7 +257,7 @@ def rollback_cmd(
                          "cut-over to roll back",
                          f"run `kvmigrate cutover --state {state_dir}` first: it says what "
                          "the killed one did and what is left")
-    if not record.get("ok") and not dry_run:
+    if not (record.get("ok") or record.get("took_effect")) and not dry_run:
         raise UsageError(f"no completed cut-over recorded in {state_dir}",
                          "rollback follows `kvmigrate cutover`")
     old = tls_sides.apply(state.endpoint("source", source), "source", state.tls("source"))
@@ -267,6 +276,7 @@ def rollback_cmd(
     if not dry_run:
         state.write(ROLLBACK_FILE, runner_result.to_dict())
     _show(runner_result, fmt, "rollback")
+    _stop_on_late_writes(runner_result, f"{ROLLBACK_FILE} in {state_dir} records it")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,14 +9,18 @@ Order, and why:
    server's own timeout ends the pause even if kvmigrate dies;
 4. wait until the target has applied that final offset, within the pause bound;
 5. a final verification sample;
-6. promote the target (a running sync is sent a stop request: see 9);
+6. promote the target (a running sync is sent a stop request: see 10);
 7. fence the source (``min-replicas-to-write``). Not earlier: a fenced server answers a write
    with NOREPLICAS at once, even while paused, and a client that fails over on that error
    would write to a target that is not yet promoted (seen here with a replica-mode sync);
-8. ``CLIENT UNPAUSE``: the held writes now fail with NOREPLICAS and clients move over. The
-   source's offset is read again: had the pause ended early, the writes it let through are
-   reported;
-9. a running sync's answer to the stop request, waited for a few seconds (its wind-down
+8. the source's offset read again (offset-check): had the pause ended early (the server's own
+   bound), the writes it let through are not on the target. The cut-over has taken effect,
+   so it goes on, but ends with ``ok`` false, ``took_effect`` true and the bytes in
+   ``late_write_bytes`` (the command then exits 4 with one line saying so);
+   ``CLIENT UNPAUSE``: the held writes now fail with NOREPLICAS and clients move over;
+9. kvmigrate's heartbeat key deleted on the target, out of the pause (a slow target cannot
+   push the fence past the pause bound);
+10. a running sync's answer to the stop request, waited for a few seconds (its wind-down
    is not in the pause); without one, SIGTERM to it, said in one line.
 """
 
@@ -88,6 +92,11 @@ class CutoverResult:
     plan: list[str] = field(default_factory=list)
     error: str | None = None
     promoted_at: float | None = None
+    # promoted (and fenced, unless --fence none): the cut-over took effect, even when not ok
+    took_effect: bool = False
+    # bytes the source's offset moved after the final offset (its pause ended early): writes
+    # the old primary took that are not on the new one (ok is then false)
+    late_write_bytes: int = 0
     # the step under way, or "after STEP" between two; None once the run ended (a record
     # read back with it set: the cut-over was killed there)
     running: str | None = None
@@ -102,7 +111,8 @@ class CutoverResult:
                 "fence": self.fence.to_dict() if self.fence else None,
                 "fences": [f.to_dict() for f in self.fences],
                 "clients_left": self.clients_left, "plan": self.plan, "error": self.error,
-                "promoted_at": self.promoted_at, "running": self.running,
+                "promoted_at": self.promoted_at, "took_effect": self.took_effect,
+                "late_write_bytes": self.late_write_bytes, "running": self.running,
                 "steps": [s.to_dict() for s in self.steps]}
 
 
@@ -183,8 +193,6 @@ class Cutover:
                 self.link.promote()
                 promoted = True
                 self.result.promoted_at = time.time()
-                if self.drop_heartbeat:
-                    drop_heartbeat(self.target_ep)
             if self.options.fence != "none":
                 with self._step("fence", commands=fence_commands(), primaries=len(clients)):
                     for client in clients:
@@ -195,11 +203,7 @@ class Cutover:
             with self._step("offset-check") as detail:
                 after = self.link.source_offset()
                 detail.update(offset=after, moved=after - source_final)
-                if after != source_final:
-                    self.notify(f"warning: {self._role(0)}'s offset moved by "
-                                f"{after - source_final} "
-                                "bytes after the final offset (the pause ended early?): run "
-                                "`kvmigrate verify --full` and check the keys written then")
+                self.result.late_write_bytes = max(0, after - source_final)
         except BaseException as exc:
             if not promoted:
                 if isinstance(exc, KvmError):
@@ -213,10 +217,27 @@ class Cutover:
         finally:
             if paused_at is not None:
                 self._unpause(paused, paused_at)
+        self.result.took_effect = True
+        if self.drop_heartbeat:
+            with self._step("drop-heartbeat", key=HEARTBEAT_KEY.decode()):
+                drop_heartbeat(self.target_ep)
         self._await_sync_stop()
         self.result.clients_left = [c for client in clients for c in clients_left(client)]
-        self.result.ok = True
+        self.result.ok = not self.result.late_write_bytes
+        if self.result.late_write_bytes:
+            self.result.error = self._late_writes()
         return self.result
+
+    def _late_writes(self) -> str:
+        """The line for writes the old primary took after the final offset."""
+        fenced = "it is fenced now, so no more arrive" if self.options.fence != "none" else \
+            "it is NOT fenced (--fence none): more may arrive"
+        old, new = self.source_ep.display(), self.target_ep.display()
+        return (f"the cut-over took effect ({self._role(1)} {new} is the primary) but "
+                f"{self.result.late_write_bytes:,} bytes of writes reached {self._role(0)} "
+                f"{old} after the final offset (its write pause ended early, at its "
+                f"--max-pause-ms bound) and are not on {self._role(1)}: `kvmigrate verify "
+                f"--source {old} --target {new}` lists the keys that differ; {fenced}")
 
     # --- phases ----------------------------------------------------------------------
     def _fencing(self, record: FenceRecord) -> None:
@@ -257,13 +278,15 @@ class Cutover:
         if self.final_check is not None:
             plan.append(f"{source} and {target}: final verification sample")
         plan += [f"{target}: {c}" for c in self.link.promote_commands()]
-        if self.drop_heartbeat:
-            plan.append(f"{target}: DEL {HEARTBEAT_KEY.decode()} (kvmigrate's own heartbeat "
-                        "key)")
         if self.options.fence != "none":
             plan += [f"{source}: {c}" for c in fence_commands()]
+        plan.append(f"{source}: INFO replication (its offset must not have moved since the "
+                    "final one: else the cut-over ends with exit 4)")
         plan.append(f"{source}: CLIENT UNPAUSE (writes held by the pause now fail with "
                     "NOREPLICAS)")
+        if self.drop_heartbeat:
+            plan.append(f"{target}: DEL {HEARTBEAT_KEY.decode()} (kvmigrate's own heartbeat "
+                        "key, after the pause)")
         self.result.plan = plan + self.result.plan
         now = time.time()
         self.result.steps += [StepRecord(p.split(":")[0], "planned", now, now, {"command": p})

@@ -101,7 +101,8 @@ def test_cutover_under_writes_loses_nothing_and_fences_the_old_primary(lab: Flee
     assert result.paused_ms is not None and 0 < result.paused_ms < 2000
     assert [s.name for s in result.steps if s.status == "done"] == [
         "precheck", "pause", "final-offset", "catch-up", "promote", "fence", "offset-check",
-        "unpause"]
+        "unpause", "drop-heartbeat"]  # the heartbeat's DEL on the target: out of the pause
+    assert not result.late_write_bytes and result.took_effect
     # the target is a primary now, the old primary refuses writes loudly
     assert target.client().info("replication")["role"] == "master"
     assert is_fenced(source.client())

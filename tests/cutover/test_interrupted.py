@@ -46,6 +46,15 @@ def test_killed_after_promotion_and_fence_has_nothing_to_run(tmp_path: Path) -> 
     assert "redis://t:6379" in (raised.value.hint or "")
 
 
+def test_killed_deleting_the_heartbeat_has_nothing_to_run(tmp_path: Path) -> None:
+    """The heartbeat's DEL on the target comes after the unpause: the cut-over took effect."""
+    with pytest.raises(KvmError) as raised:
+        earlier_cutover(_record("drop-heartbeat", "pause", "promote", "fence", "offset-check",
+                                "unpause"), tmp_path)
+    assert "stopped during step 'drop-heartbeat'" in raised.value.message
+    assert "the cut-over took effect" in raised.value.message
+
+
 def test_killed_between_promotion_and_fence_says_what_is_left(tmp_path: Path) -> None:
     with pytest.raises(KvmError) as raised:
         earlier_cutover(_record("fence", "pause", "promote"), tmp_path)

@@ -9,10 +9,11 @@ than the trickle lets through, a trickle of the verification's reads once the le
 is in that phase.
 
 The cut-over is killed the same way: while postponed and during its write pause, and inside
-its pre-checks, its promotion (replica and native mode) and its fence (before and after the
-source took it), each held open by the proxy stalling its connection the moment it sends the
-step's command; then the second run must say what happened and finish or name the next step,
-and no acknowledged write may be missing from the server that ends up primary."""
+its pre-checks, its promotion (native mode), its fence (before and after the source took it)
+and its heartbeat key's deletion on the target (after the unpause), each held open by the
+proxy stalling its connection the moment it sends the step's command; then the second run
+must say what happened and finish or name the next step, and no acknowledged write may be
+missing from the server that ends up primary."""
 
 from __future__ import annotations
 
@@ -231,16 +232,22 @@ class Inside:
     note: str
     mode: str = "replica"  # the sync's (native: no run beside the cut-over)
 
+    @property
+    def took_effect(self) -> bool:
+        """Killed once the source was fenced: the second run says the cut-over took effect."""
+        return self.step == "drop-heartbeat" or (self.delivered and self.step == "fence")
+
 
 INSIDE = {
     "precheck": Inside("source", "precheck", b"$4\r\nINFO\r\n$11\r\nreplication", False,
                        "inside the pre-checks (its INFO to the source stalled)",
                        "never paused; the second run cut over"),
-    "promote": Inside("target", "promote", b"$3\r\nDEL\r\n$21\r\n__kvmigrate:heartbeat",
-                      False, "inside the promotion (the sync told to stop, then its DEL "
-                      "on the target stalled)",
-                      "the sync had stopped at the request; the second run named the next "
-                      "steps (sync --resume, cut over again); time includes them"),
+    "heartbeat": Inside("target", "drop-heartbeat",
+                        b"$3\r\nDEL\r\n$21\r\n__kvmigrate:heartbeat", False,
+                        "deleting its heartbeat key on the target (after the unpause), then "
+                        "rolled back",
+                        "the second run said the cut-over took effect; rollback lifted the "
+                        "recorded fence; lost counted on the old source, primary again"),
     "fence": Inside("source", "fence", b"min-replicas-to-write\r\n$7\r\n1000000", False,
                     "inside the fence, before the source took it",
                     "the pause ended by its own bound (4 s), the source not fenced; the "
@@ -279,11 +286,11 @@ def _sync_for_the_cutover(rig: Rig, mode: str, *extra: str) -> Follow | None:
 @pytest.mark.parametrize(("rig", "case"), [(c.side, name) for name, c in INSIDE.items()],
                          indirect=["rig"])
 def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
-    """The cut-over held inside precheck, promote or fence (its connection to the server the
-    step talks to stalled by the proxy once it sent the step's command), then SIGKILLed: the
-    source serves writes again or the second cut-over says it no longer should, that second
-    run completes or names the next step in one line, and following it loses no
-    acknowledged write on the server that ends up primary."""
+    """The cut-over held inside precheck, promote, fence or drop-heartbeat (its connection
+    to the server the step talks to stalled by the proxy once it sent the step's command),
+    then SIGKILLed: the source serves writes again or the second cut-over says it no longer
+    should, that second run completes or names the next step in one line, and following it
+    loses no acknowledged write on the server that ends up primary."""
     inside = INSIDE[case]
     run = _sync_for_the_cutover(rig, inside.mode)
     rig.writer.wait_for(rig.writer.acknowledged + 20)
@@ -300,7 +307,7 @@ def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
     assert bool(stalled.held) != inside.delivered  # the server has the command, or not
     rig.proxy.resume()
     source = redis.Redis(port=rig.source.port, socket_timeout=PAUSE_MS / 1000 + 10)
-    if case == "fenced":  # the cut-over took effect: the source refuses writes
+    if inside.took_effect:  # the source refuses writes
         with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
             source.set("written-after-the-kill", 1)
         acknowledged = rig.writer.stop(refused="NOREPLICAS")
@@ -320,7 +327,7 @@ def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
         assert again.code == 4 and len(errors) == 1, again.output[-3000:]
         assert where in errors[0]
         assert run is None or run.wait(30) == 0  # the promotion stopped the sync
-        if case == "fenced":
+        if inside.took_effect:
             assert "the cut-over took effect; nothing to run again" in errors[0]
             assert "now marked completed (`kvmigrate rollback" in errors[0]
             # the fence's previous value was on record before the source took it: the
@@ -348,7 +355,7 @@ def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
             outcome = ("killed; the second run named the next step (exit 4); sync --resume "
                        "and a third run completed")
     assert json.loads((rig.state / "cutover.json").read_text())["running"] is None
-    if case != "fenced":
+    if not inside.took_effect:
         lost = lost_writes(rig.target, acknowledged)  # the target ends up primary
     _record(f"cutover SIGKILLed {inside.words}", outcome, acknowledged, lost,
             time.monotonic() - killed, inside.note, "cutover")
