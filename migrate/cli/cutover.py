@@ -208,7 +208,7 @@ def cutover(
             state.write(CUTOVER_FILE, runner.result.to_dict())
     _show(result, fmt, "cut-over")
     _stop_on_late_writes(result, f"`kvmigrate rollback --state {state_dir}` can still switch "
-                         "back")
+                         "back, replacing the old primary's data: copy those keys first")
 
 
 @tls.options
