@@ -208,7 +208,8 @@ def cutover(
             state.write(CUTOVER_FILE, runner.result.to_dict())
     _show(result, fmt, "cut-over")
     _stop_on_late_writes(result, f"`kvmigrate rollback --state {state_dir}` can still switch "
-                         "back, replacing the old primary's data: copy those keys first")
+                         "back, replacing the old primary's data: copy those keys first, "
+                         "then add --discard-late-writes")
 
 
 @tls.options
@@ -230,6 +231,11 @@ def rollback_cmd(
         "--keep-spool", help="Keep the reverse sync's or the window's spool in --state when "
                              "the rollback ends (a full copy of the data, for diagnosis; "
                              "removed by default).")] = False,
+    discard_late_writes: Annotated[bool, typer.Option(
+        "--discard-late-writes",
+        help="Roll back a cut-over whose old primary took writes after the final offset: "
+             "the rollback replaces them with the new primary's data (copy them first).")
+    ] = False,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     fmt: FormatOpt = "table",
@@ -260,6 +266,13 @@ def rollback_cmd(
     if not (record.get("ok") or record.get("took_effect")) and not dry_run:
         raise UsageError(f"no completed cut-over recorded in {state_dir}",
                          "rollback follows `kvmigrate cutover`")
+    late = record.get("late_write_bytes") or 0
+    if late and not (dry_run or discard_late_writes):
+        raise UsageError(f"the cut-over recorded in {state_dir} left {late:,} bytes of writes "
+                         "on the old primary only (taken after the final offset): a rollback "
+                         "would replace them with the new primary's data",
+                         "copy those keys to the new primary first (`kvmigrate verify` lists "
+                         "them), then run again with --discard-late-writes")
     old = tls_sides.apply(state.endpoint("source", source), "source", state.tls("source"))
     new = tls_sides.apply(state.endpoint("target", target), "target", state.tls("target"))
     fence = record.get("fence")

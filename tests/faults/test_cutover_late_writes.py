@@ -74,8 +74,12 @@ def test_writes_after_the_final_offset_end_the_cutover_with_exit_4(rig: Rig) -> 
     assert missing and missing[0] in (paused_at + 1, paused_at + 2), (paused_at, missing[:3])
     assert missing == list(range(missing[0], acknowledged + 1)), (acknowledged, missing[-3:])
     assert run.wait(30) == 0  # the promotion stopped the sync
-    # the record is a cut-over that took effect: it can be rolled back
-    back = run_cli("rollback", "--state", str(rig.state), "--yes")
+    # the record is a cut-over that took effect: it can be rolled back, once the user says
+    # the late writes may go (the rollback replaces the old primary's data)
+    refused = run_cli("rollback", "--state", str(rig.state), "--yes")
+    assert refused.code == 2 and "--discard-late-writes" in refused.stderr, refused.output
+    assert f"left {late:,} bytes of writes on the old primary only" in refused.stderr
+    back = run_cli("rollback", "--state", str(rig.state), "--yes", "--discard-late-writes")
     assert back.code == 0, back.output[-3000:]
     assert rig.source.client().config_get("min-replicas-to-write") == \
         {"min-replicas-to-write": "0"}
