@@ -105,6 +105,8 @@ class ProxySync(StreamFollower):
 
     def _applied_offset(self) -> int:
         if self.forwarder is not None and self.server is not None:
+            if not self.server.loaded.is_set():
+                return 0  # the target is still loading the RDB: none of it is applied yet
             return self.forwarder.source_offset(self.server.acked)
         return self.generation.start_offset if self.generation else 0
 

@@ -87,6 +87,9 @@ class ReplicaServer:
         self.rdb_complete = rdb_complete  # None: rdb_path is complete before serving
         self.rdb_failed = threading.Event()
         self.linked = threading.Event()  # the target has the RDB and is streaming
+        # the target has acknowledged since its last full resync: it finished loading the
+        # RDB (while loading it sends bare newlines, no ACK)
+        self.loaded = threading.Event()
         self.error: BaseException | None = None
         self._stop = threading.Event()
         try:
@@ -141,6 +144,7 @@ class ReplicaServer:
                 conn.sendall(b"-ERR the kvmigrate proxy serves replication only\r\n")
         start = self._psync_start(cmd)
         if start is None:
+            self.loaded.clear()
             self._full_resync(conn)
             start = 0
         else:
@@ -242,6 +246,7 @@ class ReplicaServer:
         last = 0
         for match in ACK.finditer(buf):
             self.acked = max(self.acked, int(match.group(1)))
+            self.loaded.set()
             last = match.end()
         buf = buf[last:]
         self._ackbuf = buf[-256:]

@@ -28,9 +28,10 @@ WRITER = Path(__file__).resolve().parents[1] / "sync" / "writer.py"
 
 
 @contextmanager
-def _proxy(source: ServerProcess, target: ServerProcess, state: Path) -> Iterator[ProxySync]:
+def _proxy(source: ServerProcess, target: ServerProcess, state: Path,
+           heartbeat: bool = True) -> Iterator[ProxySync]:
     opts = SyncOptions(source=source.endpoint, target=target.endpoint, to="valkey",
-                       mode="proxy")
+                       mode="proxy", heartbeat=heartbeat)
     src, tgt = Source.connect(source.endpoint), Target.connect(target.endpoint)
     with Ledger.open(state, run={"mode": "proxy"}, resume=False) as ledger, \
             StatusPublisher(ledger, QuietObserver(), None) as status:
@@ -167,3 +168,41 @@ def test_source_link_dropped_partial_resync(lab: Fleet, tmp_path: Path) -> None:
         (tmp_path / "stop").touch()
         time.sleep(0.3)
         _in_sync(eng, source, target)
+
+
+
+
+def test_nothing_is_applied_until_the_target_loaded_the_rdb(lab: Fleet,
+                                                            tmp_path: Path) -> None:
+    """The target was sent the whole RDB but is still loading it (slowly: key-load-delay):
+    the applied offset, which "caught up" and a cut-over read, is not yet the RDB's own
+    offset; it is once the target acknowledges. Before, it was the RDB's offset from the
+    start: with an idle source and --no-heartbeat a run said "caught up" and exited 0 with
+    413,298 of 1,000,000 keys loaded (seen at 1,000,000 keys)."""
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0"])
+    target = lab.start("valkey-8.0", extra_args=["--key-load-delay", "500"])
+    seed(source.endpoint, keys=20000, profile="strings")
+    # a replication history, so that the RDB's offset is not 0
+    other = lab.start("redis-7.0")
+    other.client().replicaof("127.0.0.1", source.port)
+    deadline = time.monotonic() + 60
+    while other.client().info("replication").get("master_link_status") != "up":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    source.client().set("history", "1")  # moves the offset: there is a backlog now
+    while other.client().get("history") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    other.client().replicaof("no", "one")
+    with _proxy(source, target, tmp_path / "state", heartbeat=False) as engine:
+        engine.start()
+        assert engine.server is not None and engine.generation is not None
+        start = engine.generation.start_offset
+        assert start > 0
+        while not engine.server.linked.is_set():  # the whole RDB sent
+            assert time.monotonic() < deadline
+            engine.advance()
+            time.sleep(0.01)
+        assert engine.figures()["applied_offset"] < start  # sent, not loaded (>= 10 s)
+        engine.catch_up()
+        assert engine.figures()["applied_offset"] >= start
