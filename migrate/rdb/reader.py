@@ -82,6 +82,7 @@ class RdbReader:
         self.ctx = ValueContext(self.input, self.producer, chunk_elements, chunk_bytes)
         self.finished = False
         self.seconds_expiry = False  # a key used opcode 253 (Dragonfly rejects it)
+        self._names: dict[int, tuple[str, str]] = {}  # type byte -> (kind, encoding), once
 
     # --- header --------------------------------------------------------------------------
     def _header(self) -> Producer:
@@ -103,6 +104,14 @@ class RdbReader:
                              "an RDB starts with REDIS00NN or VALKEYNNN")
 
     def _type_name(self, type_code: int, at: int) -> tuple[str, str]:
+        """(kind, encoding) of a type byte, checked once per type byte (it depends on the
+        producer only); a byte refused raises at every key that carries it."""
+        names = self._names.get(type_code)
+        if names is None:
+            names = self._names[type_code] = self._check_type(type_code, at)
+        return names
+
+    def _check_type(self, type_code: int, at: int) -> tuple[str, str]:
         if self.producer.magic == "VALKEY":
             if type_code in VALKEY_TYPE_NAMES:
                 return VALKEY_TYPE_NAMES[type_code]
@@ -141,6 +150,8 @@ class RdbReader:
             if op < 64:  # a key (the common case first); unknown type bytes are refused there
                 if skim is not None and op in SKIMMABLE and skim(op, at):
                     yield self._skimmed(op, at, db, expire_ms, idle, freq)
+                elif op == 0 and (plain := self._plain_string(at, db, expire_ms, idle, freq)):
+                    yield plain
                 else:
                     yield from self._entry(op, at, db, expire_ms, idle, freq)
                 expire_ms = idle = freq = None
@@ -196,6 +207,27 @@ class RdbReader:
                 yield Function(b"#!" + engine + b" name=" + name + b"\n" + body, at)
             else:
                 raise inp.error(f"unknown opcode {op}", at)
+
+    def _plain_string(self, at: int, db: int, expire_ms: int | None, idle: int | None,
+                      freq: int | None) -> Entry | None:
+        """The hot path: a string key (type byte 0, just read at ``at``) whose key and value
+        are small plain strings whole in the buffer, as one Entry; or None, with nothing
+        consumed past the type byte, for :meth:`_entry` to read it."""
+        inp = self.input
+        key_at = inp.offset
+        key = inp.try_plain_string()
+        if key is None:
+            return None
+        value_at = inp.offset
+        value = inp.try_plain_string()
+        if value is None or len(value) > self.ctx.chunk_bytes:
+            inp.unread(inp.offset - key_at)  # the general reader takes it from the key
+            return None
+        kind, encoding = self._type_name(0, at)
+        n = inp.offset - value_at
+        raw = b"\x00" + inp.just_read(n) if self.keep_raw and n <= self.raw_limit else None
+        return Entry(db, key, 0, kind, encoding, value, expire_ms, None, idle, freq, raw,
+                     0, True, at, n + 1, 1)
 
     def _entry(self, type_code: int, at: int, db: int, expire_ms: int | None,
                idle: int | None, freq: int | None) -> Iterator[Entry]:
