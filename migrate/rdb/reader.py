@@ -52,6 +52,8 @@ OP_EOF = 255
 REDIS_VERSIONS = range(1, 13)  # REDIS0001 .. REDIS0012: every type documented and read
 VALKEY_VERSIONS = (80, 81)
 
+_TYPE_BYTES = [bytes((code,)) for code in range(256)]  # a type byte, as a DUMP payload starts
+
 _READERS: dict[str, Callable[[ValueContext, int], Chunks]] = {
     "string": string_type.read, "list": list_type.read, "set": set_type.read,
     "zset": zset_type.read, "hash": hash_type.read, "stream": stream_type.read,
@@ -272,13 +274,13 @@ class RdbReader:
         kind, encoding = self._type_name(type_code, at)
         inp = self.input
         key = read_string(inp)
-        inp.start_capture(1 << 62)
         if type_code in SINGLE_STRING:
-            inp.skip_string()
+            raw = _TYPE_BYTES[type_code] + inp.take_string()
             count = 1 if type_code == 0 else 0
         else:
+            inp.start_capture(1 << 62)
             count = skim_value(inp, type_code)
-        raw = bytes((type_code,)) + (inp.end_capture() or b"")
+            raw = _TYPE_BYTES[type_code] + (inp.end_capture() or b"")
         return Entry(db, key, type_code, kind, encoding, None, expire_ms, None, idle, freq, raw,
                      0, True, at, len(raw), count, True)
 
@@ -292,10 +294,9 @@ class RdbReader:
         if kind == "hash":
             # a hash's chunk is (pairs, field_expires) (migrate/rdb/types/hash.py)
             value, field_expires = cast(tuple[object, dict[bytes, int] | None], value)
-        return Entry(db=db, key=key, type_code=type_code, kind=kind, encoding=encoding,
-                     value=value, expire_ms=expire_ms, field_expires=field_expires,
-                     idle_s=idle, freq=freq, raw=raw, part=part, final=final, offset=at,
-                     size=size, elements=count)
+        # positional, in Entry's field order (keywords cost more, once per key)
+        return Entry(db, key, type_code, kind, encoding, value, expire_ms, field_expires, idle,
+                     freq, raw, part, final, at, size, count)
 
     def _end(self, at: int) -> End:
         self.finished = True
