@@ -99,12 +99,11 @@ class CommandBuilder:
 
     # --- entry point -----------------------------------------------------------------------
     def commands(self, e: Entry) -> list[Command]:
-        if e.skimmed and self._skip_key is None:  # hot path: a whole key's bytes, RESTORE
-            raw = e.raw
-            if raw is not None and len(raw) + 10 <= self.opt.max_bytes and \
-                    self._restorable[e.type_code] and \
-                    (e.expire_ms is None or self._expiry_fits(e.expire_ms)):
-                return self._restore(e)
+        raw = e.raw
+        if raw is not None and self._skip_key is None and self._plain(e) and \
+                len(raw) + 10 <= self.opt.max_bytes and self._restorable[e.type_code] and \
+                (e.expire_ms is None or self._expiry_fits(e.expire_ms)):
+            return self._restore(e)  # hot path: a whole key's bytes, RESTORE
         ident = (e.db, e.key)
         if e.part > 0 and self._skip_key == ident:
             if e.final:
@@ -137,6 +136,13 @@ class CommandBuilder:
             self.stats.keys[e.kind] += 1
         self.stats.commands += len(out)
         return out
+
+    @staticmethod
+    def _plain(e: Entry) -> bool:
+        """Nothing for the checks below to refuse or drop: a skimmed value, or a whole
+        decoded one with elements and no field TTLs."""
+        return e.skimmed or (e.elements > 0 and e.part == 0 and e.final and
+                             not e.field_expires)
 
     def _skip(self, e: Entry, *, expired: bool) -> list[Command]:
         if expired:

@@ -18,7 +18,7 @@ import hiredis
 
 from migrate.endpoint import Endpoint
 from migrate.errors import ConnectError, KvmError
-from migrate.protocol.connect import READ_TIMEOUT_S, connect
+from migrate.protocol.connect import INCOMPLETE, READ_TIMEOUT_S, connect
 from migrate.protocol.outofmemory import TargetOutOfMemory, is_out_of_memory
 from migrate.protocol.resp import Arg, encode_command
 from migrate.protocol.sendbuffer import SendBuffer
@@ -81,7 +81,7 @@ class PipelineWriter:
         self._out.add(data)
 
     def _read_loop(self) -> None:
-        reader = hiredis.Reader()
+        reader = hiredis.Reader(notEnoughData=INCOMPLETE)
         try:
             while True:
                 try:
@@ -96,37 +96,42 @@ class PipelineWriter:
                         raise ConnectionError("server closed the connection")
                     return
                 reader.feed(chunk)
-                replied = freed = 0
-                errors: list[str] = []
-                first_error_at = oom_at = -1
-                oom_error = ""
-                while (reply := reader.gets()) is not False:
-                    if isinstance(reply, hiredis.ReplyError):
-                        errors.append(str(reply))
-                        if first_error_at < 0:
-                            first_error_at = replied
-                        if oom_at < 0 and is_out_of_memory(errors[-1]):
-                            oom_at, oom_error = replied, errors[-1]
-                    replied += 1
-                with self._cond:
-                    labels = self._pending_labels
-                    for i in range(replied):
-                        freed += self._pending_sizes.popleft()
-                        label = labels.popleft() if labels else None
-                        if i == first_error_at and self.stats.errors == 0:
-                            self.stats.first_error_label = label
-                        if i == oom_at:
-                            self._out.stop(TargetOutOfMemory(self.endpoint.display(),
-                                                             oom_error, label))
-                    self._out.acked(freed)
-                    self.stats.replied += replied
-                    self.stats.errors += len(errors)
-                    room = 10 - len(self.stats.first_errors)
-                    self.stats.first_errors.extend(errors[:max(room, 0)])
-                    self._cond.notify_all()
+                replies = list(iter(reader.gets, INCOMPLETE))  # every buffered reply, in C
+                self._settle(len(replies), _errors(replies))
         except BaseException as exc:  # handed to the writing thread
             if not self._closed:
                 self._out.fail(exc)
+
+    def _settle(self, replied: int, errors: list[tuple[int, str]]) -> None:
+        """Account for ``replied`` replies, ``errors`` (index, text) among them."""
+        first_error_at = errors[0][0] if errors else -1
+        oom_at, oom_error = next(((i, text) for i, text in errors if is_out_of_memory(text)),
+                                 (-1, ""))
+        freed = 0
+        with self._cond:
+            labels = self._pending_labels
+            sizes = self._pending_sizes
+            if not errors:  # the common case: no label is looked at
+                for _ in range(replied):
+                    freed += sizes.popleft()
+                if labels:
+                    for _ in range(min(replied, len(labels))):
+                        labels.popleft()
+            else:
+                for i in range(replied):
+                    freed += sizes.popleft()
+                    label = labels.popleft() if labels else None
+                    if i == first_error_at and self.stats.errors == 0:
+                        self.stats.first_error_label = label
+                    if i == oom_at:
+                        self._out.stop(TargetOutOfMemory(self.endpoint.display(),
+                                                         oom_error, label))
+            self._out.acked(freed)
+            self.stats.replied += replied
+            self.stats.errors += len(errors)
+            room = 10 - len(self.stats.first_errors)
+            self.stats.first_errors.extend(text for _, text in errors[:max(room, 0)])
+            self._cond.notify_all()
 
     def flush(self) -> PipelineStats:
         """Send what is buffered and wait until every command has a reply."""
@@ -146,6 +151,14 @@ class PipelineWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _errors(replies: list[object]) -> list[tuple[int, str]]:
+    """(index, text) of each error reply; a batch without any is told by its reply types
+    alone (looked at in C)."""
+    if not any(issubclass(t, hiredis.ReplyError) for t in set(map(type, replies))):
+        return []
+    return [(i, str(r)) for i, r in enumerate(replies) if isinstance(r, hiredis.ReplyError)]
 
 
 def require_no_errors(stats: PipelineStats, what: str) -> None:

@@ -151,14 +151,23 @@ def parse_listpack(lp: bytes, at: int) -> list[bytes | int]:
     while i < end:
         start = i
         b = lp[i]
+        # the two commonest entries, a 7-bit uint and a string under 64 bytes, each with
+        # its one-byte back-length checked here (the same checks as below, done inline)
         if b < 0x80:
+            if i + 1 >= end or lp[i + 1] != 1:
+                raise RdbFormatError(at, f"listpack entry at +{start} has a wrong back-length")
             append(b)
-            i += 1
-        elif b < 0xC0:
+            i += 2
+            continue
+        if b < 0xC0:
             n = b & 0x3F
-            append(lp[i + 1:i + 1 + n])
-            i += 1 + n
-        elif b < 0xE0:
+            j = i + 1 + n
+            if j >= end or lp[j] != n + 1:
+                raise RdbFormatError(at, f"listpack entry at +{start} has a wrong back-length")
+            append(lp[i + 1:j])
+            i = j + 1
+            continue
+        if b < 0xE0:
             v = ((b & 0x1F) << 8) | lp[i + 1]
             append(v - 8192 if v >= 4096 else v)
             i += 2

@@ -52,6 +52,8 @@ OP_EOF = 255
 REDIS_VERSIONS = range(1, 13)  # REDIS0001 .. REDIS0012: every type documented and read
 VALKEY_VERSIONS = (80, 81)
 
+_TYPE_BYTES = [bytes((code,)) for code in range(256)]  # a type byte, as a DUMP payload starts
+
 _READERS: dict[str, Callable[[ValueContext, int], Chunks]] = {
     "string": string_type.read, "list": list_type.read, "set": set_type.read,
     "zset": zset_type.read, "hash": hash_type.read, "stream": stream_type.read,
@@ -82,6 +84,7 @@ class RdbReader:
         self.ctx = ValueContext(self.input, self.producer, chunk_elements, chunk_bytes)
         self.finished = False
         self.seconds_expiry = False  # a key used opcode 253 (Dragonfly rejects it)
+        self._names: dict[int, tuple[str, str]] = {}  # type byte -> (kind, encoding), once
 
     # --- header --------------------------------------------------------------------------
     def _header(self) -> Producer:
@@ -103,6 +106,14 @@ class RdbReader:
                              "an RDB starts with REDIS00NN or VALKEYNNN")
 
     def _type_name(self, type_code: int, at: int) -> tuple[str, str]:
+        """(kind, encoding) of a type byte, checked once per type byte (it depends on the
+        producer only); a byte refused raises at every key that carries it."""
+        names = self._names.get(type_code)
+        if names is None:
+            names = self._names[type_code] = self._check_type(type_code, at)
+        return names
+
+    def _check_type(self, type_code: int, at: int) -> tuple[str, str]:
         if self.producer.magic == "VALKEY":
             if type_code in VALKEY_TYPE_NAMES:
                 return VALKEY_TYPE_NAMES[type_code]
@@ -141,6 +152,8 @@ class RdbReader:
             if op < 64:  # a key (the common case first); unknown type bytes are refused there
                 if skim is not None and op in SKIMMABLE and skim(op, at):
                     yield self._skimmed(op, at, db, expire_ms, idle, freq)
+                elif op == 0 and (plain := self._plain_string(at, db, expire_ms, idle, freq)):
+                    yield plain
                 else:
                     yield from self._entry(op, at, db, expire_ms, idle, freq)
                 expire_ms = idle = freq = None
@@ -197,6 +210,27 @@ class RdbReader:
             else:
                 raise inp.error(f"unknown opcode {op}", at)
 
+    def _plain_string(self, at: int, db: int, expire_ms: int | None, idle: int | None,
+                      freq: int | None) -> Entry | None:
+        """The hot path: a string key (type byte 0, just read at ``at``) whose key and value
+        are small plain strings whole in the buffer, as one Entry; or None, with nothing
+        consumed past the type byte, for :meth:`_entry` to read it."""
+        inp = self.input
+        key_at = inp.offset
+        key = inp.try_plain_string()
+        if key is None:
+            return None
+        value_at = inp.offset
+        value = inp.try_plain_string()
+        if value is None or len(value) > self.ctx.chunk_bytes:
+            inp.unread(inp.offset - key_at)  # the general reader takes it from the key
+            return None
+        kind, encoding = self._type_name(0, at)
+        n = inp.offset - value_at
+        raw = b"\x00" + inp.just_read(n) if self.keep_raw and n <= self.raw_limit else None
+        return Entry(db, key, 0, kind, encoding, value, expire_ms, None, idle, freq, raw,
+                     0, True, at, n + 1, 1)
+
     def _entry(self, type_code: int, at: int, db: int, expire_ms: int | None,
                idle: int | None, freq: int | None) -> Iterator[Entry]:
         kind, encoding = self._type_name(type_code, at)
@@ -240,13 +274,13 @@ class RdbReader:
         kind, encoding = self._type_name(type_code, at)
         inp = self.input
         key = read_string(inp)
-        inp.start_capture(1 << 62)
         if type_code in SINGLE_STRING:
-            inp.skip_string()
+            raw = _TYPE_BYTES[type_code] + inp.take_string()
             count = 1 if type_code == 0 else 0
         else:
+            inp.start_capture(1 << 62)
             count = skim_value(inp, type_code)
-        raw = bytes((type_code,)) + (inp.end_capture() or b"")
+            raw = _TYPE_BYTES[type_code] + (inp.end_capture() or b"")
         return Entry(db, key, type_code, kind, encoding, None, expire_ms, None, idle, freq, raw,
                      0, True, at, len(raw), count, True)
 
@@ -260,10 +294,9 @@ class RdbReader:
         if kind == "hash":
             # a hash's chunk is (pairs, field_expires) (migrate/rdb/types/hash.py)
             value, field_expires = cast(tuple[object, dict[bytes, int] | None], value)
-        return Entry(db=db, key=key, type_code=type_code, kind=kind, encoding=encoding,
-                     value=value, expire_ms=expire_ms, field_expires=field_expires,
-                     idle_s=idle, freq=freq, raw=raw, part=part, final=final, offset=at,
-                     size=size, elements=count)
+        # positional, in Entry's field order (keywords cost more, once per key)
+        return Entry(db, key, type_code, kind, encoding, value, expire_ms, field_expires, idle,
+                     freq, raw, part, final, at, size, count)
 
     def _end(self, at: int) -> End:
         self.finished = True

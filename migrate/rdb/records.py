@@ -206,8 +206,8 @@ class Entry:
     @property
     def empty(self) -> bool:
         """An empty list, set, zset or hash (Redis skips these on load)."""
-        return self.whole and not self.skimmed and self.elements == 0 and \
-            self.kind in ("list", "set", "zset", "hash")
+        return self.elements == 0 and self.part == 0 and self.final and \
+            not self.skimmed and self.kind in ("list", "set", "zset", "hash")
 
     @property
     def whole(self) -> bool:

@@ -123,11 +123,31 @@ class RdbInput:
     def skip_string(self) -> None:
         """Step over one RDB string (any encoding) without building it; the fast path works
         on the buffer, the slow one (lengths split across reads) byte by byte."""
+        end = self._plain_end()
+        if end is None:
+            self._skip_string_slow()
+        else:
+            self._pos = end
+
+    def take_string(self) -> bytes:
+        """The serialized bytes of one RDB string (any encoding), stepped over undecoded:
+        a slice of the buffer when it is whole there, else captured on the slow path."""
+        start = self._pos
+        end = self._plain_end()
+        if end is not None:
+            self._pos = end
+            return self._buf[start:end]
+        self.start_capture(1 << 62)
+        self._skip_string_slow()
+        return self.end_capture() or b""
+
+    def _plain_end(self) -> int | None:
+        """Where the plain (length-prefixed) string at the read position ends, when it is
+        whole in the buffer; None for an encoded one or one that is not."""
         buf = self._buf
         p = self._pos
         if p + 9 > len(buf):
-            self._skip_string_slow()
-            return
+            return None
         b = buf[p]
         kind = b >> 6
         if kind == 0:
@@ -139,12 +159,8 @@ class RdbInput:
         elif b == 0x81:
             p += 9 + int.from_bytes(buf[p + 1:p + 9], "big")
         else:
-            self._skip_string_slow()
-            return
-        if p <= len(buf):
-            self._pos = p
-        else:
-            self._skip_string_slow()
+            return None
+        return p if p <= len(buf) else None
 
     def _skip_string_slow(self) -> None:
         b = self.read_byte()

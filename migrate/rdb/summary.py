@@ -119,9 +119,10 @@ def summarize(stream: BinaryIO, *, now_ms: int | None = None,
                 field_ttl_fields += len(rec.field_expires)
             if not rec.final:
                 continue
-            if rec.part or rec.empty or field_ttl_fields or rec.size > raw_limit:
+            empty = rec.empty
+            if rec.part or empty or field_ttl_fields or rec.size > raw_limit:
                 s.irregular.add(rec.offset)  # chunked, empty, with field TTLs or too big
-            if rec.empty:
+            if empty:
                 s.empty_keys += 1
                 elements = field_ttl_fields = 0
                 continue
