@@ -81,7 +81,8 @@ def test_rdb_inspect_of_a_big_file_shows_its_progress(source: Source) -> None:
 
 def test_verify_full_counts_up_to_the_source_keys(source: Source, lab: Fleet) -> None:
     target = lab.start("valkey-8.1")
-    copied = run_cli("copy", "--from-rdb", str(source.rdb), "--target", target.url, env=PLAIN)
+    copied = run_cli("copy", "--from-rdb", str(source.rdb), "--target", target.url,
+                     "--record-by-record", env=PLAIN)
     assert copied.code == 0, copied.output
     lines, last = _plain_progress(copied, "writing: ")
     assert last.startswith(f"writing: {KEYS:,}/{KEYS:,} keys (100%)"), last
@@ -96,6 +97,17 @@ def test_verify_full_counts_up_to_the_source_keys(source: Source, lab: Fleet) ->
     assert last.startswith(f"verify: {source.keys:,}/{source.keys:,} keys (100%)"), last
     for line in lines[:-1]:  # while running: out of the source's DBSIZE
         assert f"/{source.keys:,} keys" in line, line
+
+
+def test_a_copy_the_target_loads_itself_shows_both_phases(source: Source, lab: Fleet) -> None:
+    target = lab.start("valkey-8.1")
+    copied = run_cli("copy", "--from-rdb", str(source.rdb), "--target", target.url, env=PLAIN)
+    assert copied.code == 0, copied.output
+    assert "path: loaded by the target itself" in copied.stdout, copied.stdout
+    mb = f"{source.rdb.stat().st_size / 1e6:,.1f} MB"
+    for phase in ("checking", "loading"):  # the checksum, then the walk the target follows
+        _, last = _plain_progress(copied, f"{phase}: ")
+        assert last.startswith(f"{phase}: {mb}/{mb} (100%)"), last
 
 
 def _run_in_terminal(*args: str, columns: int = 80) -> tuple[int, str]:
@@ -122,7 +134,7 @@ def _run_in_terminal(*args: str, columns: int = 80) -> tuple[int, str]:
 def test_copy_bar_is_one_line_within_80_columns(source: Source, lab: Fleet) -> None:
     target = lab.start("valkey-8.1")
     code, drawn = _run_in_terminal("copy", "--from-rdb", str(source.rdb), "--target",
-                                   target.url)
+                                   target.url, "--record-by-record")
     assert code == 0, drawn[-2000:]
     assert "━" in drawn  # a bar was drawn
     assert "\x1b[1A" not in drawn, drawn[-2000:]  # no cursor-up: every frame is one line

@@ -1,8 +1,12 @@
 """``kvmigrate copy`` as a library object: validate the RDB, check the target, then write
 (or, with ``dry_run``, only count what would be written). Progress goes to an observer.
 
-Phases: (1) read the whole file once (structure and CRC64: a defect stops the copy before
-any key is written); (2) identify the target, judge what it cannot take (blockers stop the
+Two paths. When a loader is given (:class:`NativeLoader`, migrate.proxy.fileload, passed in
+by the CLI) and takes the file (an empty Redis or Valkey target that loads every record as
+it is, no ``--match`` or ``--db-map``), the target loads the file itself: the checksum is
+verified first, then the file is served while it is walked (see that module). Otherwise,
+record by record: (1) read the whole file once (structure and CRC64: a defect stops the
+copy before any key is written); (2) judge what the target cannot take (blockers stop the
 copy unless ``skip_unsupported``), refuse a non-empty target unless ``flush_target``;
 (3) read again and write through :class:`TargetWriter`.
 """
@@ -10,9 +14,11 @@ copy unless ``skip_unsupported``), refuse a non-empty target unless ``flush_targ
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from migrate.apply.commands import ApplyOptions, ApplyStats, CommandBuilder
 from migrate.apply.fit import assess
@@ -21,7 +27,7 @@ from migrate.apply.target import STREAM_TYPES, Target
 from migrate.apply.writer import TargetWriter
 from migrate.dbmap import DbMap, parse_db_map  # noqa: F401 - the CLI imports it here
 from migrate.endpoint import Endpoint
-from migrate.errors import UsageError
+from migrate.errors import KvmError, UsageError
 from migrate.keyglob import compile_glob
 from migrate.model import Finding, Severity
 from migrate.protocol.outofmemory import TargetOutOfMemory
@@ -39,6 +45,26 @@ class Progress:
     keys_total: int = 0
     phase: str = "validating"  # validating (reading the whole file first), then writing
     started: float = field(default_factory=time.monotonic)
+
+
+class NotLoaded(KvmError):
+    """The target could not load the file itself, and holds nothing of it: the copy goes
+    record by record (``message``: why)."""
+
+
+class NativeLoader(Protocol):
+    """The target loads the file itself (migrate.proxy.fileload.FileLoad)."""
+
+    def refusal(self, path: Path, target: Target) -> str | None: ...
+
+    def verify(self, path: Path, progress: Callable[[int], None]) -> None: ...
+
+    def load(self, path: Path, target: Target, progress: Callable[[int], None],
+             before_end: Callable[[RdbSummary], None]) -> RdbSummary: ...
+
+
+REPLICATION = "loaded by the target itself (replication)"
+RECORDS = "record by record"
 
 
 @dataclass
@@ -63,6 +89,8 @@ class CopyResult:
     flushed: bool = False
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    path: str = RECORDS  # how the keys went: REPLICATION or RECORDS
+    path_reason: str = ""  # why not by replication
 
     @property
     def failed(self) -> int:
@@ -72,6 +100,7 @@ class CopyResult:
         return {"source": self.source, "target": self.target, "dry_run": self.dry_run,
                 "flushed_target": self.flushed, "not_matched": self.not_matched,
                 "elapsed_s": round(self.elapsed_s, 3), "notes": self.notes,
+                "path": self.path, "path_reason": self.path_reason,
                 **self.stats.to_dict(),
                 "findings": [f.to_dict() for f in self.findings]}
 
@@ -94,9 +123,11 @@ class CopyJob:
     def __init__(self, path: Path, endpoint: Endpoint | None, options: CopyOptions,
                  target_hint: Target | None = None,
                  observer: Callable[[Progress], None] | None = None,
-                 out_path: Path | None = None, overwrite: bool = False):
+                 out_path: Path | None = None, overwrite: bool = False,
+                 native: NativeLoader | None = None):
         """Copy to a live ``endpoint``, or (``endpoint`` None) write ``out_path``, an RDB
-        for ``target_hint``."""
+        for ``target_hint``; ``native``: the target may load the file itself."""
+        self.native = native
         self.path = path
         self.endpoint = endpoint
         self.out_path = out_path
@@ -130,17 +161,70 @@ class CopyJob:
         target = self._identify()
         if self.endpoint is not None and not self.opt.flush_target and not self.opt.dry_run:
             self._refuse_busy()
-        check = Progress(bytes_total=self.path.stat().st_size)
+        why = self._not_native(target)
+        if why is None:
+            try:
+                return self._native(target, started)
+            except NotLoaded as exc:
+                why = exc.message
+        result = self._by_records(target, started)
+        result.path_reason = why
+        return result
 
-        def validating(offset: int) -> None:
-            check.bytes_done = offset
-            self.observer(check)
+    def _not_native(self, target: Target) -> str | None:
+        """None when the target may load the file itself; otherwise why not."""
+        if self.native is None or self.endpoint is None:
+            return "not offered for this target"
+        if self.opt.dry_run:
+            return "a dry run"
+        if self.opt.match:
+            return "--match selects keys"
+        if self.opt.db_map:
+            return "--db-map moves keys"
+        return self.native.refusal(self.path, target)
 
-        with self.path.open("rb") as fh:  # phase 1: the whole file is valid, or nothing is
-            summary = summarize(fh, progress=validating,  # written
-                                raw_limit=self.opt.apply.max_bytes - 16,
-                                expiry_limit_ms=target.max_ttl_ms)
+    def _native(self, target: Target, started: float) -> CopyResult:
+        assert self.native is not None and self.endpoint is not None
+        progress = Progress(bytes_total=self.path.stat().st_size, phase="checking")
 
+        def advance(offset: int) -> None:
+            progress.bytes_done = offset
+            self.observer(progress)
+
+        self.native.verify(self.path, advance)  # the file is whole before anything is touched
+        flushed = self._flush_if_asked()
+        findings: list[Finding] = []
+
+        def before_end(summary: RdbSummary) -> None:  # the last bytes are not sent yet
+            findings.extend(self._judge(target, summary))
+
+        progress.phase = "loading"
+        summary = self.native.load(self.path, target, advance, before_end)
+        stats = ApplyStats(keys=Counter(summary.by_type))
+        stats.functions = len(summary.functions)
+        notes = []
+        if summary.expired:
+            notes.append(f"{summary.expired:,} keys already expired when read were loaded and "
+                         "expire on the target")
+        result = CopyResult(str(self.path), f"{self.endpoint.display()} ({target})", summary,
+                            findings, stats, False, flushed=flushed, notes=notes,
+                            path=REPLICATION)
+        result.elapsed_s = time.monotonic() - started
+        return result
+
+    def _flush_if_asked(self) -> bool:
+        """FLUSHALL a non-empty target when --flush-target (refused otherwise)."""
+        assert self.endpoint is not None
+        if not _nonempty_dbs(self.endpoint):
+            return False
+        if not self.opt.flush_target:
+            self._refuse_busy()  # checked again: keys may have arrived during validation
+        self.endpoint.client().flushall()
+        return True
+
+    def _judge(self, target: Target, summary: RdbSummary) -> list[Finding]:
+        """The findings; raises when the file cannot go (blockers without
+        --skip-unsupported, keys of slots being imported)."""
         if summary.slot_imports:  # keys of another node's slots, still on their way
             raise UsageError(f"{self.path} was saved while its Valkey cluster node was "
                              f"importing slots {' '.join(summary.slot_imports)} (an atomic "
@@ -153,6 +237,21 @@ class CopyJob:
             raise UsageError(f"{target} cannot take: " + "; ".join(b.title for b in blockers),
                              "pass --skip-unsupported to copy everything else and count those "
                              "keys as failed")
+        return findings
+
+    def _by_records(self, target: Target, started: float) -> CopyResult:
+        check = Progress(bytes_total=self.path.stat().st_size)
+
+        def validating(offset: int) -> None:
+            check.bytes_done = offset
+            self.observer(check)
+
+        with self.path.open("rb") as fh:  # phase 1: the whole file is valid, or nothing is
+            summary = summarize(fh, progress=validating,  # written
+                                raw_limit=self.opt.apply.max_bytes - 16,
+                                expiry_limit_ms=target.max_ttl_ms)
+
+        findings = self._judge(target, summary)
         if self.endpoint is None:
             return self._to_file(target, summary, findings, started)
         busy = _nonempty_dbs(self.endpoint)

@@ -12,9 +12,11 @@ from rich.table import Table
 
 from migrate.apply.commands import ApplyOptions
 from migrate.apply.copy import (
+    REPLICATION,
     CopyJob,
     CopyOptions,
     CopyResult,
+    NativeLoader,
     parse_db_map,
     refuse_busy_target,
 )
@@ -27,6 +29,7 @@ from migrate.cli.progress import Meter
 from migrate.cli.rdb import Flavor
 from migrate.endpoint import Endpoint
 from migrate.errors import ExitCode, UsageError
+from migrate.proxy.primary import check_listen
 
 
 def _render(result: CopyResult) -> None:
@@ -48,6 +51,8 @@ def _render(result: CopyResult) -> None:
     for f in result.findings:
         if f.severity.value != "info":
             out.print(f"[{f.severity.value}] {f.title}", markup=False)
+    out.print(f"path: {result.path}" + (f" (not by replication: {result.path_reason})"
+                                        if result.path != REPLICATION else ""), markup=False)
     for note in result.notes:
         out.print(f"note: {note}", markup=False)
     out.print(f"elapsed: {result.elapsed_s:.1f} s", markup=False)
@@ -101,16 +106,26 @@ def copy_cmd(
     max_bytes: Annotated[int, typer.Option(
         metavar="BYTES", help="Bytes per command for big keys (and the RESTORE payload limit).")]
     = 4 * 1024 * 1024,
+    listen: Annotated[str | None, typer.Option(
+        "--listen", metavar="HOST:PORT",
+        help="Where a target not on this machine's loopback connects to load the file "
+             "itself (default: loopback, a free port).")] = None,
+    record_by_record: Annotated[bool, typer.Option(
+        "--record-by-record", help="Write key by key even where the target could load the "
+                                   "file itself.")] = False,
     fmt: Annotated[str, typer.Option("--format", metavar="table|json",
                                       help="table or json.")] = "table",
     tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """Copy keys into a target: from an RDB file, or from a fresh snapshot of a live server
-    (--from-server), validated completely (structure and checksum) before any key is
-    written. Values go as RESTORE payloads when the target reads
-    their encoding, otherwise as typed commands (big keys split into bounded commands); TTLs
-    are kept as absolute expiry and expired keys skipped. A non-empty target is refused
-    unless --flush-target. Exit 0 when every key was written, 4 when some failed."""
+    (--from-server). An empty Redis or Valkey target that loads every record of the file
+    as it is loads it itself, as a replica of kvmigrate for the duration: the checksum is
+    verified first, and the target is sent only what kvmigrate has walked. Otherwise key by
+    key, the file validated completely (structure and checksum) before any key is written:
+    RESTORE payloads when the target reads their encoding, typed commands otherwise (big
+    keys split into bounded commands); TTLs are kept as absolute expiry and expired keys
+    skipped. A non-empty target is refused unless --flush-target. Exit 0 when every key was
+    written, 4 when some failed."""
     if fmt not in ("table", "json"):
         raise UsageError(f"unknown --format {fmt!r}", "use table or json")
     if (from_rdb is None) == (from_server is None):
@@ -127,6 +142,8 @@ def copy_cmd(
         raise UsageError(f"cannot read {from_rdb}: no such file")
     if to_rdb is not None:
         _check_writable(to_rdb, overwrite)
+    if listen is not None:
+        check_listen(listen)
     endpoint = tls_sides.apply(Endpoint.parse(target), "target") if target else None
     source = tls_sides.apply(Endpoint.parse(from_server), "source") if from_server else None
     if endpoint is not None and source is not None:  # fail before the snapshot is taken
@@ -141,8 +158,13 @@ def copy_cmd(
             else:
                 _fetch(source, from_rdb)
         assert from_rdb is not None
+        native = None
+        if endpoint is not None and not record_by_record:
+            from migrate.proxy.fileload import FileLoad
+            native = FileLoad(endpoint, listen, lambda text: err.print(f"note: {text}",
+                                                                       markup=False))
         _run(from_rdb, endpoint, to_rdb, overwrite, to, target_version, db_map, match,
-             flush_target, dry_run, skip_unsupported, max_elements, max_bytes, fmt)
+             flush_target, dry_run, skip_unsupported, max_elements, max_bytes, fmt, native)
 
 
 def _check_writable(path: Path, overwrite: bool) -> None:
@@ -184,7 +206,8 @@ def _fetch_ssh(source: Endpoint, via: str, dest: Path, key: str | None,
 def _run(from_rdb: Path, endpoint: Endpoint | None, to_rdb: Path | None, overwrite: bool,
          to: Flavor | None, target_version: str | None,
          db_map: str | None, match: str | None, flush_target: bool, dry_run: bool,
-         skip_unsupported: bool, max_elements: int, max_bytes: int, fmt: str) -> None:
+         skip_unsupported: bool, max_elements: int, max_bytes: int, fmt: str,
+         native: NativeLoader | None) -> None:
     options = CopyOptions(db_map=parse_db_map(db_map), match=match, flush_target=flush_target,
                           dry_run=dry_run, skip_unsupported=skip_unsupported,
                           apply=ApplyOptions(max_elements=max_elements, max_bytes=max_bytes))
@@ -196,13 +219,13 @@ def _run(from_rdb: Path, endpoint: Endpoint | None, to_rdb: Path | None, overwri
     with Meter("connecting" if endpoint is not None else "validating", "bytes") as meter:
         def observe(p: CopyProgress) -> None:
             last[0] = p
-            if p.phase == "validating":  # reading the whole file first: bytes of the file
+            if p.phase in ("validating", "checking", "loading"):  # bytes of the file
                 meter.update(p.bytes_done, p.bytes_total, what=p.phase, unit="bytes")
             else:  # writing: keys, out of the keys the validation counted
                 meter.update(p.keys_done, p.keys_total, what=p.phase, unit="keys")
 
         result = CopyJob(from_rdb, endpoint, options, hint, observe, out_path=to_rdb,
-                         overwrite=overwrite).run()
+                         overwrite=overwrite, native=native).run()
         meter.finish(last[0].keys_done if meter.unit == "keys" else None)
     if fmt == "json":
         print_json(result.to_dict())

@@ -13,8 +13,7 @@ COMMANDS: tuple[tuple[str, str, bool, str], ...] = (
      'Look inside RDB files.'),
     ('copy', 'copy', False,
      'Copy keys into a target: from an RDB file, or from a fresh snaps'
-     'hot of a live server (--from-server), validated completely (stru'
-     'cture and checksum) before any key is written.'),
+     'hot of a live server (--from-server).'),
     ('sync', 'sync', False,
      'Copy a live source to the target and keep it caught up; exits 0 '
      'once caught up and the verification sample passes (with --follow'

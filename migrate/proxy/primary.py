@@ -71,9 +71,13 @@ class ReplicaServer:
     def __init__(self, listen: tuple[str, int], rdb_path: Path, out_path: Path,
                  out_size: Callable[[], int], note: Callable[[str], None],
                  rdb_complete: threading.Event | None = None,
-                 released: threading.Event | None = None):
+                 released: threading.Event | None = None,
+                 rdb_limit: Callable[[], int] | None = None):
         """``released``: set when the target is about to leave on purpose (promoted by a
-        cut-over or a rollback): its link dropping then is expected, not reported."""
+        cut-over or a rollback): its link dropping then is expected, not reported.
+        ``rdb_limit``: how many bytes of a complete ``rdb_path`` may be sent so far (a
+        validator reading ahead of the transfer; with ``rdb_complete``, set when all may)."""
+        self.rdb_limit = rdb_limit
         self.rdb_path, self.out_path = rdb_path, out_path
         self.released = released if released is not None else threading.Event()
         self.out_size = out_size
@@ -87,6 +91,7 @@ class ReplicaServer:
         self.rdb_complete = rdb_complete  # None: rdb_path is complete before serving
         self.rdb_failed = threading.Event()
         self.linked = threading.Event()  # the target has the RDB and is streaming
+        self.syncing = threading.Event()  # a full resync has begun (the RDB's header is sent)
         # the target has acknowledged since its last full resync: it finished loading the
         # RDB (while loading it sends bare newlines, no ACK)
         self.loaded = threading.Event()
@@ -97,7 +102,7 @@ class ReplicaServer:
         except OSError as exc:
             raise UsageError(f"cannot listen on {listen[0]}:{listen[1]}: {exc}",
                              "pick another --listen HOST:PORT") from None
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(0.05)  # how soon close() is noticed
         self.host, self.port = self.sock.getsockname()[:2]
         self._thread: threading.Thread | None = None
 
@@ -191,6 +196,7 @@ class ReplicaServer:
             return
         size = self.rdb_path.stat().st_size
         conn.sendall(b"+FULLRESYNC %s 0\r\n$%d\r\n" % (self.replid.encode(), size))
+        self.syncing.set()
         with open(self.rdb_path, "rb") as fh:
             conn.settimeout(None)
             offset = 0
@@ -204,12 +210,15 @@ class ReplicaServer:
         assert self.rdb_complete is not None
         mark = secrets.token_hex(20).encode()
         conn.sendall(b"+FULLRESYNC %s 0\r\n$EOF:%s\r\n" % (self.replid.encode(), mark))
+        self.syncing.set()
         conn.settimeout(None)
         sent = 0
         with open(self.rdb_path, "rb") as fh:
             while True:
                 done = self.rdb_complete.is_set()
-                data = fh.read(SEND_CHUNK)
+                limit = self.rdb_limit
+                data = fh.read(SEND_CHUNK if limit is None or done else
+                               min(SEND_CHUNK, limit() - sent))
                 if data:
                     conn.sendall(data)
                     sent += len(data)

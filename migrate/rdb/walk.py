@@ -163,13 +163,19 @@ def _value(buf: mmap.mmap, i: int, tc: int) -> int:
 
 def _stream(buf: mmap.mmap, i: int, tc: int) -> int:
     n, i = _length(buf, i)
-    for _ in range(n):  # listpacks: master id (a stream id, 16 bytes), listpack
+    valid = 0
+    for _ in range(n):  # nodes: master id (a stream id, 16 bytes), listpack
         if buf[i] != 16:
             raise NotWalked(f"a stream node key that is not a stream id at byte {i}")
         i += 17
-        _container(buf, i, 16)
-        i = _skip(buf, i)
-    for _ in range(3 + (5 if tc >= 19 else 0)):  # length, ids, counters
+        listpack, end = _string(buf, i)
+        valid += _stream_node(listpack, i)
+        i = end
+    length, i = _length(buf, i)
+    if length != valid:  # Valkey 9 refuses such a stream, and exits
+        raise NotWalked(f"a stream whose length ({length}) is not the sum of its nodes' "
+                        f"entries ({valid}) at byte {i}")
+    for _ in range(2 + (5 if tc >= 19 else 0)):  # ids, counters
         _, i = _length(buf, i)
     groups, i = _length(buf, i)
     for _ in range(groups):
@@ -185,6 +191,24 @@ def _stream(buf: mmap.mmap, i: int, tc: int) -> int:
             owned, i = _length(buf, i)
             i += 16 * owned
     return i
+
+
+def _stream_node(lp: bytes, at: int) -> int:
+    """The valid entries of a stream node: its listpack's first element (an integer), after
+    the header checks a server makes."""
+    n = len(lp)
+    if n < 8 or _LP(lp, 0)[0] != n or lp[-1] != 255 or _LP(lp, 0)[1] == 0:
+        raise NotWalked(f"a damaged or empty stream node at byte {at}")
+    b = lp[6]
+    if b < 128:
+        return b
+    if b >> 5 == 6:
+        v = ((b & 31) << 8) | lp[7]
+        return v - 8192 if v >= 4096 else v
+    width = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}.get(b)
+    if width is None:
+        raise NotWalked(f"a stream node without an entry count at byte {at}")
+    return int.from_bytes(lp[7:7 + width], "little", signed=True)
 
 
 def producer_of(head: bytes) -> Producer:

@@ -1,0 +1,196 @@
+"""copy --from-rdb into an empty target: the target loads the file itself over the
+replication protocol (kvmigrate serves it), then is a primary again; the record path stays
+for --match, a non-empty target, and a file that does not validate writes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from migrate.apply.copy import RECORDS, REPLICATION
+from migrate.apply.target import Target
+from migrate.lab.fleet import Fleet
+from migrate.lab.seed import seed
+from migrate.lab.server import ServerProcess
+from migrate.proxy.fileload import _file_refusal
+from migrate.rdb.crc64 import crc64
+from migrate.serverinfo import identify
+from tests.conftest import TESTDATA, needs_testdata
+from tests.helpers import run_cli
+from tests.rdb.snapshot import differences, server_snapshot, without_consumer_times
+
+
+@pytest.fixture(scope="module")
+def redis70(session_lab: Fleet, tmp_path_factory: pytest.TempPathFactory) \
+        -> tuple[ServerProcess, Path]:
+    server = session_lab.start("redis-7.0")
+    seed(server.endpoint, keys=1500, seed_value=7)
+    server.client(0).save()
+    path = tmp_path_factory.mktemp("copy-r70") / "redis70.rdb"
+    shutil.copy(Path(server.directory) / "dump.rdb", path)
+    return server, path
+
+
+def _copy(*args: str) -> tuple[int, dict, str]:
+    res = run_cli("copy", *args, "--format", "json")
+    data = json.loads(res.stdout) if res.stdout.strip() else {}
+    return res.code, data, res.stderr
+
+
+def _same(source: ServerProcess, target: ServerProcess) -> None:
+    assert differences(without_consumer_times(server_snapshot(source.endpoint)),
+                       without_consumer_times(server_snapshot(target.endpoint))) == []
+
+
+@pytest.mark.parametrize("spec", ["valkey-8.0", "valkey-9"])
+def test_empty_target_loads_the_file_itself(lab: Fleet, redis70: tuple[ServerProcess, Path],
+                                            spec: str) -> None:
+    source, rdb = redis70
+    target = lab.start(spec)
+    code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url)
+    assert code == 0, stderr
+    assert data["path"] == REPLICATION, data["path_reason"]
+    assert data["failed"] == 0 and data["restored"] == 0 and data["transcoded"] == 0
+    assert data["keys"] == sum(source.client(db).dbsize() for db in range(16))
+    replication = target.client().info("replication")
+    assert replication["role"] == "master"  # detached again
+    _same(source, target)
+    target.client(0).set("writable", "yes")  # a primary: it takes writes
+    res = run_cli("copy", "--from-rdb", str(rdb), "--target", target.url, "--flush-target")
+    assert res.code == 0, res.stderr
+    assert "path: loaded by the target itself (replication)" in res.stdout
+    assert target.client(0).get("writable") is None
+    _same(source, target)
+
+
+def test_match_goes_record_by_record(lab: Fleet, redis70: tuple[ServerProcess, Path]) -> None:
+    source, rdb = redis70
+    target = lab.start("valkey-9")
+    code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url,
+                               "--match", "*")
+    assert code == 0, stderr
+    assert data["path"] == RECORDS and "--match" in data["path_reason"]
+    assert data["restored"] + data["transcoded"] == data["keys"] > 0
+    _same(source, target)
+
+
+def test_non_empty_target_goes_record_by_record(lab: Fleet,
+                                                redis70: tuple[ServerProcess, Path]) -> None:
+    source, rdb = redis70
+    target = lab.start("valkey-8.0")
+    target.client(5).set("precious", "1")  # a database the file does not use
+    code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url,
+                               "--match", "*", "--db-map", "5:6")
+    assert code == 2 and "not empty" in stderr  # refused, as before
+    res = run_cli("copy", "--from-rdb", str(rdb), "--target", target.url, "--match", "*")
+    assert res.code == 2 and target.client(5).get("precious") == b"1"
+    code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url,
+                               "--flush-target", "--db-map", "9:9")
+    assert code == 0, stderr
+    assert data["path"] == RECORDS and "--db-map" in data["path_reason"]
+    _same(source, target)
+
+
+def test_corrupt_file_writes_nothing(lab: Fleet, redis70: tuple[ServerProcess, Path],
+                                     tmp_path: Path) -> None:
+    _, rdb = redis70
+    target = lab.start("valkey-9")
+    data = rdb.read_bytes()
+    bad = tmp_path / "bad.rdb"
+    bad.write_bytes(data[:-20] + bytes([data[-20] ^ 0x55]) + data[-19:])
+    res = run_cli("copy", "--from-rdb", str(bad), "--target", target.url)
+    assert res.code == 2 and "invalid RDB at byte" in res.stderr
+    assert [line for line in res.stderr.splitlines() if "error" in line] == \
+        [res.stderr.splitlines()[-1]]  # one line
+    assert target.client().info("replication")["role"] == "master"
+    assert sum(target.client(db).dbsize() for db in range(16)) == 0
+
+
+def _state(server: ServerProcess) -> dict:
+    return {"role": server.client().info("replication")["role"],
+            "diskless": server.client().config_get("repl-diskless-load")["repl-diskless-load"]}
+
+
+@needs_testdata
+def test_every_corpus_file_the_target_may_load_itself_ends_as_key_by_key(lab: Fleet) -> None:
+    """Differential, on files of other projects and Redis's test suite: whatever path the
+    copy takes, the target stays up, ends a primary with its own settings, and holds what a
+    key-by-key copy of the same file gives (or both copies refuse the file)."""
+    fast, slow = lab.start("valkey-9"), lab.start("valkey-9")
+    before = _state(fast)
+    files = [f for f in sorted(TESTDATA.rglob("*.rdb"))
+             if _file_refusal(f, Target(identify(fast.client().info("server")))) is None]
+    assert len(files) >= 10
+    paths = {}
+    for f in files:
+        a = run_cli("copy", "--from-rdb", str(f), "--target", fast.url, "--flush-target",
+                    "--format", "json")
+        b = run_cli("copy", "--from-rdb", str(f), "--target", slow.url, "--flush-target",
+                    "--record-by-record", "--format", "json")
+        assert fast.client().ping(), f.name  # up
+        assert _state(fast) == before, f.name
+        assert (a.code == 0) == (b.code == 0), (f.name, a.stderr, b.stderr)
+        if a.code == 0:
+            paths[f.name] = json.loads(a.stdout)["path"]
+            assert differences(server_snapshot(fast.endpoint),
+                               server_snapshot(slow.endpoint)) == [], f.name
+    assert REPLICATION in paths.values() and RECORDS in paths.values()
+
+
+def _late(server: ServerProcess, tmp: Path, bulk_keys: int) -> Path:
+    """An RDB whose database 0 holds ``bulk_keys`` strings (several megabytes: sent to the
+    target before the walk reaches database 1) and whose database 1 holds what the caller
+    wrote there; saved by ``server``."""
+    client = server.client(0)
+    pipe = client.pipeline(transaction=False)
+    for i in range(bulk_keys):
+        pipe.set(f"bulk:{i}", "v" * 300)
+    pipe.execute()
+    client.save()
+    path = tmp / "late.rdb"
+    shutil.copy(Path(server.directory) / "dump.rdb", path)
+    return path
+
+
+def test_a_key_the_target_cannot_load_as_it_is_cuts_the_transfer(
+        lab: Fleet, tmp_path: Path) -> None:
+    """Redis 8 into Redis 8: a hash with field TTLs (left to the key-by-key path) comes after
+    megabytes already sent. The transfer is cut, the target drops what it had, and the copy
+    goes key by key: every key arrives, the field TTLs with it."""
+    source, target = lab.start("redis-8"), lab.start("redis-8")
+    source.client(1).hset("late:hash", mapping={"a": "1", "b": "2"})
+    source.client(1).execute_command("HPEXPIRE", "late:hash", 600_000, "FIELDS", 1, "a")
+    rdb = _late(source, tmp_path, 20_000)
+    before = _state(target)
+    code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url)
+    assert code == 0, stderr
+    assert data["path"] == RECORDS and "cannot load the file as it is" in data["path_reason"]
+    assert _state(target) == before
+    log = target.log_path.read_text(errors="replace")
+    assert "REPLICA sync: Loading DB in memory" in log  # it had begun loading the file
+    assert differences(server_snapshot(source.endpoint), server_snapshot(target.endpoint)) == []
+
+
+def test_a_damaged_container_never_reaches_the_target(lab: Fleet, tmp_path: Path) -> None:
+    """A listpack whose header lies, in a file whose checksum is right (as a buggy writer
+    would make it), after megabytes already sent: the walk stops before the target sees
+    it (a server exits on such a record), the target stays up and empty, and the key-by-key
+    reader names the defect."""
+    source, target = lab.start("valkey-8.0"), lab.start("valkey-8.0")
+    source.client(1).hset("late:hash", mapping={"field": "value"})  # a listpack
+    rdb = _late(source, tmp_path, 20_000)
+    data = bytearray(rdb.read_bytes())
+    at = data.index(b"\x10\x09late:hash") + 11  # type 16, the key, then the listpack
+    assert data[at] < 64  # stored as it is, its length in one byte
+    data[at + 1] ^= 0x01  # the listpack's total-bytes field
+    data[-8:] = crc64(bytes(data[:-8])).to_bytes(8, "little")
+    bad = tmp_path / "bad-listpack.rdb"
+    bad.write_bytes(bytes(data))
+    before = _state(target)
+    res = run_cli("copy", "--from-rdb", str(bad), "--target", target.url)
+    assert res.code == 2 and "invalid RDB at byte" in res.stderr, res.stderr
+    assert target.client().ping() and _state(target) == before
+    assert sum(target.client(db).dbsize() for db in range(16)) == 0
