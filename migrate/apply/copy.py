@@ -110,6 +110,17 @@ def _nonempty_dbs(endpoint: Endpoint) -> dict[int, int]:
     return {int(name[2:]): int(v["keys"]) for name, v in info.items() if int(v["keys"])}
 
 
+def refuse_replica_target(endpoint: Endpoint) -> None:
+    """A replica takes no writes (and would drop what it was given at its next sync)."""
+    info = endpoint.client().info("replication")
+    if info.get("role", "master") != "master":
+        primary = f"{info.get('master_host', '?')}:{info.get('master_port', '?')}"
+        raise UsageError(f"target {endpoint.display()} is a replica (of {primary})",
+                         "copy into a primary: run REPLICAOF NO ONE on it (a copy stopped "
+                         "while the target loaded the file leaves it a replica of kvmigrate; "
+                         "CONFIG SET repl-diskless-load to your value again too)")
+
+
 def refuse_busy_target(endpoint: Endpoint) -> None:
     """Raise the refusal for a target that holds keys (the caller did not ask to flush)."""
     busy = _nonempty_dbs(endpoint)
@@ -159,6 +170,8 @@ class CopyJob:
             raise UsageError(f"{self.out_path} exists", "pass --overwrite to replace it")
         # connect first: an unreachable, wrong or busy target fails before a long validation
         target = self._identify()
+        if self.endpoint is not None and not self.opt.dry_run:
+            refuse_replica_target(self.endpoint)
         if self.endpoint is not None and not self.opt.flush_target and not self.opt.dry_run:
             self._refuse_busy()
         why = self._not_native(target)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,7 @@ from migrate.proxy.fileload import _file_refusal
 from migrate.rdb.crc64 import crc64
 from migrate.serverinfo import identify
 from tests.conftest import TESTDATA, needs_testdata
-from tests.helpers import run_cli
+from tests.helpers import run_cli, wait_for
 from tests.rdb.snapshot import differences, server_snapshot, without_consumer_times
 
 
@@ -194,3 +197,35 @@ def test_a_damaged_container_never_reaches_the_target(lab: Fleet, tmp_path: Path
     assert res.code == 2 and "invalid RDB at byte" in res.stderr, res.stderr
     assert target.client().ping() and _state(target) == before
     assert sum(target.client(db).dbsize() for db in range(16)) == 0
+
+
+def test_kvmigrate_killed_while_the_target_loads(lab: Fleet, tmp_path: Path) -> None:
+    """SIGKILL while the target loads the file: the target is left a replica of the dead
+    listener, holding nothing (the transfer was cut); a new copy refuses it in one line
+    naming REPLICAOF NO ONE, and once that is done the copy runs to the end."""
+    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
+    source.client().execute_command("DEBUG", "POPULATE", 600_000, "k", 64)
+    source.client().save()
+    rdb = tmp_path / "big.rdb"
+    shutil.copy(Path(source.directory) / "dump.rdb", rdb)
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "copy", "--from-rdb", str(rdb),
+                             "--target", target.url], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    client = target.client()
+    try:
+        deadline = time.monotonic() + 120
+        while client.info("replication")["role"] == "master":  # until it is sent REPLICAOF
+            assert proc.poll() is None and time.monotonic() < deadline
+        proc.kill()
+    finally:
+        proc.wait(30)
+    wait_for(lambda: client.info("replication")["role"] == "slave" and
+             not int(client.info("persistence")["loading"]) and client.dbsize() == 0,
+             "the target drops the cut transfer", timeout=60)
+    res = run_cli("copy", "--from-rdb", str(rdb), "--target", target.url)
+    assert res.code == 2 and "is a replica" in res.stderr and "REPLICAOF NO ONE" in res.stderr
+    assert len([ln for ln in res.stderr.splitlines() if ln.startswith("kvmigrate: error")]) == 1
+    client.execute_command("REPLICAOF", "NO", "ONE")
+    code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url)
+    assert code == 0 and data["path"] == REPLICATION, stderr
+    assert client.dbsize() == 600_000
