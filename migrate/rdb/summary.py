@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from migrate.rdb.reader import RdbReader
 from migrate.rdb.records import Aux, End, Entry, Function, ModuleAux, Producer, SlotImport, SlotInfo
@@ -88,6 +88,75 @@ class RdbSummary:
         }
 
 
+class Expiries:
+    """Keys with a TTL, counted as they are read (:func:`summarize` and the fast walk,
+    migrate.rdb.walk, both fill a summary with it)."""
+
+    def __init__(self, now_ms: int, expiry_limit_ms: int | None):
+        self.now = now_ms
+        self.beyond = None if expiry_limit_ms is None else now_ms + expiry_limit_ms
+        self.with_ttl = self.expired = self.beyond_count = 0
+        self.earliest: int | None = None
+        self.latest: int | None = None
+        self.first_beyond: tuple[int, bytes, int] | None = None
+
+    def add(self, expire_ms: int) -> bool:
+        """Count a key; True when it is the first beyond the limit (the caller then sets
+        ``first_beyond``)."""
+        self.with_ttl += 1
+        if expire_ms <= self.now:
+            self.expired += 1
+        if self.earliest is None or expire_ms < self.earliest:
+            self.earliest = expire_ms
+        if self.latest is None or expire_ms > self.latest:
+            self.latest = expire_ms
+        if self.beyond is not None and expire_ms > self.beyond:
+            self.beyond_count += 1
+            return self.beyond_count == 1
+        return False
+
+    def into(self, s: RdbSummary) -> None:
+        s.with_ttl, s.expired = self.with_ttl, self.expired
+        s.earliest_expiry_ms, s.latest_expiry_ms = self.earliest, self.latest
+        s.beyond_expiry_limit, s.first_beyond_expiry_limit = self.beyond_count, \
+            self.first_beyond
+
+
+class Biggest:
+    """The ``TOP`` biggest of what is offered, by size (ties: the first offered first)."""
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[int, int, Any]] = []
+        self.floor = -1  # the size an item must reach to enter, once the list is full
+        self._seq = 0
+
+    def offer(self, size: int, item: Any) -> int:
+        """Offer ``item``; returns the new floor (callers skip smaller items cheaply)."""
+        self._seq += 1
+        entry = (size, -self._seq, item)
+        heap = self.heap
+        if len(heap) < TOP:
+            heapq.heappush(heap, entry)
+        elif entry > heap[0]:
+            heapq.heapreplace(heap, entry)
+        if len(heap) == TOP:
+            self.floor = heap[0][0]
+        return self.floor
+
+    def items(self) -> list[Any]:
+        """Biggest first."""
+        return [item for _, _, item in sorted(self.heap, key=lambda e: e[:2], reverse=True)]
+
+
+def count_keys(s: RdbSummary, db: int, type_code: int, kind: str, encoding: str,
+               n: int) -> None:
+    s.keys += n
+    s.by_db[db] += n
+    s.by_type[kind] += n
+    s.by_encoding[(kind, encoding)] += n
+    s.type_codes[type_code] += n
+
+
 def summarize(stream: BinaryIO, *, now_ms: int | None = None,
               progress: Callable[[int], None] | None = None,
               raw_limit: int = 4 * 1024 * 1024,
@@ -95,20 +164,17 @@ def summarize(stream: BinaryIO, *, now_ms: int | None = None,
     """Read the whole stream (raising RdbFormatError on any defect) and summarize it;
     ``progress(bytes_read)`` is called now and then. ``expiry_limit_ms``: count the keys
     that expire more than this far ahead (a target's longest TTL)."""
-    now = int(time.time() * 1000) if now_ms is None else now_ms
-    beyond = None if expiry_limit_ms is None else now + expiry_limit_ms
+    expiries = Expiries(int(time.time() * 1000) if now_ms is None else now_ms,
+                        expiry_limit_ms)
     reader = RdbReader(stream, keep_raw=False)
     s = RdbSummary(reader.producer)
-    heap: list[tuple[int, int, KeyInfo]] = []
+    biggest = Biggest()
     floor = -1  # size a key must pass to enter the top list (once it is full)
-    seq = 0
     elements = 0
     field_ttl_fields = 0
     count = 0
     # keys counted per (db, type byte, kind, encoding): the Counters are derived at the end
     groups: Counter[tuple[int, int, str, str]] = Counter()
-    with_ttl = expired = 0
-    earliest = latest = None
     for rec in reader.records():
         count += 1
         if progress is not None and count % 2048 == 0:
@@ -127,35 +193,17 @@ def summarize(stream: BinaryIO, *, now_ms: int | None = None,
                 elements = field_ttl_fields = 0
                 continue
             groups[(rec.db, rec.type_code, rec.kind, rec.encoding)] += 1
-            exp = rec.expire_ms
-            if exp is not None:
-                with_ttl += 1
-                if exp <= now:
-                    expired += 1
-                if earliest is None or exp < earliest:
-                    earliest = exp
-                if latest is None or exp > latest:
-                    latest = exp
-                if beyond is not None and exp > beyond:
-                    s.beyond_expiry_limit += 1
-                    if s.first_beyond_expiry_limit is None:
-                        s.first_beyond_expiry_limit = (rec.db, rec.key, exp)
+            if rec.expire_ms is not None and expiries.add(rec.expire_ms):
+                expiries.first_beyond = (rec.db, rec.key, rec.expire_ms)
             if field_ttl_fields:
                 s.field_ttl_hashes += 1
                 s.fields_with_ttl += field_ttl_fields
             if rec.kind == "module":
                 s.modules[rec.value.name] += 1
                 s.first_module_key.setdefault(rec.value.name, (rec.db, rec.key))
-            seq += 1
             if rec.size >= floor:
-                info = KeyInfo(rec.db, rec.key, rec.kind, rec.encoding, rec.size, elements)
-                item = (rec.size, -seq, info)
-                if len(heap) < TOP:
-                    heapq.heappush(heap, item)
-                elif item > heap[0]:
-                    heapq.heapreplace(heap, item)
-                if len(heap) == TOP:
-                    floor = heap[0][0]
+                floor = biggest.offer(rec.size, KeyInfo(rec.db, rec.key, rec.kind,
+                                                        rec.encoding, rec.size, elements))
             elements = field_ttl_fields = 0
         elif isinstance(rec, Aux):
             name = rec.name.decode(errors="backslashreplace")
@@ -175,14 +223,9 @@ def summarize(stream: BinaryIO, *, now_ms: int | None = None,
             s.checksum = "verified" if rec.verified else (
                 "absent" if reader.producer.rdb_version >= 5 else "none")
     for (db, type_code, kind, encoding), n in groups.items():
-        s.keys += n
-        s.by_db[db] += n
-        s.by_type[kind] += n
-        s.by_encoding[(kind, encoding)] += n
-        s.type_codes[type_code] += n
-    s.with_ttl, s.expired = with_ttl, expired
-    s.earliest_expiry_ms, s.latest_expiry_ms = earliest, latest
+        count_keys(s, db, type_code, kind, encoding, n)
+    expiries.into(s)
     s.seconds_expiry = reader.seconds_expiry
     s.file_bytes = reader.input.offset
-    s.biggest = [i for _, _, i in sorted(heap, reverse=True)]
+    s.biggest = biggest.items()
     return s

@@ -16,7 +16,6 @@ megabytes, so the resident size stays flat whatever the file's size.
 
 from __future__ import annotations
 
-import heapq
 import io
 import mmap
 import struct
@@ -29,7 +28,7 @@ from migrate.rdb.errors import RdbFormatError
 from migrate.rdb.reader import REDIS_VERSIONS, VALKEY_VERSIONS
 from migrate.rdb.records import TYPE_NAMES, Function, Producer
 from migrate.rdb.source import RdbInput
-from migrate.rdb.summary import TOP, KeyInfo, RdbSummary
+from migrate.rdb.summary import Biggest, Expiries, KeyInfo, RdbSummary, count_keys
 
 ADVANCE_BYTES = 1 << 20  # report progress (and release pages) about this often
 RELEASE_BYTES = 16 << 20
@@ -232,7 +231,7 @@ def walk(path: Path, *, advance: Callable[[int], None] | None = None,
             return _walk(buf, advance or (lambda offset: None), accept or (lambda tc: True),
                          int(time.time() * 1000) if now_ms is None else now_ms,
                          expiry_limit_ms)
-        except (IndexError, ValueError) as exc:
+        except (IndexError, ValueError, struct.error) as exc:
             raise RdbFormatError(len(buf), f"truncated or malformed ({exc})") from None
 
 
@@ -241,14 +240,12 @@ def _walk(buf: mmap.mmap, advance: Callable[[int], None], accept: Callable[[int]
     size = len(buf)
     s = RdbSummary(producer_of(buf[:9]), file_bytes=size, checksum="unchecked")
     producer = s.producer
-    beyond = None if expiry_limit_ms is None else now + expiry_limit_ms
+    expiries = Expiries(now, expiry_limit_ms)
     counts: dict[int, list[int]] = {}  # db -> keys per type byte
     per_type = counts.setdefault(0, [0] * 256)
     ok = [tc in WALKED and accept(tc) for tc in range(256)]
-    heap: list[tuple[int, int, int, int, int]] = []  # (size, -seq, key offset, db, type)
+    biggest = Biggest()  # of (size, key offset, db, type byte)
     floor = -1
-    seq = with_ttl = expired = 0
-    earliest = latest = None
     db = 0
     expire: int | None = None
     start = -1  # where the current key's record began (its expire / idle / freq prefix)
@@ -285,29 +282,12 @@ def _walk(buf: mmap.mmap, advance: Callable[[int], None], accept: Callable[[int]
             else:
                 i = _value(buf, i, op)
             per_type[op] += 1
-            if expire is not None:
-                with_ttl += 1
-                if expire <= now:
-                    expired += 1
-                if earliest is None or expire < earliest:
-                    earliest = expire
-                if latest is None or expire > latest:
-                    latest = expire
-                if beyond is not None and expire > beyond:
-                    s.beyond_expiry_limit += 1
-                    if s.first_beyond_expiry_limit is None:
-                        s.first_beyond_expiry_limit = (db, _string(buf, key)[0], expire)
-                expire = None
+            if expire is not None and expiries.add(expire):
+                expiries.first_beyond = (db, _string(buf, key)[0], expire)
+            expire = None
             n = i - start
             if n >= floor:
-                seq += 1
-                item = (n, -seq, key, db, op)
-                if len(heap) < TOP:
-                    heapq.heappush(heap, item)
-                elif item > heap[0]:
-                    heapq.heapreplace(heap, item)
-                if len(heap) == TOP:
-                    floor = heap[0][0]
+                floor = biggest.offer(n, (n, key, db, op))
             start = -1
             continue
         if op == 252:  # expire, ms
@@ -355,16 +335,10 @@ def _walk(buf: mmap.mmap, advance: Callable[[int], None], accept: Callable[[int]
     for d, per in counts.items():
         for tc, n in enumerate(per):
             if n:
-                kind, encoding = TYPE_NAMES[tc]
-                s.keys += n
-                s.by_db[d] += n
-                s.by_type[kind] += n
-                s.by_encoding[(kind, encoding)] += n
-                s.type_codes[tc] += n
-    s.with_ttl, s.expired = with_ttl, expired
-    s.earliest_expiry_ms, s.latest_expiry_ms = earliest, latest
+                count_keys(s, d, tc, *TYPE_NAMES[tc], n)
+    expiries.into(s)
     s.biggest = [KeyInfo(d, _string(buf, k)[0], *TYPE_NAMES[tc], n, 0)
-                 for n, _, k, d, tc in sorted(heap, reverse=True)]
+                 for n, k, d, tc in biggest.items()]
     return s
 
 
