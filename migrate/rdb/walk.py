@@ -32,6 +32,7 @@ from migrate.rdb.summary import Biggest, Expiries, KeyInfo, RdbSummary, count_ke
 
 ADVANCE_BYTES = 1 << 20  # report progress (and release pages) about this often
 RELEASE_BYTES = 16 << 20
+STEP = 1024  # elements of a big collection walked between two looks at what to release
 BLOBS = frozenset({0, 9, 10, 11, 12, 13, 16, 17, 20})  # one string each
 STREAMS = frozenset({15, 19, 21})
 WALKED = BLOBS | STREAMS | {1, 2, 3, 4, 5, 14, 18}
@@ -121,8 +122,9 @@ def _container(buf: mmap.mmap, i: int, tc: int) -> None:
         raise NotWalked(f"a damaged or empty container at byte {i}")
 
 
-def _value(buf: mmap.mmap, i: int, tc: int) -> int:
-    """The offset after a value of type ``tc`` (in :data:`WALKED`) starting at ``i``."""
+def _value(buf: mmap.mmap, i: int, tc: int, release: Callable[[int], None]) -> int:
+    """The offset after a value of type ``tc`` (in :data:`WALKED`) starting at ``i``;
+    ``release(offset)`` is called between steps of a big collection."""
     if tc in BLOBS:
         if tc in CONTAINERS:
             _container(buf, i, tc)
@@ -132,6 +134,14 @@ def _value(buf: mmap.mmap, i: int, tc: int) -> int:
     n, i = _length(buf, i)
     if n == 0:
         raise NotWalked(f"an empty key at byte {i}")
+    while n > STEP:
+        i = _elements(buf, i, tc, STEP)
+        n -= STEP
+        release(i)
+    return _elements(buf, i, tc, n)
+
+
+def _elements(buf: mmap.mmap, i: int, tc: int, n: int) -> int:
     skip = _skip
     if tc == 1 or tc == 2:
         for _ in range(n):
@@ -251,18 +261,22 @@ def _walk(buf: mmap.mmap, advance: Callable[[int], None], accept: Callable[[int]
     start = -1  # where the current key's record began (its expire / idle / freq prefix)
     i = 9
     mark = ADVANCE_BYTES
-    released = 0
+    released = [0]
     skip = _skip
+
+    def release(upto: int) -> None:  # the pages behind ``upto``: never read again
+        if upto - released[0] >= RELEASE_BYTES and upto <= size:
+            cut = (upto - RELEASE_BYTES // 2) & ~(mmap.PAGESIZE - 1)
+            buf.madvise(mmap.MADV_DONTNEED, released[0], cut - released[0])
+            released[0] = cut
+
     while True:
         if i >= mark:
             if i > size:
                 raise RdbFormatError(size, "truncated: the file ends inside a record")
             advance(i)
             mark = i + ADVANCE_BYTES
-            if i - released >= RELEASE_BYTES:
-                cut = (i - RELEASE_BYTES // 2) & ~(mmap.PAGESIZE - 1)
-                buf.madvise(mmap.MADV_DONTNEED, released, cut - released)
-                released = cut
+            release(i)
         at = i
         op = buf[i]
         i += 1
@@ -280,7 +294,7 @@ def _walk(buf: mmap.mmap, advance: Callable[[int], None], accept: Callable[[int]
                 b = buf[i]
                 i = i + 1 + b if b < 64 else skip(buf, i)
             else:
-                i = _value(buf, i, op)
+                i = _value(buf, i, op, release)
             per_type[op] += 1
             if expire is not None and expiries.add(expire):
                 expiries.first_beyond = (db, _string(buf, key)[0], expire)
