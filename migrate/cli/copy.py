@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -144,6 +145,8 @@ def copy_cmd(
         _check_writable(to_rdb, overwrite)
     if listen is not None:
         check_listen(listen)
+    # SIGTERM as Ctrl-C: a target loading the file is detached and set back on the way out
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     endpoint = tls_sides.apply(Endpoint.parse(target), "target") if target else None
     source = tls_sides.apply(Endpoint.parse(from_server), "source") if from_server else None
     if endpoint is not None and source is not None:  # fail before the snapshot is taken

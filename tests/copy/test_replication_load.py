@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -48,7 +49,7 @@ def _same(source: ServerProcess, target: ServerProcess) -> None:
                        without_consumer_times(server_snapshot(target.endpoint))) == []
 
 
-@pytest.mark.parametrize("spec", ["valkey-8.0", "valkey-9"])
+@pytest.mark.parametrize("spec", ["valkey-8.0", "valkey-9", "redis-7.0", "redis-8"])
 def test_empty_target_loads_the_file_itself(lab: Fleet, redis70: tuple[ServerProcess, Path],
                                             spec: str) -> None:
     source, rdb = redis70
@@ -199,26 +200,54 @@ def test_a_damaged_container_never_reaches_the_target(lab: Fleet, tmp_path: Path
     assert sum(target.client(db).dbsize() for db in range(16)) == 0
 
 
-def test_kvmigrate_killed_while_the_target_loads(lab: Fleet, tmp_path: Path) -> None:
-    """SIGKILL while the target loads the file: the target is left a replica of the dead
-    listener, holding nothing (the transfer was cut); a new copy refuses it in one line
-    naming REPLICAOF NO ONE, and once that is done the copy runs to the end."""
-    source, target = lab.start("redis-7.0"), lab.start("valkey-8.0")
+@pytest.fixture(scope="module")
+def big_rdb(session_lab: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """600,000 keys: the target takes a while to load them."""
+    source = session_lab.start("redis-7.0")
     source.client().execute_command("DEBUG", "POPULATE", 600_000, "k", 64)
     source.client().save()
-    rdb = tmp_path / "big.rdb"
+    rdb = tmp_path_factory.mktemp("copy-big") / "big.rdb"
     shutil.copy(Path(source.directory) / "dump.rdb", rdb)
+    return rdb
+
+
+def _signal_while_loading(rdb: Path, target: ServerProcess, signum: int) -> str:
+    """Run a copy into ``target`` and send it ``signum`` once the target was told to
+    replicate kvmigrate (while it loads); returns the copy's stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "migrate", "copy", "--from-rdb", str(rdb),
                              "--target", target.url], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, text=True)
     client = target.client()
     try:
         deadline = time.monotonic() + 120
         while client.info("replication")["role"] == "master":  # until it is sent REPLICAOF
             assert proc.poll() is None and time.monotonic() < deadline
-        proc.kill()
+        proc.send_signal(signum)
+        return proc.communicate(timeout=60)[1]
     finally:
-        proc.wait(30)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_kvmigrate_stopped_while_the_target_loads(lab: Fleet, big_rdb: Path) -> None:
+    """SIGTERM (or Ctrl-C) while the target loads the file: the transfer is cut, the target
+    is detached, holds nothing and has its own repl-diskless-load again; exit 130."""
+    target = lab.start("valkey-9")
+    before = _state(target)
+    stderr = _signal_while_loading(big_rdb, target, signal.SIGTERM)
+    assert "kvmigrate: interrupted" in stderr, stderr
+    assert _state(target) == before
+    assert target.client().dbsize() == 0
+
+
+def test_kvmigrate_killed_while_the_target_loads(lab: Fleet, big_rdb: Path) -> None:
+    """SIGKILL while the target loads the file: the target is left a replica of the dead
+    listener, holding nothing (the transfer was cut); a new copy refuses it in one line
+    naming REPLICAOF NO ONE, and once that is done the copy runs to the end."""
+    target = lab.start("valkey-8.0")
+    rdb = big_rdb
+    _signal_while_loading(rdb, target, signal.SIGKILL)
+    client = target.client()
     wait_for(lambda: client.info("replication")["role"] == "slave" and
              not int(client.info("persistence")["loading"]) and client.dbsize() == 0,
              "the target drops the cut transfer", timeout=60)
