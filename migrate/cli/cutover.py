@@ -20,7 +20,7 @@ from migrate.cutover.interrupted import (
 )
 from migrate.cutover.link import ClusterLink, ReplicaModeLink, link_for
 from migrate.cutover.rollback import rollback
-from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck
+from migrate.cutover.run import Cutover, CutoverOptions, CutoverResult, FinalCheck, drop_heartbeat
 from migrate.cutover.state import SyncState
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError, UsageError
@@ -187,6 +187,9 @@ def cutover(
                 restart_options(REGISTRY[state.mode].resumes,
                                 isinstance(link, ReplicaModeLink | ClusterLink)))
         except TookEffect as exc:
+            # killed before (or inside) its last step: kvmigrate's heartbeat key may still
+            # be on the target, which clients now use
+            drop_heartbeat(tgt)
             raise _completed(state, record or {}, exc) from None
         if note:
             err.print(note, markup=False)

@@ -30,6 +30,7 @@ import pytest
 import redis
 
 from migrate.lab.server import ServerProcess
+from migrate.verify.model import HEARTBEAT_KEY
 from tests.faults import test_link_faults
 from tests.faults.acked import lost_writes
 from tests.faults.faultproxy import Link
@@ -329,6 +330,7 @@ def test_cutover_sigkilled_inside_a_step(rig: Rig, case: str) -> None:
         assert run is None or run.wait(30) == 0  # the promotion stopped the sync
         if inside.took_effect:
             assert "the cut-over took effect; nothing to run again" in errors[0]
+            assert not rig.target.client().exists(HEARTBEAT_KEY)  # removed by the second run
             assert "now marked completed (`kvmigrate rollback" in errors[0]
             # the fence's previous value was on record before the source took it: the
             # completed record can be rolled back, and the old source is the primary again
