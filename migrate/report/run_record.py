@@ -108,6 +108,8 @@ def _switch(record: dict[str, Any] | None) -> dict[str, Any] | None:
             "paused_ms": record.get("paused_ms"), "pause_window": window,
             "promoted_at": record.get("promoted_at"), "final_offset": record.get("final_offset"),
             "final_verification": verify["detail"].get("summary") if verify else None,
+            "took_effect": bool(record.get("took_effect") or record.get("ok")),
+            "late_write_bytes": int(record.get("late_write_bytes") or 0),
             "fenced": bool(fence), "fenced_primaries": len(record.get("fences") or []),
             "clients_left": len(record.get("clients_left") or []), "steps": steps}
 

@@ -86,6 +86,10 @@ def _summary(report: dict[str, Any]) -> list[str]:
         if rec["ok"]:
             items.append(f"{what}: done, writes paused {_num(rec['paused_ms'])} ms; "
                          f"promoted at {when(rec['promoted_at'])}")
+        elif rec.get("late_write_bytes") and rec.get("took_effect"):
+            items.append(f"{what}: took effect (promoted at {when(rec['promoted_at'])}), but "
+                         f"{_num(rec['late_write_bytes'])} bytes of writes reached the old "
+                         "primary after the final offset and are not on the new one")
         else:
             items.append(f"{what}: did not complete ({rec['error'] or 'see its steps'})")
     if cut is None:
@@ -95,7 +99,10 @@ def _summary(report: dict[str, Any]) -> list[str]:
 
 def _switch_blocks(what: str, rec: dict[str, Any]) -> list[b.Block]:
     out: list[b.Block] = [b.Heading(what)]
-    facts = [f"Result: {'done' if rec['ok'] else 'failed: ' + str(rec['error'])}",
+    result = "done" if rec["ok"] else (
+        "took effect, with writes left on the old primary: " if rec.get("late_write_bytes")
+        and rec.get("took_effect") else "failed: ") + ("" if rec["ok"] else str(rec["error"]))
+    facts = [f"Result: {result}",
              f"Write pause: {_num(rec['paused_ms'])} ms"
              + (f", from {_clock(rec['pause_window']['start'])} to "
                 f"{_clock(rec['pause_window']['end'])} UTC" if rec["pause_window"] else "")]

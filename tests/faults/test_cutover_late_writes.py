@@ -74,6 +74,11 @@ def test_writes_after_the_final_offset_end_the_cutover_with_exit_4(rig: Rig) -> 
     assert missing and missing[0] in (paused_at + 1, paused_at + 2), (paused_at, missing[:3])
     assert missing == list(range(missing[0], acknowledged + 1)), (acknowledged, missing[-3:])
     assert run.wait(30) == 0  # the promotion stopped the sync
+    review = run_cli("report", "--state", str(rig.state), "--format", "markdown")
+    assert review.code == 0, review.output[-3000:]
+    assert "Cut-over: took effect (promoted at" in review.stdout, review.stdout
+    assert f"but {late:,} bytes of writes reached the old primary after the final offset" \
+        in review.stdout
     # the record is a cut-over that took effect: it can be rolled back, once the user says
     # the late writes may go (the rollback replaces the old primary's data)
     refused = run_cli("rollback", "--state", str(rig.state), "--yes")
