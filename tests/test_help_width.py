@@ -87,8 +87,8 @@ def test_the_long_names_of_issue_18_are_whole_at_80_columns() -> None:
 
 
 def test_docstrings_are_reflowed_not_broken_where_the_source_broke_them() -> None:
-    # copy's docstring breaks "the target reads" / "their encoding" in the source file; at
-    # 200 columns a re-flowed paragraph has no line ending there
+    # copy's docstring breaks "typed" / "commands otherwise" in the source file; at 200
+    # columns a re-flowed paragraph has no line ending there
     text = run_cli("copy", "--help", env={"COLUMNS": "200"}).stdout
     assert "when the target reads their encoding" in text
-    assert "TTLs are kept as absolute expiry" in text
+    assert "typed commands otherwise" in text

@@ -210,6 +210,9 @@ class CopyJob:
 
         def before_end(summary: RdbSummary) -> None:  # the last bytes are not sent yet
             findings.extend(self._judge(target, summary))
+            if any(f.severity == Severity.BLOCKER for f in findings):  # --skip-unsupported
+                raise NotLoaded("some keys cannot go to the target as they are "
+                                "(--skip-unsupported counts them as failed)")
 
         progress.phase = "loading"
         summary = self.native.load(self.path, target, advance, before_end)

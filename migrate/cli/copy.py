@@ -119,14 +119,14 @@ def copy_cmd(
     tls_sides: tls.Sides = tls.NONE,
 ) -> None:
     """Copy keys into a target: from an RDB file, or from a fresh snapshot of a live server
-    (--from-server). An empty Redis or Valkey target that loads every record of the file
-    as it is loads it itself, as a replica of kvmigrate for the duration: the checksum is
-    verified first, and the target is sent only what kvmigrate has walked. Otherwise key by
-    key, the file validated completely (structure and checksum) before any key is written:
-    RESTORE payloads when the target reads their encoding, typed commands otherwise (big
-    keys split into bounded commands); TTLs are kept as absolute expiry and expired keys
-    skipped. A non-empty target is refused unless --flush-target. Exit 0 when every key was
-    written, 4 when some failed."""
+    (--from-server). An empty Redis, Valkey or Dragonfly target that loads every record
+    of the file as it is loads it itself, as a replica of kvmigrate for the duration: the
+    checksum is verified first, and the target is sent only what kvmigrate has walked.
+    Otherwise key by key, the file validated completely (structure and checksum) before
+    any key is written: RESTORE payloads when the target reads their encoding, typed
+    commands otherwise (big keys split into bounded commands); TTLs are kept as absolute
+    expiry and expired keys skipped. A non-empty target is refused unless --flush-target.
+    Exit 0 when every key was written, 4 when some failed."""
     if fmt not in ("table", "json"):
         raise UsageError(f"unknown --format {fmt!r}", "use table or json")
     if (from_rdb is None) == (from_server is None):

@@ -37,7 +37,7 @@ from pathlib import Path
 import redis
 
 from migrate.apply.copy import NotLoaded
-from migrate.apply.target import Target
+from migrate.apply.target import STREAM_TYPES, Target
 from migrate.compat.rdb import max_rdb_loadable, rdb_version_written
 from migrate.endpoint import Endpoint
 from migrate.errors import KvmError
@@ -102,7 +102,7 @@ def verify_checksum(path: Path, progress: Callable[[int], None]) -> None:
                                        f"content hashes to {crc:016x}")
 
 
-def _file_refusal(path: Path, target: Target) -> str | None:
+def file_refusal(path: Path, target: Target) -> str | None:
     try:
         p = producer(path)
     except RdbFormatError:
@@ -144,8 +144,8 @@ class FileLoad:
     def refusal(self, path: Path, target: Target) -> str | None:
         """None when the target may load the file itself; otherwise why not (cheap checks:
         the checksum is verified by :meth:`load`)."""
-        if target.flavor not in ("valkey", "redis"):
-            return f"{target} is not a Redis or Valkey server"
+        if target.flavor not in ("valkey", "redis", "dragonfly"):
+            return f"{target} is not a Redis, Valkey or Dragonfly server"
         if self.endpoint.tls:
             return "the target is reached over TLS (its link to kvmigrate would be too)"
         client = self.endpoint.client()
@@ -153,13 +153,18 @@ class FileLoad:
             return "the target is a cluster node"
         if client.info("replication").get("role") != "master":
             return "the target is a replica"
-        if int(client.info("memory").get("maxmemory", 0) or 0):
+        memory = client.info("memory")
+        limit = int(memory.get("maxmemory", 0) or 0)
+        if limit and target.flavor != "dragonfly":
             return ("the target has a maxmemory limit, which it ignores while loading as a "
                     "replica")
+        if limit and limit - int(memory.get("used_memory", 0) or 0) < 2 * path.stat().st_size:
+            return ("the file may not fit in the target's maxmemory (key by key, a write it "
+                    "refuses stops the copy)")
         if self.listen is None and not _loopback(self.endpoint.host):
             return ("the target is not on this machine's loopback (give --listen HOST:PORT "
                     "it can reach)")
-        return _file_refusal(path, target)
+        return file_refusal(path, target)
 
     def verify(self, path: Path, progress: Callable[[int], None]) -> None:
         verify_checksum(path, progress)
@@ -177,7 +182,16 @@ class FileLoad:
         if self.listen is None and ":" in self.endpoint.host:
             host = "::1"
         client = self.endpoint.client(timeout=30)
-        accept = target.restores
+        restores = target.restores
+        skip_streams = target.sets_entries_read_after  # their counters need commands
+
+        def accept(type_code: int) -> bool:
+            return restores(type_code, magic) and not (skip_streams and
+                                                       type_code in STREAM_TYPES)
+
+        # Dragonfly keeps what it has loaded when a transfer is cut: it is sent nothing
+        # before the whole file has been walked
+        first = target.flavor == "dragonfly"
 
         with tempfile.TemporaryDirectory(prefix="kvmigrate-load-") as work:
             after = Path(work) / "after-rdb"  # nothing follows the RDB
@@ -195,15 +209,22 @@ class FileLoad:
             server.start()
             try:
                 with loading_while_received(client, self.note):
+                    if first:
+                        summary = walk(path, advance=progress, accept=accept,
+                                       expiry_limit_ms=target.max_ttl_ms)
+                        if summary.seconds_expiry or summary.functions:
+                            raise NotWalked("keys with the seconds expiry opcode, or "
+                                            "functions: Dragonfly's loader refuses them")
+                        before_end(summary)
                     self._replicaof(client, server)
                     try:
                         self._connected(server)
-                        summary = walk(path, advance=advance,
-                                       accept=lambda type_code: accept(type_code, magic))
-                        before_end(summary)
+                        if not first:
+                            summary = walk(path, advance=advance, accept=accept)
+                            before_end(summary)
                         ready[0] = size
                         complete.set()
-                        self._wait(client, server)
+                        self._wait(client, server, first)
                     except BaseException:
                         server.rdb_failed.set()  # the sender stops; the link is cut
                         server.close()  # and the target cannot connect again
@@ -251,10 +272,13 @@ class FileLoad:
                             f"{server.port} within {CONNECT_S:.0f} s (give --listen "
                             "HOST:PORT it can reach)")
 
-    def _wait(self, client: redis.Redis, server: ReplicaServer) -> None:
-        """Until the target has loaded the whole file and acknowledged it."""
+    def _wait(self, client: redis.Redis, server: ReplicaServer, dragonfly: bool) -> None:
+        """Until the target has loaded the whole file and acknowledged it (Dragonfly sends
+        no acknowledgement: until it says its sync is no longer in progress)."""
         idle_since = time.monotonic()
         while not server.loaded.wait(WAIT_S):
+            if dragonfly and server.linked.is_set() and _synced(client):
+                return
             if server.error is not None:
                 raise KvmError(f"serving the RDB to the target failed: {server.error}")
             if server.connections > 1:
@@ -289,6 +313,12 @@ class FileLoad:
                 raise KvmError(f"the target loaded {got:,} keys into db{db}; the file holds "
                                f"{n:,} ({summary.expired:,} expired in all)",
                                "see the target's log")
+
+
+def _synced(client: redis.Redis) -> bool:
+    info = client.info("replication")
+    return info.get("master_link_status") == "up" and \
+        not int(info.get("master_sync_in_progress", 0) or 0)
 
 
 def _keys(client: redis.Redis) -> Counter[int]:

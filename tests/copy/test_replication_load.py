@@ -19,7 +19,7 @@ from migrate.apply.target import Target
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
-from migrate.proxy.fileload import _file_refusal
+from migrate.proxy.fileload import file_refusal
 from migrate.rdb.crc64 import crc64
 from migrate.serverinfo import identify
 from tests.conftest import TESTDATA, needs_testdata
@@ -126,7 +126,7 @@ def test_every_corpus_file_the_target_may_load_itself_ends_as_key_by_key(lab: Fl
     fast, slow = lab.start("valkey-9"), lab.start("valkey-9")
     before = _state(fast)
     files = [f for f in sorted(TESTDATA.rglob("*.rdb"))
-             if _file_refusal(f, Target(identify(fast.client().info("server")))) is None]
+             if file_refusal(f, Target(identify(fast.client().info("server")))) is None]
     assert len(files) >= 10
     paths = {}
     for f in files:

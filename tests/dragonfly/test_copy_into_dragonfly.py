@@ -14,10 +14,15 @@ from pathlib import Path
 import pytest
 
 from migrate.apply.commands import STREAM_COUNTERS
+from migrate.apply.copy import RECORDS, REPLICATION
+from migrate.apply.target import Target
 from migrate.endpoint import raw_command
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
+from migrate.proxy.fileload import file_refusal
+from migrate.serverinfo import identify
+from tests.conftest import TESTDATA, needs_testdata
 from tests.dragonfly.compare import dragonfly_differences
 from tests.helpers import run_cli
 
@@ -182,3 +187,81 @@ def test_a_big_stream_with_deleted_entries_is_counted_not_silent(
     assert res.code == 4, res.output
     assert json.loads(res.stdout)["failed_by_reason"] == {STREAM_COUNTERS: 1}
     assert target.client().xlen("big:stream") == 399  # the entries themselves arrived
+
+
+def _no_streams(source: ServerProcess) -> None:
+    """Every other type and encoding (streams keep Dragonfly on the key-by-key path: their
+    groups' counters need commands there), TTLs, three databases, a 20,000-field hash."""
+    client = source.client()
+    pipe = client.pipeline(transaction=False)
+    for i in range(3000):
+        pipe.set(f"s:{i}", f"value-{i}", px=3_600_000 if i % 10 == 0 else None)
+        pipe.set(f"n:{i}", i)
+    for i in range(200):
+        pipe.hset(f"h:{i}", mapping={f"f{j}": f"v{j}" for j in range(i % 30 + 1)})
+        pipe.rpush(f"l:{i}", *[f"e{j}" for j in range(i % 50 + 1)])
+        pipe.sadd(f"set:{i}", *[j for j in range(i % 40 + 1)])
+        pipe.sadd(f"sset:{i}", *[f"m{j}" for j in range(i % 40 + 1)])
+        pipe.zadd(f"z:{i}", {f"m{j}": j / 3 for j in range(i % 60 + 1)})
+    pipe.hset("big:hash", mapping={f"field-{i}": "x" * 20 for i in range(20_000)})
+    pipe.pfadd("hll", *[f"m{i}" for i in range(3000)])
+    pipe.execute()
+    for db in (1, 2):
+        source.client(db).set(f"db{db}:key", db, ex=7200)
+
+
+def test_dragonfly_loads_a_file_without_streams_itself(dragonfly_installed: object,
+                                                       lab: Fleet, tmp_path: Path) -> None:
+    """Differential: the file loaded by Dragonfly itself and the same file copied key by key
+    into another Dragonfly hold the same data, and both the source's."""
+    source = lab.start("redis-7.0")
+    _no_streams(source)
+    rdb = _saved(source, tmp_path)
+    fast, slow = lab.start("dragonfly"), lab.start("dragonfly")
+    a = run_cli("copy", "--from-rdb", str(rdb), "--target", fast.url, "--format", "json")
+    b = run_cli("copy", "--from-rdb", str(rdb), "--target", slow.url, "--format", "json",
+                "--record-by-record")
+    assert a.code == 0 and b.code == 0, a.output + b.output
+    assert json.loads(a.stdout)["path"] == REPLICATION, a.stdout
+    assert fast.client().info("replication")["role"] == "master"
+    assert dragonfly_differences(source.endpoint, fast.endpoint) == []
+    assert dragonfly_differences(slow.endpoint, fast.endpoint) == []
+
+
+def test_a_file_with_streams_goes_key_by_key_into_dragonfly(
+        dragonfly_installed: object, lab: Fleet, tmp_path: Path) -> None:
+    source = lab.start("redis-7.0")
+    source.client().xadd("s", {"f": "v"})
+    source.client().xgroup_create("s", "g", "0")
+    target = lab.start("dragonfly")
+    res = run_cli("copy", "--from-rdb", str(_saved(source, tmp_path)), "--target", target.url,
+                  "--format", "json")
+    assert res.code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["path"] == RECORDS and "type 19" in data["path_reason"], data
+    assert dragonfly_differences(source.endpoint, target.endpoint) == []
+
+
+@needs_testdata
+def test_every_corpus_file_dragonfly_may_load_itself_ends_as_key_by_key(
+        dragonfly_installed: object, lab: Fleet) -> None:
+    """Differential on other projects' files and Redis's test-suite files: whatever path the
+    copy takes into Dragonfly, it stays up, ends a primary, and holds what a key-by-key copy
+    of the same file gives (or both copies refuse the file)."""
+    fast, slow = lab.start("dragonfly"), lab.start("dragonfly")
+    target = Target(identify(fast.client().info("server")))
+    files = [f for f in sorted(TESTDATA.rglob("*.rdb")) if file_refusal(f, target) is None]
+    assert len(files) >= 10
+    paths = {}
+    for f in files:
+        a = run_cli("copy", "--from-rdb", str(f), "--target", fast.url, "--flush-target",
+                    "--format", "json")
+        b = run_cli("copy", "--from-rdb", str(f), "--target", slow.url, "--flush-target",
+                    "--record-by-record", "--format", "json")
+        assert fast.client().ping(), f.name
+        assert fast.client().info("replication")["role"] == "master", f.name
+        assert (a.code == 0) == (b.code == 0), (f.name, a.output, b.output)
+        if a.code == 0:
+            paths[f.name] = json.loads(a.stdout)["path"]
+            assert dragonfly_differences(slow.endpoint, fast.endpoint) == [], f.name
+    assert REPLICATION in paths.values(), paths
