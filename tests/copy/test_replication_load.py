@@ -15,14 +15,12 @@ from pathlib import Path
 import pytest
 
 from migrate.apply.copy import RECORDS, REPLICATION
-from migrate.apply.target import Target
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
-from migrate.proxy.fileload import file_refusal
 from migrate.rdb.crc64 import crc64
-from migrate.serverinfo import identify
-from tests.conftest import TESTDATA, needs_testdata
+from tests.conftest import needs_testdata
+from tests.copy.both_ways import copy_corpus_both_ways
 from tests.helpers import run_cli, wait_for
 from tests.rdb.snapshot import differences, server_snapshot, without_consumer_times
 
@@ -125,22 +123,12 @@ def test_every_corpus_file_the_target_may_load_itself_ends_as_key_by_key(lab: Fl
     key-by-key copy of the same file gives (or both copies refuse the file)."""
     fast, slow = lab.start("valkey-9"), lab.start("valkey-9")
     before = _state(fast)
-    files = [f for f in sorted(TESTDATA.rglob("*.rdb"))
-             if file_refusal(f, Target(identify(fast.client().info("server")))) is None]
-    assert len(files) >= 10
-    paths = {}
-    for f in files:
-        a = run_cli("copy", "--from-rdb", str(f), "--target", fast.url, "--flush-target",
-                    "--format", "json")
-        b = run_cli("copy", "--from-rdb", str(f), "--target", slow.url, "--flush-target",
-                    "--record-by-record", "--format", "json")
-        assert fast.client().ping(), f.name  # up
-        assert _state(fast) == before, f.name
-        assert (a.code == 0) == (b.code == 0), (f.name, a.stderr, b.stderr)
-        if a.code == 0:
-            paths[f.name] = json.loads(a.stdout)["path"]
-            assert differences(server_snapshot(fast.endpoint),
-                               server_snapshot(slow.endpoint)) == [], f.name
+
+    def unchanged(name: str) -> None:
+        assert _state(fast) == before, name
+
+    paths = copy_corpus_both_ways(fast, slow, unchanged, lambda: differences(
+        server_snapshot(fast.endpoint), server_snapshot(slow.endpoint)))
     assert REPLICATION in paths.values() and RECORDS in paths.values()
 
 

@@ -15,14 +15,12 @@ import pytest
 
 from migrate.apply.commands import STREAM_COUNTERS
 from migrate.apply.copy import RECORDS, REPLICATION
-from migrate.apply.target import Target
 from migrate.endpoint import raw_command
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
-from migrate.proxy.fileload import file_refusal
-from migrate.serverinfo import identify
-from tests.conftest import TESTDATA, needs_testdata
+from tests.conftest import needs_testdata
+from tests.copy.both_ways import copy_corpus_both_ways
 from tests.dragonfly.compare import dragonfly_differences
 from tests.helpers import run_cli
 
@@ -249,19 +247,10 @@ def test_every_corpus_file_dragonfly_may_load_itself_ends_as_key_by_key(
     copy takes into Dragonfly, it stays up, ends a primary, and holds what a key-by-key copy
     of the same file gives (or both copies refuse the file)."""
     fast, slow = lab.start("dragonfly"), lab.start("dragonfly")
-    target = Target(identify(fast.client().info("server")))
-    files = [f for f in sorted(TESTDATA.rglob("*.rdb")) if file_refusal(f, target) is None]
-    assert len(files) >= 10
-    paths = {}
-    for f in files:
-        a = run_cli("copy", "--from-rdb", str(f), "--target", fast.url, "--flush-target",
-                    "--format", "json")
-        b = run_cli("copy", "--from-rdb", str(f), "--target", slow.url, "--flush-target",
-                    "--record-by-record", "--format", "json")
-        assert fast.client().ping(), f.name
-        assert fast.client().info("replication")["role"] == "master", f.name
-        assert (a.code == 0) == (b.code == 0), (f.name, a.output, b.output)
-        if a.code == 0:
-            paths[f.name] = json.loads(a.stdout)["path"]
-            assert dragonfly_differences(slow.endpoint, fast.endpoint) == [], f.name
+
+    def primary(name: str) -> None:
+        assert fast.client().info("replication")["role"] == "master", name
+
+    paths = copy_corpus_both_ways(fast, slow, primary, lambda: dragonfly_differences(
+        slow.endpoint, fast.endpoint))
     assert REPLICATION in paths.values(), paths
