@@ -246,3 +246,25 @@ def test_kvmigrate_killed_while_the_target_loads(lab: Fleet, big_rdb: Path) -> N
     code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url)
     assert code == 0 and data["path"] == REPLICATION, stderr
     assert client.dbsize() == 600_000
+
+
+def test_keys_expired_in_the_file_load_then_expire(lab: Fleet, tmp_path: Path) -> None:
+    """A file holding keys whose TTL passed (saved with active expiry off): the target, a
+    replica while it loads, keeps them (the key counts match the file exactly), then
+    expires them as a primary; the report says how many."""
+    source = lab.start("redis-7.0")
+    client = source.client()
+    client.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", 0)
+    for i in range(10):
+        client.set(f"gone:{i}", "x", px=1)
+        client.set(f"kept:{i}", "y")
+    client.save()
+    rdb = tmp_path / "expired.rdb"
+    shutil.copy(Path(source.directory) / "dump.rdb", rdb)
+    target = lab.start("valkey-8.0")
+    code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url)
+    assert code == 0 and data["path"] == REPLICATION, stderr
+    assert data["keys"] == 20
+    assert any("10 keys already expired when read" in n for n in data["notes"]), data["notes"]
+    assert [target.client().exists(f"gone:{i}") for i in range(10)] == [0] * 10
+    assert target.client().dbsize() == 10
