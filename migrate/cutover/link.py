@@ -86,13 +86,21 @@ def _primary(client: redis.Redis) -> bool:
 
 
 class NativeLink:
-    """The target is a replica of the source (REPLICAOF)."""
+    """The target is a replica of the source (REPLICAOF). A ``sync --mode native --follow``
+    run watching it (it owns the state folder) is asked to stop just before the promotion,
+    as a replica-mode run is (its answer is waited for once the pause has ended); the
+    target replicates by itself, so nothing waits for that run before the promotion."""
 
     mode = NATIVE
+    STOP_ANSWER_S = 10.0
 
-    def __init__(self, source: redis.Redis, target: redis.Redis):
+    def __init__(self, source: redis.Redis, target: redis.Redis,
+                 state_root: Path | None = None):
         self.source = source
         self.target = target
+        self.owner = RunOwner(state_root) if state_root is not None else None
+        self.control = SyncControl(state_root) if state_root is not None else None
+        self.stop_request: int | None = None
 
     def source_offset(self) -> int:
         return int(_info(self.source)["master_repl_offset"])
@@ -112,16 +120,23 @@ class NativeLink:
         return LinkState(bool(up), self.source_offset(), self.applied_offset())
 
     def promote(self) -> None:
+        if self.control is not None and self.owner is not None and self.owner.running():
+            # first: the run then takes the target's promotion for the cut-over's
+            self.stop_request = self.control.request(STOP)
         self.target.execute_command("REPLICAOF", "NO", "ONE")
 
     def promotion_begun(self, since: float) -> bool:
         return _primary(self.target)
 
     def after_promotion(self) -> StopOutcome | None:
-        return None
+        if self.stop_request is None or self.control is None:
+            return None
+        return self.control.stop(self.stop_request, self.STOP_ANSWER_S,
+                                 "the native-mode sync --follow")
 
     def promote_commands(self) -> list[str]:
-        return ["REPLICAOF NO ONE (on the target)"]
+        return ["REPLICAOF NO ONE (on the target)", "stop a native-mode sync --follow that "
+                "watches it, if one runs (a stop request in its state folder)"]
 
 
 class ReplicaModeLink:
@@ -379,4 +394,4 @@ def link_for(mode: str, source: Endpoint, target: Endpoint, state_dir: Path,
         return ProxyModeLink(source.client(), target.client(), state_dir)
     if how == BARRIER:
         return ScanModeLink(source.client(), state_dir)
-    return NativeLink(source.client(), target.client())
+    return NativeLink(source.client(), target.client(), state_dir)

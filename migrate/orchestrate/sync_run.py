@@ -304,8 +304,10 @@ def run_sync(opts: SyncOptions) -> SyncResult:
                         except RetryStopped:
                             break
                         except (KvmError, redis.RedisError) as exc:
+                            requests.poll()  # a cut-over's stop request, come with this
                             if opts.stop.is_set():  # stopped by a cut-over: the source is
-                                break  # paused or fenced, so the last heartbeat failed
+                                break  # paused or fenced (the last heartbeat failed), or
+                                # the target promoted (native mode)
                             if "NOREPLICAS" in str(exc):
                                 opts.observer.note("the source refuses writes (fenced by a "
                                                    "cut-over): following ends")

@@ -31,6 +31,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
 CASES = {
     # case: (mode, source spec, target spec, extra sync arguments)
     "replica": ("replica", "redis-8", "valkey-9", []),  # native replication cannot work
+    "native": ("native", "redis-7.0", "valkey-8.0", []),  # the target replicates by itself
     "proxy-pass-through": ("proxy", "redis-7.0", "valkey-8.0", []),
     "proxy-rewrite": ("proxy", "redis-8", "valkey-9", []),  # field-TTL hashes as commands
     "scan": ("scan", "redis-7.0", "valkey-8.0", ["--set-notify-keyspace-events"]),
