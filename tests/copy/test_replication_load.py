@@ -268,3 +268,16 @@ def test_keys_expired_in_the_file_load_then_expire(lab: Fleet, tmp_path: Path) -
     assert any("10 keys already expired when read" in n for n in data["notes"]), data["notes"]
     assert [target.client().exists(f"gone:{i}") for i in range(10)] == [0] * 10
     assert target.client().dbsize() == 10
+
+
+def test_listen_on_every_address(lab: Fleet, redis70: tuple[ServerProcess, Path]) -> None:
+    """--listen 0.0.0.0:0: the target is told the address it reaches kvmigrate at (this
+    machine's side of a connection to it), and loads the file itself."""
+    source, rdb = redis70
+    target = lab.start("valkey-8.0")
+    code, data, stderr = _copy("--from-rdb", str(rdb), "--target", target.url,
+                               "--listen", "0.0.0.0:0")
+    assert code == 0 and data["path"] == REPLICATION, stderr
+    _same(source, target)
+    res = run_cli("copy", "--from-rdb", str(rdb), "--target", target.url, "--listen", "nope:x")
+    assert res.code == 2 and "invalid --listen" in res.stderr, res.stderr
