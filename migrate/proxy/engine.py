@@ -314,9 +314,13 @@ class ProxySync(StreamFollower):
                 elif time.monotonic() - progress > self.opts.stall_timeout_s:
                     raise KvmError(f"no replication progress for {self.opts.stall_timeout_s:.0f}"
                                    " s", "check the target's log: did it load the RDB?")
-                if wanted is not None and figures["applied_offset"] < wanted:
+                # the target's first ACK after its full resync says it loaded the RDB: an
+                # RDB taken at offset 0 (a source that never had a replica) is otherwise
+                # "applied" before a key of it is loaded
+                loaded = self.server is not None and self.server.loaded.is_set()
+                if wanted is not None and (not loaded or figures["applied_offset"] < wanted):
                     self._ask_ack()
-                if wanted is not None and figures["applied_offset"] >= wanted and \
+                if wanted is not None and loaded and figures["applied_offset"] >= wanted and \
                         mark.reached():
                     break
                 time.sleep(0.01)

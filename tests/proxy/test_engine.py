@@ -206,3 +206,26 @@ def test_nothing_is_applied_until_the_target_loaded_the_rdb(lab: Fleet,
         assert engine.figures()["applied_offset"] < start  # sent, not loaded (>= 10 s)
         engine.catch_up()
         assert engine.figures()["applied_offset"] >= start
+
+
+def test_a_source_at_offset_0_is_caught_up_only_once_the_target_loaded(
+        lab: Fleet, tmp_path: Path) -> None:
+    """A source that never had a replica takes its RDB at offset 0, which an applied offset
+    of 0 already reaches: "caught up" waits for the target's first ACK after the full
+    resync (its load done) all the same. Before, with an idle source and --no-heartbeat, a
+    run exited 0 with 497,957 of 1,000,000 keys loaded."""
+    # no PING to replicas either, which would move the offset
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0",
+                                                "--repl-ping-replica-period", "3600"])
+    target = lab.start("valkey-8.0", extra_args=["--key-load-delay", "200",
+                                                "--loading-process-events-interval-bytes",
+                                                "1024"])  # answers while it loads
+    seed(source.endpoint, keys=10000, profile="strings")
+    keys = source.client().dbsize()
+    with _proxy(source, target, tmp_path / "state", heartbeat=False) as engine:
+        engine.start()
+        assert engine.generation is not None and engine.generation.start_offset == 0
+        engine.catch_up()
+        assert int(source.client().info("replication")["master_repl_offset"]) == 0
+        assert target.client().info("persistence")["loading"] == 0
+        assert target.client().dbsize() == keys
