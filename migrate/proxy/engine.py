@@ -362,13 +362,16 @@ class ProxySync(StreamFollower):
         return self.forwarder.translator.touched.snapshot() if self.forwarder else []
 
     def drain(self, timeout: float = 10.0) -> bool:
-        """Forward everything received so far and wait for the target to apply it."""
+        """Forward everything received so far and wait for the target to apply it (in
+        source offsets: the target's answer to a GETACK counts the bytes before that GETACK,
+        so its offset stays short of ``forwarder.size`` while GETACKs are asked for)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             while self.advance():
                 pass
-            if self.server is not None and self.forwarder is not None and \
-                    self.server.acked >= self.forwarder.size:
+            forwarder = self.forwarder
+            if self.server is not None and forwarder is not None and \
+                    forwarder.source_offset(self.server.acked) >= forwarder.source_parsed:
                 return True
             self._ask_ack()
             time.sleep(0.05)
