@@ -323,3 +323,19 @@ def test_a_start_stopped_mid_transfer_gives_the_target_back_once_it_dropped_the_
         assert target.client().info("replication")["role"] == "master"
     assert target.client().dbsize() == 0
     assert _load_setting(target) == "disabled"
+
+
+def test_a_target_with_keys_is_left_loading_from_disk(lab: Fleet, tmp_path: Path) -> None:
+    """A target that holds keys (the sync's --replace-target) would not load as the RDB
+    arrives anyway (on-empty-db): its setting is not touched, and it loads from disk."""
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0"])
+    target = lab.start("valkey-8.0", extra_args=["--repl-diskless-load", "disabled"])
+    seed(source.endpoint, keys=2000, seed_value=18, profile="strings")
+    target.client().set("replaced", "by the load")
+    with _proxy(source, target, tmp_path / "state") as engine:
+        engine.start()
+        assert _load_setting(target) == "disabled"
+        engine.catch_up()
+        _in_sync(engine, source, target)
+    assert " to disk" in Path(target.log_path).read_text()
+    assert target.client().get("replaced") is None
