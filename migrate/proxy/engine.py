@@ -13,6 +13,10 @@ the RDB and the stream; partial resync on a dropped link).
   the target then gets the rewritten RDB length-prefixed, and the keys taken out of it as
   commands.
 
+An empty target loads the RDB as it arrives rather than after writing it to disk
+(:func:`migrate.proxy.diskless.loading_while_received`; its own ``repl-diskless-load`` is
+put back once it acknowledged, or when the run ends).
+
 Then the translated command stream follows (:mod:`migrate.proxy.forward`,
 :mod:`migrate.proxy.primary`). The target's ACKs, mapped to source offsets, are what
 kvmigrate acknowledges to the source and what lag is measured against.
@@ -36,6 +40,7 @@ import redis
 from migrate.apply.target import Target as ApplyTarget
 from migrate.errors import KvmError
 from migrate.protocol.resp import encode_command
+from migrate.proxy.diskless import loading_while_received
 from migrate.proxy.forward import Forwarder
 from migrate.proxy.plan import parse_reason
 from migrate.proxy.primary import ReplicaServer, parse_listen
@@ -55,6 +60,7 @@ from migrate.sync.sides import Source, Target
 from migrate.sync.status import StatusPublisher
 
 WILDCARD = ("0.0.0.0", "::", "")
+GIVE_BACK_S = 10.0  # how long a failed start waits for the target to drop a half load
 
 
 def refusal(source: Source, target: Target, opts: SyncOptions) -> str | None:
@@ -101,6 +107,8 @@ class ProxySync(StreamFollower):
         self.target_is_replica = False
         self._last_getack = 0.0
         self.applied_file = AppliedFile(ledger.paths.root)
+        # the target's own repl-diskless-load, put back once it has loaded (or the run ends)
+        self._load_setting = contextlib.ExitStack()
         self.worker = Worker("forward", "forwarding the stream", self.follow)
 
     def _applied_offset(self) -> int:
@@ -152,10 +160,28 @@ class ProxySync(StreamFollower):
             self.server.rdb_failed.set()
             self.server.close()
         if self.target_is_replica:
-            with contextlib.suppress(redis.RedisError):
-                self.target.client.execute_command("REPLICAOF", "NO", "ONE")
+            self._give_back()
             self.target_is_replica = False
+        self._load_setting.close()
         self.link.close()
+
+    def _give_back(self) -> None:
+        """REPLICAOF NO ONE on the target. One loading the RDB as it arrived answers LOADING
+        until it has dropped what it loaded (its link is closed by then): asked again."""
+        deadline = time.monotonic() + GIVE_BACK_S
+        while True:
+            try:
+                self.target.client.execute_command("REPLICAOF", "NO", "ONE")
+                return
+            except redis.BusyLoadingError:
+                if time.monotonic() > deadline:
+                    self.opts.observer.note(
+                        f"the target was still loading after {GIVE_BACK_S:g} s: it stays a "
+                        "replica of the proxy's address; run REPLICAOF NO ONE on it")
+                    return
+                time.sleep(0.05)
+            except redis.RedisError:
+                return
 
     def _serve(self, gen: Generation, rdb_out: Path, oob_out: Path,
                complete: threading.Event | None) -> None:
@@ -169,6 +195,9 @@ class ProxySync(StreamFollower):
                                     self.opts.observer.note, complete,
                                     released=self.opts.stop)
         self.server.start()
+        if not any(self.target.keyspace().values()):  # otherwise it loads from disk anyway
+            self._load_setting.enter_context(loading_while_received(
+                self.target.client, self.opts.observer.note))
         self._replicaof()
 
     def _out_size(self) -> int:
@@ -314,9 +343,15 @@ class ProxySync(StreamFollower):
                 elif time.monotonic() - progress > self.opts.stall_timeout_s:
                     raise KvmError(f"no replication progress for {self.opts.stall_timeout_s:.0f}"
                                    " s", "check the target's log: did it load the RDB?")
-                if wanted is not None and figures["applied_offset"] < wanted:
+                # the target's first ACK after its full resync says it loaded the RDB: an
+                # RDB taken at offset 0 (a source that never had a replica) is otherwise
+                # "applied" before a key of it is loaded
+                loaded = self.server is not None and self.server.loaded.is_set()
+                if loaded:
+                    self._load_setting.close()
+                if wanted is not None and (not loaded or figures["applied_offset"] < wanted):
                     self._ask_ack()
-                if wanted is not None and figures["applied_offset"] >= wanted and \
+                if wanted is not None and loaded and figures["applied_offset"] >= wanted and \
                         mark.reached():
                     break
                 time.sleep(0.01)
@@ -358,13 +393,16 @@ class ProxySync(StreamFollower):
         return self.forwarder.translator.touched.snapshot() if self.forwarder else []
 
     def drain(self, timeout: float = 10.0) -> bool:
-        """Forward everything received so far and wait for the target to apply it."""
+        """Forward everything received so far and wait for the target to apply it (in
+        source offsets: the target's answer to a GETACK counts the bytes before that GETACK,
+        so its offset stays short of ``forwarder.size`` while GETACKs are asked for)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             while self.advance():
                 pass
-            if self.server is not None and self.forwarder is not None and \
-                    self.server.acked >= self.forwarder.size:
+            forwarder = self.forwarder
+            if self.server is not None and forwarder is not None and \
+                    forwarder.source_offset(self.server.acked) >= forwarder.source_parsed:
                 return True
             self._ask_ack()
             time.sleep(0.05)
@@ -380,6 +418,7 @@ class ProxySync(StreamFollower):
                     self.drain(5.0)
         if self.server is not None:
             self.server.close()
+        self._load_setting.close()
         self.link.close()
         if self.forwarder is not None:
             self.forwarder.close()

@@ -267,6 +267,10 @@ def test_proxy_mode_cut_mid_rdb_stops_and_runs_again(rig: Rig) -> None:
     cut_at = time.monotonic()
     _stopped(run, "cut during the RDB transfer")
     assert rig.target.client().info("replication")["role"] == "master"  # given back
+    # it loaded as the RDB arrived: what it had loaded is dropped, and its setting put back
+    assert rig.target.client().dbsize() == 0
+    assert rig.target.client().config_get("repl-diskless-load") == {
+        "repl-diskless-load": "disabled"}
     again = rig.sync("--flush-target", mode="proxy", state=rig.state.with_name("again"))
     recover_s, _figures = _recover(again, rig.state.with_name("again"), rig.target,
                                    rig.writer, cut_at, "reconnects", 0)

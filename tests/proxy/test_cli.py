@@ -97,3 +97,42 @@ def test_bad_listen_is_refused_before_the_target_is_flushed(lab: Fleet, tmp_path
                      "--flush-target", "--state", str(tmp_path / "st"))
     assert result.code == 2 and "cannot listen on" in result.stderr
     assert target.client().get("precious") == b"1"
+
+
+def test_a_run_killed_while_the_target_loads_leaves_it_empty_and_a_new_run_loads_it(
+        lab: Fleet, tmp_path: Path) -> None:
+    """kvmigrate killed (SIGKILL) while the target loads the RDB as it arrives: the target
+    drops the half load (empty, still a replica of the dead proxy's address) and a new run
+    loads it in full. Only its repl-diskless-load stays as the killed run set it
+    (docs/sync.md), and the new run leaves that value alone."""
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0"])
+    target = lab.start("valkey-8.0", extra_args=[
+        "--repl-diskless-load", "disabled", "--key-load-delay", "500",
+        "--loading-process-events-interval-bytes", "1024"])  # answers while it loads
+    seed(source.endpoint, keys=20000, profile="strings")
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "sync", "--source", source.url,
+                             "--target", target.url, "--mode", "proxy", "--state",
+                             str(tmp_path / "killed")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    try:
+        while target.client().info("persistence")["loading"] != 1:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    while target.client().info("persistence")["loading"] == 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert target.client().dbsize() == 0
+    assert target.client().info("replication")["role"] == "slave"
+    setting = "repl-diskless-load"
+    assert target.client().config_get(setting) == {setting: "on-empty-db"}
+    target.client().config_set("key-load-delay", 0)
+    again = run_cli("sync", "--source", source.url, "--target", target.url, "--mode", "proxy",
+                    "--flush-target", "--state", str(tmp_path / "again"))
+    assert again.code == 0, again.output
+    report = verify(source.endpoint, target.endpoint, VerifyOptions(full=True))
+    assert report.ok and report.keys_checked == source.client().dbsize(), report.to_dict()
+    assert target.client().config_get(setting) == {setting: "on-empty-db"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from migrate.errors import KvmError
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
+from migrate.proxy.diskless import SETTING as DISKLESS_LOAD
 from migrate.proxy.engine import ProxySync
 from migrate.state.ledger import Ledger
 from migrate.sync.options import QuietObserver, SyncOptions
@@ -29,13 +31,14 @@ WRITER = Path(__file__).resolve().parents[1] / "sync" / "writer.py"
 
 @contextmanager
 def _proxy(source: ServerProcess, target: ServerProcess, state: Path,
-           heartbeat: bool = True) -> Iterator[ProxySync]:
-    opts = SyncOptions(source=source.endpoint, target=target.endpoint, to="valkey",
-                       mode="proxy", heartbeat=heartbeat)
+           heartbeat: bool = True, engine_class: type[ProxySync] = ProxySync,
+           ) -> Iterator[ProxySync]:
     src, tgt = Source.connect(source.endpoint), Target.connect(target.endpoint)
+    opts = SyncOptions(source=source.endpoint, target=target.endpoint,
+                       to=tgt.identity.flavor, mode="proxy", heartbeat=heartbeat)
     with Ledger.open(state, run={"mode": "proxy"}, resume=False) as ledger, \
             StatusPublisher(ledger, QuietObserver(), None) as status:
-        engine = ProxySync(src, tgt, opts, ledger, status)
+        engine = engine_class(src, tgt, opts, ledger, status)
         try:
             yield engine
         finally:
@@ -206,3 +209,133 @@ def test_nothing_is_applied_until_the_target_loaded_the_rdb(lab: Fleet,
         assert engine.figures()["applied_offset"] < start  # sent, not loaded (>= 10 s)
         engine.catch_up()
         assert engine.figures()["applied_offset"] >= start
+
+
+def _slow_loader(lab: Fleet, per_key_us: int) -> ServerProcess:
+    """A Valkey 8.0 target that takes ``per_key_us`` per key it loads and answers INFO while
+    it loads; its own repl-diskless-load is "disabled"."""
+    return lab.start("valkey-8.0", extra_args=[
+        "--repl-diskless-load", "disabled", "--key-load-delay", str(per_key_us),
+        "--loading-process-events-interval-bytes", "1024"])
+
+
+def _until_loading(target: ServerProcess, loading: int, deadline: float) -> None:
+    while target.client().info("persistence")["loading"] != loading:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_source_at_offset_0_is_caught_up_only_once_the_target_loaded(
+        lab: Fleet, tmp_path: Path) -> None:
+    """A source that never had a replica takes its RDB at offset 0, which an applied offset
+    of 0 already reaches: "caught up" waits for the target's first ACK after the full
+    resync (its load done) all the same. Before, with an idle source and --no-heartbeat, a
+    run exited 0 with 497,957 of 1,000,000 keys loaded."""
+    # no PING to replicas either, which would move the offset
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0",
+                                                "--repl-ping-replica-period", "3600"])
+    target = _slow_loader(lab, 200)
+    seed(source.endpoint, keys=10000, profile="strings")
+    keys = source.client().dbsize()
+    with _proxy(source, target, tmp_path / "state", heartbeat=False) as engine:
+        engine.start()
+        assert engine.generation is not None and engine.generation.start_offset == 0
+        engine.catch_up()
+        assert int(source.client().info("replication")["master_repl_offset"]) == 0
+        assert target.client().info("persistence")["loading"] == 0
+        assert target.client().dbsize() == keys
+
+
+class _Parsing(ProxySync):
+    """Every record parsed first: the target gets the RDB length-prefixed ($<len>), once
+    it is complete, rather than EOF-marked as it arrives."""
+
+    def _parse_reason(self) -> str | None:
+        return "asked for by the test"
+
+
+def _load_setting(server: ServerProcess) -> str:
+    return str(server.client().config_get(DISKLESS_LOAD)[DISKLESS_LOAD])
+
+
+@pytest.mark.parametrize("spec", ["valkey-8.0", "valkey-8.1", "valkey-9", "redis-7.0",
+                                  "redis-8"])
+@pytest.mark.parametrize("engine_class", [ProxySync, _Parsing],
+                         ids=["eof-marked", "length-prefixed"])
+def test_the_target_loads_as_the_rdb_arrives_and_gets_its_setting_back(
+        lab: Fleet, tmp_path: Path, spec: str, engine_class: type[ProxySync]) -> None:
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0"])
+    target = lab.start(spec, extra_args=["--repl-diskless-load", "disabled"])
+    seed(source.endpoint, keys=2000, seed_value=17)
+    with _proxy(source, target, tmp_path / "state", engine_class=engine_class) as engine:
+        engine.start()
+        engine.catch_up()
+        assert _load_setting(target) == "disabled"  # back once the target loaded
+        _in_sync(engine, source, target)
+    log = Path(target.log_path).read_text()
+    assert "sync: receiving" in log and " to parser" in log  # not "to disk"
+    assert "to disk" not in log
+    assert _load_setting(target) == "disabled"
+
+
+def test_a_run_stopped_while_the_target_loads_gives_its_setting_back(
+        lab: Fleet, tmp_path: Path) -> None:
+    """The run ends (stopped, or failed) while the target still loads the RDB as it arrives:
+    the target drops what it loaded (it is empty again) and has its own setting back."""
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0"])
+    target = _slow_loader(lab, 200)
+    seed(source.endpoint, keys=20000, profile="strings")
+    deadline = time.monotonic() + 60
+    with _proxy(source, target, tmp_path / "state", heartbeat=False) as engine:
+        engine.start()
+        _until_loading(target, 1, deadline)
+        assert _load_setting(target) == "on-empty-db"
+    assert _load_setting(target) == "disabled"
+    _until_loading(target, 0, deadline)
+    assert target.client().dbsize() == 0
+
+
+def test_a_start_stopped_mid_transfer_gives_the_target_back_once_it_dropped_the_load(
+        lab: Fleet, tmp_path: Path) -> None:
+    """Stopped while the source still sends its RDB and the target, loading it as it
+    arrives, is behind: it drops what it loaded and is made a primary again (it answers
+    LOADING until it dropped it), empty, with its own setting back."""
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0",
+                                                "--rdb-key-save-delay", "100"])
+    target = _slow_loader(lab, 1000)
+    seed(source.endpoint, keys=40000, profile="strings")
+    deadline = time.monotonic() + 60
+    with _proxy(source, target, tmp_path / "state", heartbeat=False) as engine:
+        stopped: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                engine.start()
+            except BaseException as exc:  # looked at below
+                stopped.append(exc)
+
+        started = threading.Thread(target=start)
+        started.start()
+        _until_loading(target, 1, deadline)
+        engine.opts.stop.set()
+        started.join(60)
+        assert [type(e) for e in stopped] == [KeyboardInterrupt]
+        assert target.client().info("replication")["role"] == "master"
+    assert target.client().dbsize() == 0
+    assert _load_setting(target) == "disabled"
+
+
+def test_a_target_with_keys_is_left_loading_from_disk(lab: Fleet, tmp_path: Path) -> None:
+    """A target that holds keys (the sync's --replace-target) would not load as the RDB
+    arrives anyway (on-empty-db): its setting is not touched, and it loads from disk."""
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0"])
+    target = lab.start("valkey-8.0", extra_args=["--repl-diskless-load", "disabled"])
+    seed(source.endpoint, keys=2000, seed_value=18, profile="strings")
+    target.client().set("replaced", "by the load")
+    with _proxy(source, target, tmp_path / "state") as engine:
+        engine.start()
+        assert _load_setting(target) == "disabled"
+        engine.catch_up()
+        _in_sync(engine, source, target)
+    assert " to disk" in Path(target.log_path).read_text()
+    assert target.client().get("replaced") is None
