@@ -31,16 +31,17 @@ def loading_while_received(client: redis.Redis,
     if before is None or before in WHILE_RECEIVED:
         yield before is not None
         return
+    changed = True  # before the call: a stop (Ctrl-C) as it returns still undoes it
     try:
-        client.config_set(SETTING, "on-empty-db")
-    except redis.RedisError:
-        yield False
-        return
-    if note is not None:
-        note(f"the target loads the RDB as it arrives ({SETTING} on-empty-db, was {before}, "
-             "until it has loaded)")
-    try:
-        yield True
+        try:
+            client.config_set(SETTING, "on-empty-db")
+        except redis.RedisError:
+            changed = False
+        if changed and note is not None:
+            note(f"the target loads the RDB as it arrives ({SETTING} on-empty-db, was "
+                 f"{before}, until it has loaded)")
+        yield changed
     finally:
-        with contextlib.suppress(redis.RedisError):
-            client.config_set(SETTING, before)
+        if changed:
+            with contextlib.suppress(redis.RedisError):
+                client.config_set(SETTING, before)

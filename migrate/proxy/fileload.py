@@ -216,8 +216,8 @@ class FileLoad:
                             raise NotWalked("keys with the seconds expiry opcode, or "
                                             "functions: Dragonfly's loader refuses them")
                         before_end(summary)
-                    self._replicaof(client, server)
-                    try:
+                    try:  # from REPLICAOF on: whatever stops this detaches the target
+                        self._replicaof(client, server)
                         self._connected(server)
                         if not first:
                             summary = walk(path, advance=advance, accept=accept)
