@@ -23,7 +23,7 @@ from migrate.lab.ports import HOST, free_port, port_in_use
 from migrate.lab.tls import ServerTls
 
 __all__ = ["HOST", "PortClash", "ServerProcess", "free_port", "on_fresh_ports", "port_in_use",
-           "start_server"]
+           "restart_server", "start_server"]
 
 START_TIMEOUT_S = 30.0
 PORT_ATTEMPTS = 5  # starts on fresh ports after a server found one of its ports taken
@@ -210,17 +210,31 @@ def _start(installed: Installed, *, name: str, spec: str, flavor: str, directory
     args += extra_args
     proc.argv = args
     before = _Before(directory)
-    with open(directory / "stdout.log", "ab") as out:
-        popen = subprocess.Popen(args, cwd=directory, stdout=out, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    proc.pid = popen.pid
     try:
-        _wait_ready(proc, popen, before)
+        _spawn(proc, before)
     except PortClash:
         before.clean_up()  # e.g. the nodes.conf a cluster node wrote: the next start is fresh
         raise
     proc.save()
     return proc
+
+
+def restart_server(proc: ServerProcess) -> None:
+    """Stop the server and start it again: same port, folder and arguments (a lab server
+    keeps no data across a restart unless its arguments persist it)."""
+    proc.stop()
+    _spawn(proc, _Before(Path(proc.directory)))
+    proc.save()
+
+
+def _spawn(proc: ServerProcess, before: _Before) -> None:
+    """Run ``proc.argv`` in its folder and wait until it is ready."""
+    with open(Path(proc.directory) / "stdout.log", "ab") as out:
+        popen = subprocess.Popen(proc.argv, cwd=proc.directory, stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+    proc.pid = popen.pid
+    _wait_ready(proc, popen, before)
 
 
 class _Before:
