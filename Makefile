@@ -22,7 +22,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lab lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 3
 
 demo: lab
 	PATH="$(abspath $(BIN)):$$PATH" ./scripts/demo.sh

@@ -50,9 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"{TESTDATA_ENV}={_TESTDATA_SET}: no such folder")
 
 
-# The slowest test files (by `pytest --durations` on the CI machine), run first: the two
-# workers of `make test` then finish together instead of one waiting out a long test at the
-# end. Only the order changes; a file missing here runs where it always did.
+# The slowest test files (by `pytest --durations` on the CI machine), run first: the three
+# workers of `make test` (`pytest -n 3`: the tests wait on servers much of the time, so a
+# third worker on two cores keeps the CPU busy) then finish together instead of one waiting
+# out a long test at the end. Only the order changes; a file missing here runs where it
+# always did.
 SLOW_FIRST = ("tests/cluster/test_cluster_sync.py", "tests/faults/test_link_faults.py",
               "tests/sync/test_tls.py", "tests/sync/test_write_matrix.py",
               "tests/faults/test_killed.py", "tests/faults/test_server_faults.py",

@@ -33,7 +33,7 @@ from migrate.endpoint import Endpoint, raw_command
 from migrate.errors import LabError, UsageError
 from migrate.lab import paths, registry
 from migrate.lab.fleet import Fleet
-from migrate.lab.server import HOST, ServerProcess, free_port, port_in_use
+from migrate.lab.server import HOST, ServerProcess, free_port, on_fresh_ports, port_in_use
 from migrate.lab.specs import get_spec
 from migrate.lab.tls import ServerTls, make_pki
 from migrate.protocol.cluster.slots import SLOTS
@@ -98,34 +98,23 @@ def _check_shape(shards: int, replicas: int) -> None:
                          f"not {replicas}", "give --replicas R, e.g. --replicas 1")
 
 
-def _ports(count: int, port_base: int | None) -> list[tuple[int, int]]:
-    """(port, cluster bus port) for each of ``count`` nodes: ``port_base + i`` or free ports;
-    the bus port is port + 10000 when that is free, else another free port."""
-    taken: set[int] = set()
-
-    def fresh() -> int:
-        while (port := free_port()) in taken:
-            pass
-        taken.add(port)
-        return port
-
-    if port_base is None:
-        ports = [fresh() for _ in range(count)]
-    else:
-        if port_base < 1 or port_base + count - 1 > 65535:
-            raise UsageError(f"--port-base {port_base} leaves no room for {count} ports "
-                             "below 65536", "choose a lower --port-base")
-        ports = list(range(port_base, port_base + count))
-        for port in ports:
-            if port_in_use(port):
-                raise UsageError(f"port {port} on {HOST} is in use",
-                                 "choose another --port-base")
-        taken.update(ports)
+def _ports(count: int, port_base: int) -> list[tuple[int, int]]:
+    """(port, cluster bus port) for each of ``count`` nodes on ``port_base + i``; the bus port
+    is port + 10000 when that is free, else a free port."""
+    if port_base < 1 or port_base + count - 1 > 65535:
+        raise UsageError(f"--port-base {port_base} leaves no room for {count} ports "
+                         "below 65536", "choose a lower --port-base")
+    ports = list(range(port_base, port_base + count))
+    for port in ports:
+        if port_in_use(port):
+            raise UsageError(f"port {port} on {HOST} is in use", "choose another --port-base")
+    taken = set(ports)
     pairs = []
     for port in ports:
         bus = port + BUS_PORT_OFFSET
         if bus > 65535 or bus in taken or port_in_use(bus):
-            bus = fresh()
+            while (bus := free_port()) in taken:
+                pass
         taken.add(bus)
         pairs.append((port, bus))
     return pairs
@@ -154,15 +143,23 @@ def _build(name: str, spec_name: str, shards: int, *, replicas: int, password: s
     """Start, configure and wait for the nodes; stop every started node if any step fails."""
     _check_shape(shards, replicas)
     spec = get_spec(spec_name)
-    ports = _ports(shards * (1 + replicas), port_base)
+    count = shards * (1 + replicas)
+    fixed = _ports(count, port_base) if port_base is not None else None
     handle = ClusterHandle(name, spec.name, [], slot_ranges(shards),
                            [[] for _ in range(shards)], password=password)
     deadline = time.monotonic() + timeout
     try:
-        for i, (port, bus) in enumerate(ports):
+        for i in range(count):
             node_name = f"{name}-{i}"
-            node = start(node_name, port,
-                         node_args(directory_of(node_name), bus, password, tls))
+
+            def start_node(port: int, bus: int, node_name: str = node_name) \
+                    -> tuple[ServerProcess, int]:
+                return start(node_name, port,
+                             node_args(directory_of(node_name), bus, password, tls)), bus
+
+            # free ports: started again on others when one was taken before it was bound
+            node, bus = start_node(*fixed[i]) if fixed is not None else \
+                on_fresh_ports(lambda: start_node(free_port(), free_port()))
             handle.bus_ports[node.name] = bus
             if i < shards:
                 handle.nodes.append(node)
@@ -316,6 +313,16 @@ def start_cluster(where: Fleet | Path, spec_name: str, shards: int, *, replicas:
     return _build(name, spec_name, shards, replicas=replicas, password=password,
                   port_base=port_base, start=start, directory_of=lambda n: fleet.directory / n,
                   timeout=timeout, tls=tls is not None)
+
+
+def start_lone_node(fleet: Fleet, spec_name: str, *, extra_args: list[str] | None = None,
+                    password: str | None = None) -> ServerProcess:
+    """One cluster-mode server in ``fleet`` that met no other node and serves no slot yet,
+    on free ports (its cluster bus port too: started again on others when one was taken)."""
+    return on_fresh_ports(lambda: fleet.start(
+        spec_name, password=password,
+        extra_args=[CLUSTER_FLAG, "yes", "--cluster-port", str(free_port()),
+                    *(extra_args or [])]))
 
 
 # Named clusters in the lab directory (kvmigrate lab cluster ...)

@@ -291,6 +291,11 @@ class Duplex:
             select.select(readable, writable, [], min(left, self.POLL_S))
 
     def close(self) -> None:
+        """Close the connection, at once: a shutdown first, which ends the other thread's
+        ``recv`` (a bare close would leave the connection open, to the server too, until
+        that ``recv`` times out: the file stays referenced while a thread waits on it)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         with self._lock, contextlib.suppress(OSError):
             self.sock.close()
 

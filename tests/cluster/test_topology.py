@@ -14,10 +14,10 @@ from migrate.endpoint import Endpoint, raw_command
 from migrate.errors import LabError, UsageError
 from migrate.lab.cluster import (
     ClusterHandle,
-    _ports,
     node_state,
     slot_ranges,
     start_cluster,
+    start_lone_node,
 )
 from migrate.lab.fleet import Fleet
 from migrate.protocol.cluster.slots import SLOTS, key_slot
@@ -163,10 +163,7 @@ def test_cluster_nodes_parser_handles_replicas_migrations_and_old_formats() -> N
 
 
 def test_a_lone_node_that_met_nobody_reads_as_the_endpoint_host(lab: Fleet) -> None:
-    # an explicit bus port: port + 10000 passes 65535 for a high free port
-    [(_, bus)] = _ports(1, None)
-    node = lab.start("valkey-8.0", extra_args=["--cluster-enabled", "yes", "--cluster-port",
-                                               str(bus)])
+    node = start_lone_node(lab, "valkey-8.0")
     topology = discover(node.endpoint)
     [shard] = topology.shards
     assert shard.primary.endpoint == node.endpoint and shard.slots == ()

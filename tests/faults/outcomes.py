@@ -33,5 +33,5 @@ def record(outcome: Outcome) -> None:
         return
     line = json.dumps(asdict(outcome), sort_keys=True) + "\n"
     with open(path, "a", encoding="utf-8") as out:
-        fcntl.flock(out, fcntl.LOCK_EX)  # pytest -n 2 workers append to one file
+        fcntl.flock(out, fcntl.LOCK_EX)  # the pytest -n workers append to one file
         out.write(line)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import redis
 
 from migrate.lab.fleet import Fleet
-from migrate.lab.server import ServerProcess, _wait_ready
+from migrate.lab.server import ServerProcess, restart_server
 from tests.faults import test_link_faults
 from tests.faults.acked import AckedWriter, lost_writes
 from tests.faults.test_link_faults import (
@@ -36,18 +34,6 @@ from tests.helpers import run_cli
 from tests.sync.writes import Follow, stop, wait_applied
 
 rig = test_link_faults.rig  # the fixture: servers, a fault proxy before the source, the writer
-
-
-def restart(server: ServerProcess) -> None:
-    """Stop the server and start it again: same port, same folder, same arguments (the lab
-    keeps no data across a restart: it starts empty)."""
-    server.stop()
-    with open(Path(server.directory) / "stdout.log", "ab") as out:
-        popen = subprocess.Popen(server.argv, cwd=server.directory, stdout=out,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
-    server.pid = popen.pid
-    _wait_ready(server, popen)
 
 
 def _following_with_writes(rig: Rig, mode: str = "replica") -> Follow:
@@ -68,7 +54,7 @@ def test_target_restarted_mid_stream_stops_and_resume_loads_again(rig: Rig) -> N
     """The target restarts (empty: no persistence) while commands are in flight: the run
     stops (exit 4, one line) and --resume flushes it and loads it again."""
     run = _following_with_writes(rig)
-    restart(rig.target)
+    restart_server(rig.target)
     since = time.monotonic()
     _stopped(run, "the target may have applied commands it did not answer")
     acknowledged, lost, recover_s = rig.resume(since, "mode replica")
@@ -88,7 +74,7 @@ def test_replica_target_promoted_or_restarted_stops(rig: Rig, how: str) -> None:
     if how == "promoted":
         rig.target.client().execute_command("REPLICAOF", "NO", "ONE")
     else:
-        restart(rig.target)
+        restart_server(rig.target)
     since = time.monotonic()
     _err, line = _stopped(run, "is no longer a replica of")
     assert "it is a primary" in line and "--resume" in line
@@ -248,7 +234,7 @@ def test_source_restart_with_a_new_replication_id_resyncs_fully(rig: Rig) -> Non
     old_id = rig.source.client().info("replication")["master_replid"]
     with contextlib.suppress(redis.ConnectionError):
         rig.source.client().shutdown(nosave=True)
-    restart(rig.source)
+    restart_server(rig.source)
     since = time.monotonic()
     assert rig.source.client().info("replication")["master_replid"] != old_id
     with AckedWriter(rig.source) as writer:  # the application starts again from nothing

@@ -12,11 +12,10 @@ from typing import Any
 import redis
 
 from migrate.inspect.gather import gather_source
-from migrate.lab.cluster import ClusterHandle, node_state
+from migrate.lab.cluster import ClusterHandle, node_state, start_lone_node
 from migrate.lab.fleet import Fleet
 from migrate.protocol.cluster.slots import key_slot
 from tests.helpers import run_cli
-from tests.preflight.test_integration import cluster_port
 
 LabCluster = Callable[..., ClusterHandle]
 PASSWORD = "cl-Secr3t-pw"
@@ -166,9 +165,7 @@ def test_standalone_source_script_across_slots(lab: Fleet, lab_cluster: LabClust
 
 def test_valkey9_cluster_databases_into_a_one_database_cluster(lab: Fleet,
                                                                lab_cluster: LabCluster) -> None:
-    source = lab.start("valkey-9", port=cluster_port(),
-                       extra_args=["--cluster-enabled", "yes", "--cluster-config-file",
-                                   "nodes.conf", "--cluster-databases", "4"])
+    source = start_lone_node(lab, "valkey-9", extra_args=["--cluster-databases", "4"])
     client = source.client()
     client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
     deadline = time.monotonic() + 20

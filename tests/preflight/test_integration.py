@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from migrate.lab.cluster import start_lone_node
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
-from migrate.lab.server import ServerProcess, port_in_use
+from migrate.lab.server import ServerProcess
 from tests.helpers import Result, run_cli
 
 PASSWORD = "pf-Secr3t-word"
@@ -29,16 +29,6 @@ end
 redis.register_function('total', total)
 redis.register_function('archive', archive)
 """
-
-
-def cluster_port() -> int:
-    """A free port whose cluster bus port (+10000) is free too and below 65536."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 55000)
-        if not port_in_use(port) and not port_in_use(port + 10000):
-            return port
-    raise AssertionError("no free port pair for a cluster node")
 
 
 def preflight(*args: str) -> tuple[Result, dict[str, Any]]:
@@ -170,9 +160,7 @@ def test_redis70_function_library(fleet: Fleet) -> None:
 
 
 def test_cluster_mode_source(fleet: Fleet) -> None:
-    source = fleet.start("redis-7.0", port=cluster_port(),
-                         extra_args=["--cluster-enabled", "yes",
-                                     "--cluster-config-file", "nodes.conf"])
+    source = start_lone_node(fleet, "redis-7.0")
     client = source.client()
     client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
     deadline = time.monotonic() + 20

@@ -192,3 +192,18 @@ def test_pipelined_replies_of_every_kind_come_back_in_order(lab: Fleet) -> None:
         assert shown == shown[:5] * 500
         assert conn.read_replies(1) == [b"PONG"]
         assert conn.read_replies(0) == []
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_closed_pipeline_leaves_the_server_at_once(lab: Fleet, pki: Pki, tls: bool) -> None:
+    """Its reader thread waits in recv (a reply may be owed for 60 s): close() ends that
+    wait, so the connection is gone from the server now, not when the wait times out."""
+    server = lab.start("valkey-8.0", tls=ServerTls(pki) if tls else None)
+    with PipelineWriter(server.endpoint, db=0, timeout=120) as writer:
+        writer.send("SET", "k", "v")
+        assert writer.flush().replied == 1
+        assert "kvmigrate" in _names(server)
+    deadline = time.monotonic() + 10  # far below the 120 s the reader would wait
+    while "kvmigrate" in _names(server):
+        assert time.monotonic() < deadline, "the closed pipeline's connection is still open"
+        time.sleep(0.05)

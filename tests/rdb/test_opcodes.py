@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import time
 
+from migrate.lab.cluster import start_lone_node
 from migrate.lab.fleet import Fleet
-from migrate.lab.server import ServerProcess, free_port
+from migrate.lab.server import ServerProcess
 from migrate.rdb import Aux, Entry, Function, ModuleValue, SlotInfo, make_payload, read_file
 
 LIB = "#!lua name=mylib\nredis.register_function('f1', function() return 1 end)"
@@ -22,9 +23,7 @@ def _cluster_ready(server: ServerProcess) -> None:
 
 
 def test_redis8_function_module_value_freq_and_slot_info(lab: Fleet) -> None:
-    server = lab.start("redis-8", extra_args=["--maxmemory-policy", "allkeys-lfu",
-                                              "--cluster-enabled", "yes",
-                                              "--cluster-port", str(free_port())])
+    server = start_lone_node(lab, "redis-8", extra_args=["--maxmemory-policy", "allkeys-lfu"])
     _cluster_ready(server)
     c = server.client(0)
     c.execute_command("FUNCTION", "LOAD", LIB)
@@ -48,9 +47,7 @@ def test_redis8_function_module_value_freq_and_slot_info(lab: Fleet) -> None:
 
 
 def test_valkey9_cluster_slot_info_and_idle(lab: Fleet) -> None:
-    server = lab.start("valkey-9", extra_args=["--maxmemory-policy", "allkeys-lru",
-                                               "--cluster-enabled", "yes",
-                                              "--cluster-port", str(free_port())])
+    server = start_lone_node(lab, "valkey-9", extra_args=["--maxmemory-policy", "allkeys-lru"])
     _cluster_ready(server)
     c = server.client(0)
     c.set("a", 1)
