@@ -349,7 +349,7 @@ def test_writes_queued_behind_an_eof_marked_rdb_reach_a_target_loading_as_it_arr
     of the stream is sent until the target acknowledged (seen: writes lost, the target
     stuck behind the source)."""
     source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0",
-                                                "--rdb-key-save-delay", "300"])
+                                                "--rdb-key-save-delay", "100"])
     target = lab.start("valkey-8.0")
-    seed(source.endpoint, keys=4000, seed_value=19, profile="strings")
+    seed(source.endpoint, keys=3000, seed_value=19, profile="strings")
     _sync_under_writes(source, target, tmp_path)
