@@ -350,7 +350,9 @@ class ProxySync(StreamFollower):
                 if loaded:
                     self._load_setting.close()
                 if wanted is not None and (not loaded or figures["applied_offset"] < wanted):
-                    self._ask_ack()
+                    # loaded: asked for as often as the follow loop does; loading: the
+                    # target reads none of them until it has loaded, then answers the first
+                    self._ask_ack(every_s=0.01 if loaded else 0.1)
                 if wanted is not None and loaded and figures["applied_offset"] >= wanted and \
                         mark.reached():
                     break

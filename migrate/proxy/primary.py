@@ -148,9 +148,10 @@ class ReplicaServer:
             else:
                 conn.sendall(b"-ERR the kvmigrate proxy serves replication only\r\n")
         start = self._psync_start(cmd)
+        held = False
         if start is None:
             self.loaded.clear()
-            self._full_resync(conn)
+            held = self._full_resync(conn)
             start = 0
         else:
             self.continued += 1
@@ -159,7 +160,7 @@ class ReplicaServer:
         self.sent = start
         self._ackbuf = b""
         self.linked.set()
-        self._stream(conn)
+        self._stream(conn, held)
 
     def _next_command(self, conn: socket.socket, reader: hiredis.Reader) -> list[bytes]:
         while True:
@@ -190,10 +191,13 @@ class ReplicaServer:
             return wanted
         return None
 
-    def _full_resync(self, conn: socket.socket) -> None:
+    def _full_resync(self, conn: socket.socket) -> bool:
+        """Whether the stream must wait for the target's first ACK (an EOF-marked RDB: a
+        target loading it from the socket reads past the mark and drops what it read, so a
+        primary sends nothing more until the target acknowledged, as Redis's own do)."""
         if self.rdb_complete is not None and not self.rdb_complete.is_set():
             self._full_resync_growing(conn)
-            return
+            return True
         size = self.rdb_path.stat().st_size
         conn.sendall(b"+FULLRESYNC %s 0\r\n$%d\r\n" % (self.replid.encode(), size))
         self.syncing.set()
@@ -203,6 +207,7 @@ class ReplicaServer:
             while offset < size:
                 offset += os.sendfile(conn.fileno(), fh.fileno(), offset, size - offset)
         self.note(f"the target has the rewritten RDB ({size:,} bytes)")
+        return False
 
     def _full_resync_growing(self, conn: socket.socket) -> None:
         """Send the RDB while it is being written: ``$EOF:<40-byte mark>``, the bytes as they
@@ -230,17 +235,18 @@ class ReplicaServer:
         conn.sendall(mark)
         self.note(f"the target has the rewritten RDB ({sent:,} bytes, streamed as it arrived)")
 
-    def _stream(self, conn: socket.socket) -> None:
+    def _stream(self, conn: socket.socket, held: bool) -> None:
         conn.settimeout(30)
         with open(self.out_path, "rb") as fh:
             fh.seek(self.sent)
             while not self._stop.is_set():
-                available = self.out_size() - self.sent
+                held = held and not self.loaded.is_set()
+                available = 0 if held else self.out_size() - self.sent
                 if available > 0:
                     data = fh.read(min(available, SEND_CHUNK))
                     conn.sendall(data)
                     self.sent += len(data)
-                wait = 0.0 if self.out_size() > self.sent else 0.01
+                wait = 0.0 if not held and self.out_size() > self.sent else 0.01
                 ready, _, _ = select.select([conn], [], [], wait)
                 if ready:
                     self._acks(conn)

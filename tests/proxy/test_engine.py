@@ -339,3 +339,17 @@ def test_a_target_with_keys_is_left_loading_from_disk(lab: Fleet, tmp_path: Path
         _in_sync(engine, source, target)
     assert " to disk" in Path(target.log_path).read_text()
     assert target.client().get("replaced") is None
+
+
+def test_writes_queued_behind_an_eof_marked_rdb_reach_a_target_loading_as_it_arrives(
+        lab: Fleet, tmp_path: Path) -> None:
+    """The source's RDB arrives slowly while a writer runs, so the stream has piled up
+    when the proxy sends the end mark. A target loading from the socket reads ahead of the
+    mark and drops what it read past it: like a primary's own diskless transfer, nothing
+    of the stream is sent until the target acknowledged (seen: writes lost, the target
+    stuck behind the source)."""
+    source = lab.start("redis-7.0", extra_args=["--repl-diskless-sync-delay", "0",
+                                                "--rdb-key-save-delay", "100"])
+    target = lab.start("valkey-8.0")
+    seed(source.endpoint, keys=3000, seed_value=19, profile="strings")
+    _sync_under_writes(source, target, tmp_path)
