@@ -60,7 +60,9 @@ SLOW_FIRST = ("tests/cluster/test_cluster_sync.py", "tests/faults/test_link_faul
               "tests/faults/test_killed.py", "tests/faults/test_server_faults.py",
               "tests/faults/test_silent_source.py", "tests/test_tls_commands.py",
               "tests/sync/test_replica.py", "tests/sync/test_every_write.py",
-              "tests/orchestrate/test_playbooks.py", "tests/faults/test_target_oom.py")
+              "tests/orchestrate/test_playbooks.py", "tests/faults/test_target_oom.py",
+              "tests/copy/test_replication_load.py", "tests/proxy/test_engine.py",
+              "tests/dragonfly/test_copy_into_dragonfly.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
