@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -26,10 +27,12 @@ from benchmarks.rdbfile import copy_rdb_argv, hwm_mib, sync_argv
 from migrate.lab.fleet import Fleet
 from migrate.lab.seed import seed
 from migrate.lab.server import ServerProcess
+from migrate.sync.scan import BATCH as SCAN_BATCH
 
 SOURCE, TARGET = "redis-7.0", "valkey-8.0"
 CLI_ROUNDS = 5
 KVMIGRATE = [sys.executable, "-m", "migrate"]
+STOP_GRACE = 30.0
 
 
 @dataclass
@@ -55,9 +58,10 @@ def run_timed(argv: list[str], *, done: Callable[[], bool] | None = None,
     """(wall seconds, peak RSS MiB, stdout, CPU seconds) of one child process. The peak is
     its VmHWM polled from /proc every few ms (rusage would count the parent's pages after a
     vfork); the CPU time (user + system, from wait4) is the child's own, so it depends less
-    on what else runs than the wall time does. With ``done``, the child is stopped once
-    ``done()`` holds (a process that never exits on its own, such as RedisShake's sync
-    reader) and the time is taken then."""
+    on what else runs than the wall time does. With ``done``, the time is taken once
+    ``done()`` holds and the child is stopped then (a process that never exits on its own,
+    such as RedisShake's sync reader) by SIGINT, the signal RedisShake v4 stops on (it only
+    logs a SIGTERM), and SIGKILL if it is still there STOP_GRACE seconds later."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err)
@@ -70,7 +74,9 @@ def run_timed(argv: list[str], *, done: Callable[[], bool] | None = None,
             peak = max(peak, hwm_mib(proc.pid) or 0.0)
             if done is not None and elapsed is None and done():
                 elapsed = time.perf_counter() - started
-                proc.terminate()
+                proc.send_signal(signal.SIGINT)
+            if elapsed is not None and time.perf_counter() - started > elapsed + STOP_GRACE:
+                proc.kill()
             if time.perf_counter() - started > timeout:
                 proc.kill()
                 raise RuntimeError(f"{' '.join(argv[:4])} took longer than {timeout} s")
@@ -126,20 +132,23 @@ class Bench:
             raise RuntimeError(f"{what}: {got:,} keys on the target, {self.expected:,} "
                                "expected")
 
-    def _shake(self, reader: str, options: dict[str, str], target: ServerProcess,
+    def _shake(self, reader: str, options: dict[str, str | int], target: ServerProcess,
                follows: bool) -> Figure:
+        """One RedisShake v4 run (its shake.toml: a ``[reader]`` section, ``[redis_writer]``,
+        ``[advanced]``). The rdb and scan readers exit once copied; the sync reader keeps
+        following the source (``follows``): it is timed until the target has every key."""
         assert self.shake is not None
         work = self.tmp / f"shake-{reader}-{target.port}"
         work.mkdir()
-        lines = [f"[{reader}]", *(f'{k} = "{v}"' for k, v in options.items()),
+        lines = [f"[{reader}]", *(f"{k} = {json.dumps(v)}" for k, v in options.items()),
                  "[redis_writer]", f'address = "127.0.0.1:{target.port}"',
-                 "[advanced]", f'dir = "{work / "data"}"', 'log_level = "warn"']
+                 "[advanced]", f"dir = {json.dumps(str(work / 'data'))}", 'log_level = "warn"']
         config = work / "shake.toml"
         config.write_text("\n".join(lines) + "\n")
         done = (lambda: total_keys(target) >= self.expected) if follows else None
-        seconds, rss, _, _ = run_timed([self.shake, str(config)], done=done)
+        seconds, rss, _, cpu = run_timed([self.shake, str(config)], done=done)
         self._check(target, f"RedisShake {reader}")
-        return Figure(seconds, reader.replace("_", " "), rss)
+        return Figure(seconds, f"{reader.replace('_', ' ')}; {cpu:.1f} s CPU", rss)
 
     def _replicaof(self, target: ServerProcess) -> float:
         started = time.perf_counter()
@@ -222,8 +231,9 @@ class Bench:
         shake = None
         if self.shake:
             target = self._target()
-            shake = self._shake("scan_reader", {"address": f"127.0.0.1:{self.source.port}"},
-                                target, False)
+            # SCAN's COUNT as kvmigrate's scan mode asks it (RedisShake's default is 1)
+            shake = self._shake("scan_reader", {"address": f"127.0.0.1:{self.source.port}",
+                                                "count": SCAN_BATCH}, target, False)
             target.stop()
         return Row("scan copy (`sync --mode scan`)", ">= 1.5x RedisShake's throughput",
                    ours, None, shake)
