@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from migrate.apply.target import Target
+from migrate.apply.target import STREAM_TYPES, Target
 from migrate.protocol.resp import Arg
 from migrate.rdb.crc64 import crc64
 from migrate.rdb.records import Entry, StreamValue
@@ -89,6 +89,17 @@ class CommandBuilder:
         self._restorable = [target.restores(t, producer_magic) for t in range(256)]
         self._dump_footer = target.dump_version.to_bytes(2, "little")
         self._lru = target.flavor != "dragonfly"
+        self._max_bytes = self.opt.max_bytes
+        # restored by one RESTORE, nothing after it (a stream's group counters may need one)
+        self._restored_as_is = [ok and not (t in STREAM_TYPES and target.sets_entries_read_after)
+                                for t, ok in enumerate(self._restorable)]
+        # RESTORE key 0 payload [REPLACE], RESTORE key ms payload ABSTTL [REPLACE], as RESP
+        replace = b"$7\r\nREPLACE\r\n" if self.opt.replace else b""
+        extra = 1 if self.opt.replace else 0
+        self._restore_resp = b"*%d\r\n$7\r\nRESTORE\r\n" % (4 + extra) + \
+            b"$%d\r\n%b\r\n$1\r\n0\r\n$%d\r\n%b\r\n" + replace
+        self._restore_at_resp = b"*%d\r\n$7\r\nRESTORE\r\n" % (5 + extra) + \
+            b"$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$6\r\nABSTTL\r\n" + replace
         self._max_ttl_ms = target.max_ttl_ms
 
     def _expiry_fits(self, expire_ms: int) -> bool:
@@ -190,6 +201,34 @@ class CommandBuilder:
         stats.keys[e.kind] += 1
         stats.commands += len(out)
         return out
+
+    def restore_command(self, e: Entry) -> bytes | None:
+        """The RESP bytes of the one RESTORE that writes a whole entry as the bytes the
+        source sent (:meth:`commands`'s hot path), encoded here for the commonest shape: no
+        LRU idle time or LFU counter, an expiry that fits the target, no stream counters to
+        set again. None for anything else, which :meth:`commands` takes."""
+        raw = e.raw
+        if raw is None or e.idle_s is not None or e.freq is not None or \
+                not self._restored_as_is[e.type_code] or len(raw) + 10 > self._max_bytes or \
+                self._skip_key is not None or not (e.skimmed or (
+                    e.elements > 0 and e.part == 0 and e.final and not e.field_expires)):
+            return None
+        body = raw + self._dump_footer
+        payload = body + crc64(body).to_bytes(8, "little")
+        key = e.key
+        expire_ms = e.expire_ms
+        if expire_ms is None:
+            data = self._restore_resp % (len(key), key, len(payload), payload)
+        elif self._expiry_fits(expire_ms):
+            at = b"%d" % expire_ms
+            data = self._restore_at_resp % (len(key), key, len(at), at, len(payload), payload)
+        else:
+            return None
+        stats = self.stats
+        stats.restored += 1
+        stats.keys[e.kind] += 1
+        stats.commands += 1
+        return data
 
     # --- typed path ------------------------------------------------------------------------
     def _bounded(self, head: list[Arg], items: list[_Item],

@@ -54,6 +54,19 @@ class TargetWriter:
 
     def write(self, entry: Entry) -> int:
         """Queue the commands for one entry; returns how many were queued."""
+        if entry.raw is not None and not self.routed and \
+                (data := self.builder.restore_command(entry)) is not None:
+            db = self.db_map.to(entry.db)  # the hot path: one RESTORE, encoded by the builder
+            if db != self._db:
+                self._batch.append(encode_command(("SELECT", db)))
+                self._labels.append(None)
+                self._db = db
+            self._batch.append(data)
+            self._labels.append(("RESTORE", entry.key, db))
+            self._batch_bytes += len(data)
+            if self._batch_bytes >= BATCH_BYTES:
+                self._hand_over()
+            return 1
         cmds = self.builder.commands(entry)
         if not cmds:
             return 0

@@ -12,3 +12,12 @@ class RdbFormatError(UsageError):
         super().__init__(f"invalid RDB at byte {offset}: {reason}", hint)
         self.offset = offset
         self.reason = reason
+
+
+class NotWalked(Exception):
+    """A value or file the fast steps over RDB bytes do not cover, or one that fails the
+    checks a server makes as it loads it (``reason``): read it fully, with the reader."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -24,6 +25,7 @@ from migrate.rdb.records import (
     SlotInfo,
 )
 from migrate.rdb.source import RdbInput, Readable
+from migrate.rdb.steps import key_value_end, string_at
 from migrate.rdb.types import hash as hash_type
 from migrate.rdb.types import list as list_type
 from migrate.rdb.types import module as module_type
@@ -53,6 +55,7 @@ REDIS_VERSIONS = range(1, 13)  # REDIS0001 .. REDIS0012: every type documented a
 VALKEY_VERSIONS = (80, 81)
 
 _TYPE_BYTES = [bytes((code,)) for code in range(256)]  # a type byte, as a DUMP payload starts
+_STEPS = [functools.partial(key_value_end, tc=code) for code in range(256)]
 
 _READERS: dict[str, Callable[[ValueContext, int], Chunks]] = {
     "string": string_type.read, "list": list_type.read, "set": set_type.read,
@@ -70,16 +73,22 @@ class RdbReader:
     ``skim(type_code, offset)``: when it returns True, the value is stepped over without
     decoding (``Entry.value`` None, ``skimmed``, ``raw`` always set, whatever its size): for a
     second pass over a file already validated, where only the bytes are wanted.
+    ``checked``: a value is skimmed only when it is at most ``raw_limit`` bytes and passes
+    the checks a server makes as it loads it (:mod:`migrate.rdb.steps`), so that its bytes
+    can go to a target unread (the only pass over a live source's RDB); any other is
+    decoded (split into chunks, its defect named, or an empty key skipped).
     """
 
     def __init__(self, stream: Readable, *, raw_limit: int = 8 * 1024 * 1024,
                  chunk_elements: int = 10_000, chunk_bytes: int = 4 * 1024 * 1024,
                  limit: int | None = None, keep_raw: bool = True,
-                 skim: Callable[[int, int], bool] | None = None):
+                 skim: Callable[[int, int], bool] | None = None, checked: bool = False):
         self.input = RdbInput(stream, limit=limit)
         self.raw_limit = raw_limit
         self.keep_raw = keep_raw
         self.skim = skim
+        self.checked = checked
+        self.decoded = 0  # values ``checked`` did not let pass as bytes
         self.producer = self._header()
         self.ctx = ValueContext(self.input, self.producer, chunk_elements, chunk_bytes)
         self.finished = False
@@ -151,7 +160,13 @@ class RdbReader:
             op = inp.read_byte()
             if op < 64:  # a key (the common case first); unknown type bytes are refused there
                 if skim is not None and op in SKIMMABLE and skim(op, at):
-                    yield self._skimmed(op, at, db, expire_ms, idle, freq)
+                    if not self.checked:
+                        yield self._skimmed(op, at, db, expire_ms, idle, freq)
+                    elif checked := self._checked(op, at, db, expire_ms, idle, freq):
+                        yield checked
+                    else:
+                        self.decoded += 1
+                        yield from self._entry(op, at, db, expire_ms, idle, freq)
                 elif op == 0 and (plain := self._plain_string(at, db, expire_ms, idle, freq)):
                     yield plain
                 else:
@@ -275,7 +290,7 @@ class RdbReader:
         inp = self.input
         key = read_string(inp)
         if type_code in SINGLE_STRING:
-            raw = _TYPE_BYTES[type_code] + inp.take_string()
+            raw = _TYPE_BYTES[type_code] + (inp.take_string() or b"")
             count = 1 if type_code == 0 else 0
         else:
             inp.start_capture(1 << 62)
@@ -283,6 +298,24 @@ class RdbReader:
             raw = _TYPE_BYTES[type_code] + (inp.end_capture() or b"")
         return Entry(db, key, type_code, kind, encoding, None, expire_ms, None, idle, freq, raw,
                      0, True, at, len(raw), count, True)
+
+    def _checked(self, type_code: int, at: int, db: int, expire_ms: int | None,
+                 idle: int | None, freq: int | None) -> Entry | None:
+        """A value stepped over and checked (``checked``), or None, nothing consumed."""
+        kind, encoding = self._type_name(type_code, at)
+        span = self.input.span(_STEPS[type_code], self.raw_limit)
+        if span is None:
+            return None
+        buf, start, end = span
+        b = buf[start]
+        if b < 64:  # the key: nearly always a short plain string
+            value_at = start + 1 + b
+            key = buf[start + 1:value_at]
+        else:
+            key, value_at = string_at(buf, start)
+        raw = _TYPE_BYTES[type_code] + buf[value_at:end]
+        return Entry(db, key, type_code, kind, encoding, None, expire_ms, None, idle, freq, raw,
+                     0, True, at, len(raw), 0, True)
 
     @staticmethod
     def _make(db: int, key: bytes, type_code: int, kind: str, encoding: str,

@@ -9,10 +9,12 @@ the command stream that follows the snapshot on the same socket).
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from typing import Protocol
 
 from migrate.rdb.crc64 import crc64
-from migrate.rdb.errors import RdbFormatError
+from migrate.rdb.errors import NotWalked, RdbFormatError
 
 READ_SIZE = 256 * 1024
 
@@ -25,13 +27,15 @@ class Readable(Protocol):
 
 
 class RdbInput:
-    def __init__(self, raw: Readable, *, limit: int | None = None, checksum: bool = True):
+    def __init__(self, raw: Readable, *, limit: int | None = None, checksum: bool = True,
+                 offset: int = 0):
+        """``offset``: where in the RDB ``raw`` starts (for the offsets in messages)."""
         self._read = getattr(raw, "read1", None) or raw.read
         self._limit = limit
         self._fed = 0
         self._buf = b""
         self._pos = 0
-        self._base = 0
+        self._base = offset
         self._checksum = checksum
         self._crc = 0
         self._crc_pos = 0
@@ -129,17 +133,18 @@ class RdbInput:
         else:
             self._pos = end
 
-    def take_string(self) -> bytes:
+    def take_string(self, limit: int = 1 << 62) -> bytes | None:
         """The serialized bytes of one RDB string (any encoding), stepped over undecoded:
-        a slice of the buffer when it is whole there, else captured on the slow path."""
+        a slice of the buffer when it is whole there, else captured on the slow path; None
+        (the string stepped over all the same) when it is longer than ``limit``."""
         start = self._pos
         end = self._plain_end()
         if end is not None:
             self._pos = end
-            return self._buf[start:end]
-        self.start_capture(1 << 62)
+            return self._buf[start:end] if end - start <= limit else None
+        self.start_capture(limit)
         self._skip_string_slow()
-        return self.end_capture() or b""
+        return self.end_capture()
 
     def _plain_end(self) -> int | None:
         """Where the plain (length-prefixed) string at the read position ends, when it is
@@ -166,23 +171,64 @@ class RdbInput:
         b = self.read_byte()
         kind = b >> 6
         if kind == 0:
-            self.read(b & 0x3F)
+            self.skip(b & 0x3F)
         elif kind == 1:
-            self.read(((b & 0x3F) << 8) | self.read_byte())
+            self.skip(((b & 0x3F) << 8) | self.read_byte())
         elif b == 0x80:
-            self.read(int.from_bytes(self.read(4), "big"))
+            self.skip(int.from_bytes(self.read(4), "big"))
         elif b == 0x81:
-            self.read(int.from_bytes(self.read(8), "big"))
+            self.skip(int.from_bytes(self.read(8), "big"))
         else:
             enc = b & 0x3F
             if enc == 3:  # LZF: compressed length, then uncompressed length
                 clen = self._length()
                 self._length()
-                self.read(clen)
+                self.skip(clen)
             elif enc < 3:
                 self.read((1, 2, 4)[enc])
             else:
                 raise self.error(f"invalid string encoding 0x{b:02x}", self.offset - 1)
+
+    def span(self, step: Callable[[bytes, int], int], limit: int) -> tuple[bytes, int, int] | None:
+        """``(buffer, start, end)``: the item at the read position, which ``step(buffer,
+        start)`` steps over and checks (returning where it ends), now consumed; or None, with
+        nothing consumed, when it is longer than ``limit`` bytes or ``step`` refuses it
+        (:class:`NotWalked`, :class:`RdbFormatError`) with all of it at hand. The buffer
+        grows as needed (an item cut by its end raises in ``step``, or ends past it), never
+        beyond about ``limit`` bytes."""
+        exhausted = False
+        while True:
+            buf, start = self._buf, self._pos
+            have = len(buf) - start
+            try:
+                end = step(buf, start)
+                if end <= len(buf):
+                    if end - start > limit:
+                        return None
+                    self._pos = end
+                    return buf, start, end
+            except (IndexError, struct.error):
+                pass
+            except (NotWalked, RdbFormatError):
+                pass  # its own, or one of an item cut by the buffer's end: more is read
+            if exhausted or have > limit:
+                return None
+            try:
+                self._fill(min(max(2 * have, 1 << 16), limit + 1))
+            except RdbFormatError:  # the input ended: what is buffered is all there is
+                exhausted = True
+
+    def skip(self, n: int) -> None:
+        """Step over ``n`` bytes, a buffer's worth at a time (a string of hundreds of
+        megabytes is never held whole)."""
+        while True:
+            avail = len(self._buf) - self._pos
+            if n <= avail:
+                self._pos += n
+                return
+            self._pos += avail
+            n -= avail
+            self._fill(1)
 
     def _length(self) -> int:
         b = self.read_byte()

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, TypeVar
 import redis
 
 from migrate.apply.commands import ApplyOptions
+from migrate.apply.target import STREAM_TYPES
 from migrate.apply.target import Target as ApplyTarget
 from migrate.apply.writer import TargetWriter
 from migrate.errors import ConnectError, KvmError
@@ -204,9 +205,10 @@ class ReplicaSync(StreamFollower):
             raise
         with raw_file as raw:
             fh = GrowingFile(raw, gen, self.link, self.opts.stop)
-            reader = RdbReader(fh)
             options = ApplyOptions(replace=True,
                                    drop_field_ttls="field-ttl" in self.opts.allow_loss)
+            reader = RdbReader(fh, raw_limit=options.max_bytes - 16, checked=True)
+            reader.skim = self._passes_as_bytes(reader.producer.magic)
             with TargetWriter(self.target.endpoint, self.apply_target, reader.producer.magic,
                               options, self.opts.db_map, pipe=self.target.writer(0)) as writer:
                 for rec in _until_restarted(reader.records(), writer):
@@ -232,6 +234,21 @@ class ReplicaSync(StreamFollower):
                            bytes_copied=gen.rdb_bytes,  # its size (unknown before, diskless)
                            bytes_total=gen.rdb_total or gen.rdb_bytes)
         gen.rdb_path.unlink(missing_ok=True)  # loaded: the spool keeps only the stream
+
+    def _passes_as_bytes(self, magic: str) -> Callable[[int, int], bool]:
+        """Which keys go to the target as the bytes the source sent (RESTORE of the value
+        as it is, stepped over, not decoded): the types the target's RESTORE reads as they
+        are from a file with this header ``magic``. Plain strings take the reader's own fast
+        path; streams are decoded for a target that needs their groups' counters set again.
+        The reader checks each such value as a server checks it when it loads it, and
+        decodes any that fails or is too big for one command (RdbReader's ``checked``)."""
+        target = self.apply_target
+        passes = [t != 0 and target.restores(t, magic) and not (
+            t in STREAM_TYPES and target.sets_entries_read_after) for t in range(256)]
+
+        def skim(type_code: int, offset: int) -> bool:
+            return passes[type_code]
+        return skim
 
     def _load_complete_rdb(self, gen: Generation) -> Generation:
         """Load ``gen``'s RDB; when its transfer is cut, flush what was loaded and load the
