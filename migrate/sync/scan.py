@@ -61,6 +61,7 @@ from migrate.verify.model import HEARTBEAT_KEY, is_internal
 # evicted, stream (A is their alias).
 NEEDED_CLASSES = set("g$lshzxet")
 BATCH = 500
+FLUSH_S = 0.5  # the initial scan waits for the target's replies this often
 STREAM_REFRESH_S = 2.0  # streams are copied again this often (group reads notify nothing)
 MAX_REFRESHED_STREAMS = 10_000
 BIG_KEY_BYTES = 8 << 20  # a key bigger than this (MEMORY USAGE) is copied in chunks
@@ -237,6 +238,25 @@ class Notifications:
         self.conn.close()
 
 
+_RESTORE = b"*5\r\n$7\r\nRESTORE\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$7\r\nREPLACE\r\n"
+_RESTORE_ABSTTL = _RESTORE.replace(b"*5", b"*6", 1) + b"$6\r\nABSTTL\r\n"
+
+
+def _pairs(first: bytes, second: bytes) -> bytes:
+    """The RESP of ``first key`` then ``second key`` (each a command name of one or more
+    words), with ``%d``/``%b`` for the key's length and bytes in each."""
+    def one(name: bytes) -> bytes:
+        words = name.split()
+        return b"*%d\r\n" % (len(words) + 1) + b"".join(
+            b"$%d\r\n%b\r\n" % (len(w), w) for w in words) + b"$%d\r\n%b\r\n"
+    return one(first) + one(second)
+
+
+_PROBE = _pairs(b"TYPE", b"MEMORY USAGE")
+_DUMP_EXPIRETIME = _pairs(b"DUMP", b"PEXPIRETIME")
+_DUMP_PTTL = _pairs(b"DUMP", b"PTTL")
+
+
 class TargetWriter:
     """One pipelined writer, switching databases with SELECT as keys arrive."""
 
@@ -251,6 +271,25 @@ class TargetWriter:
             self.writer.send("SELECT", db)
             self.db = db
         self.writer.send(*args, label=(command_name(args), named_key(args), db))
+
+    def restore(self, db: int, restores: list[tuple[bytes, int, bytes, bool]]) -> None:
+        """``RESTORE key ttl payload REPLACE [ABSTTL]`` for each (key, ttl, payload,
+        absttl), encoded here and sent as one batch (a cluster's writer routes each)."""
+        if not restores:
+            return
+        if getattr(self.writer, "routed", False):
+            for key, ttl, payload, absttl in restores:
+                self.send(db, "RESTORE", key, ttl, payload, "REPLACE",
+                          *(("ABSTTL",) if absttl else ()))
+            return
+        if db != self.db:
+            self.writer.send("SELECT", db)
+            self.db = db
+        data = b"".join([(_RESTORE_ABSTTL if absttl else _RESTORE) % (
+            len(key), key, len(t := b"%d" % ttl), t, len(payload), payload)
+            for key, ttl, payload, absttl in restores])
+        self.writer.send_encoded(data, len(restores), [("RESTORE", key, db)
+                                                       for key, _, _, _ in restores])
 
     def check(self) -> None:
         stats = self.writer.stats
@@ -288,6 +327,7 @@ class ScanSync:
                               stream_metadata=target.identity.flavor != "dragonfly",
                               target_field_ttl_seconds=target.has("HEXPIRE"))
         self.typed_stats = TypedStats()
+        self._restorable: dict[tuple[int, bool], bool] = {}  # (type byte, Valkey's) -> ...
         self.match = compile_glob(opts.match) if opts.match else None
         self.reader = RawConn(source.endpoint)
         # --max-ops-per-s: the reads paced, and the source's latency measured meanwhile
@@ -347,8 +387,12 @@ class ScanSync:
     def _restores(self, payload: bytes) -> bool:
         """Whether the target's RESTORE reads this DUMP payload's value type."""
         version = int.from_bytes(payload[-10:-8], "little") if len(payload) >= 11 else 0
-        return restores_type(self.target.identity, payload[0], "VALKEY" if version >= 80
-                        else "REDIS")
+        kind = (payload[0], version >= 80)
+        known = self._restorable.get(kind)
+        if known is None:
+            known = self._restorable[kind] = restores_type(
+                self.target.identity, payload[0], "VALKEY" if version >= 80 else "REDIS")
+        return known
 
     def tdb(self, db: int) -> int:
         return self.opts.db_map.to(db)
@@ -359,8 +403,7 @@ class ScanSync:
             return
         self.reader.select(db)
         tdb = self.tdb(db)
-        probe = self.reader.call_many([c for k in keys for c in
-                                       (("TYPE", k), ("MEMORY", "USAGE", k))])
+        probe = self._call_pairs(_PROBE, keys)
         types = probe[0::2]
         self._note_streams(db, keys, types)
         typed = [] if self.use_dump else keys
@@ -399,29 +442,37 @@ class ScanSync:
         if part:
             yield part
 
+    def _call_pairs(self, pair: bytes, keys: list[bytes]) -> list[Reply]:
+        """Two commands per key (``pair``, from :func:`_pairs`), encoded here, in one
+        round trip."""
+        self.reader.send_encoded(b"".join([pair % (len(k), k, len(k), k) for k in keys]),
+                                 2 * len(keys))
+        return self.reader.read_replies(2 * len(keys))
+
     def _copy_dumped(self, tdb: int, keys: list[bytes], typed: list[bytes]) -> None:
         """DUMP + RESTORE of ``keys``; those whose payload the target cannot read are added
         to ``typed``."""
-        if keys:
-            ttl_cmd = "PEXPIRETIME" if self.caps.source_expiretime else "PTTL"
-            replies = self.reader.call_many([c for k in keys for c in
-                                             (("DUMP", k), (ttl_cmd, k))])
-            for i, key in enumerate(keys):
-                payload, ttl = replies[2 * i], replies[2 * i + 1]
-                if payload is None or is_error(payload):
-                    self.writer.send(tdb, "DEL", key)
-                    continue
-                if not self._restores(payload):  # e.g. a field-TTL hash on Dragonfly
-                    typed.append(key)
-                    continue
-                self.bytes_copied += len(payload)
-                if isinstance(ttl, int) and ttl >= 0:
-                    if self.caps.source_expiretime:
-                        self.writer.send(tdb, "RESTORE", key, ttl, payload, "REPLACE", "ABSTTL")
-                    else:
-                        self.writer.send(tdb, "RESTORE", key, max(ttl, 1), payload, "REPLACE")
-                else:
-                    self.writer.send(tdb, "RESTORE", key, 0, payload, "REPLACE")
+        if not keys:
+            return
+        absolute = self.caps.source_expiretime
+        replies = self._call_pairs(_DUMP_EXPIRETIME if absolute else _DUMP_PTTL, keys)
+        restores: list[tuple[bytes, int, bytes, bool]] = []
+        for i, key in enumerate(keys):
+            payload, ttl = replies[2 * i], replies[2 * i + 1]
+            if payload is None or is_error(payload):
+                self.writer.restore(tdb, restores)  # in order: what came before first
+                restores = []
+                self.writer.send(tdb, "DEL", key)
+                continue
+            if not self._restores(payload):  # e.g. a field-TTL hash on Dragonfly
+                typed.append(key)
+                continue
+            self.bytes_copied += len(payload)
+            if isinstance(ttl, int) and ttl >= 0:
+                restores.append((key, ttl if absolute else max(ttl, 1), payload, absolute))
+            else:
+                restores.append((key, 0, payload, False))
+        self.writer.restore(tdb, restores)
 
     def _note_streams(self, db: int, keys: list[bytes], types: list) -> None:
         for key, kind in zip(keys, types, strict=True):
@@ -452,13 +503,20 @@ class ScanSync:
         return len(taken)
 
     def _scan_db(self, db: int, cursor: bytes) -> None:
+        """SCAN ``db`` from ``cursor`` and copy each batch. The target's replies are waited
+        for about every :data:`FLUSH_S` (and at the end), not after each batch, so the target
+        writes one batch while the source reads the next; a refusal already answered stops
+        the scan at the next batch, and the writer's bounded bytes in flight hold the pace."""
+        flushed = time.monotonic()
         while not self.opts.stop.is_set():
             self.reader.select(db)
             cursor, keys = self.reader.call("SCAN", cursor, "COUNT", BATCH)
             self.copy_keys(db, keys)
             self.drain()
-            self.writer.flush()
-            self.ledger.offsets[f"scan_db{db}"] = cursor.decode()
+            if cursor == b"0" or time.monotonic() - flushed >= FLUSH_S:
+                self.writer.flush()
+                flushed = time.monotonic()
+                self.ledger.offsets[f"scan_db{db}"] = cursor.decode()
             self.publish("initial-copy", db=db)
             if cursor == b"0":
                 return
