@@ -68,10 +68,13 @@ def test_writes_after_the_final_offset_end_the_cutover_with_exit_4(rig: Rig) -> 
     assert "it is fenced now, so no more arrive" in line and "kvmigrate rollback" in line
     assert "warning:" not in err  # not a warning that scrolls by
     # the writes the line is about: those acknowledged once the pause had ended, and only
-    # those (the one in flight as the pause began may have had its SET taken before it)
+    # those: none acknowledged before it is missing (the one in flight as the pause began
+    # may have had its SET taken before it, and under load the sync, not yet stopped at the
+    # cut-over's barrier, may still apply one or two after the pause ended: seen in a full
+    # run with another test run beside it, the first missing write 3 after the count read)
     missing = sorted(int(k[4:]) for k in lost_writes(rig.target, acknowledged)
                      if k.startswith("ack:") and k[4:].isdigit())
-    assert missing and missing[0] in (paused_at + 1, paused_at + 2), (paused_at, missing[:3])
+    assert missing and missing[0] > paused_at, (paused_at, missing[:3])
     assert missing == list(range(missing[0], acknowledged + 1)), (acknowledged, missing[-3:])
     assert run.wait(30) == 0  # the promotion stopped the sync
     review = run_cli("report", "--state", str(rig.state), "--format", "markdown")
