@@ -37,6 +37,7 @@ from migrate.protocol.resp import Arg, encode_command
 
 CONNECT_TIMEOUT_S = 10.0  # TCP connect, TLS handshake, AUTH/SETNAME/SELECT
 READ_TIMEOUT_S = 60.0  # any later read that gets nothing
+READER_EXIT_S = 10.0  # longest a close waits for the reading thread to end (it ends at once)
 CHUNK = 1 << 20
 NOT_ANSWERING = "the server accepts connections but does not answer: check that it is a " \
                 "Redis/Valkey server and not overloaded"
@@ -290,12 +291,20 @@ class Duplex:
                 raise TimeoutError("timed out")
             select.select(readable, writable, [], min(left, self.POLL_S))
 
-    def close(self) -> None:
+    def close(self, reader: threading.Thread | None = None) -> None:
         """Close the connection, at once: a shutdown first, which ends the other thread's
         ``recv`` (a bare close would leave the connection open, to the server too, until
-        that ``recv`` times out: the file stays referenced while a thread waits on it)."""
+        that ``recv`` times out: the file stays referenced while a thread waits on it).
+
+        Then, with ``reader`` (the thread that reads it), the close waits until that thread
+        has ended: it may have taken the socket's file number and not yet begun its wait.
+        A number closed under it is given to the next file opened (a pipe to a child
+        process, say), and the reader would wait on that file instead, holding it open (a
+        pipe's reader sees no end) until its ``timeout`` ran out."""
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(READER_EXIT_S)  # at once: a shut-down socket ends any wait on it
         with self._lock, contextlib.suppress(OSError):
             self.sock.close()
 

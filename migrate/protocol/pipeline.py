@@ -46,7 +46,8 @@ class PipelineWriter:
         self._sock = self._conn.duplex()
         self._out = SendBuffer(self._sock, endpoint, self._cond, max_in_flight_bytes)
         self._closed = False
-        self._thread = threading.Thread(target=self._read_loop, daemon=True)
+        self._thread = threading.Thread(target=self._read_loop, daemon=True,
+                                        name=f"kvm-pipeline-{endpoint.port}")
         self._thread.start()
 
     def keep_labels(self) -> None:
@@ -144,7 +145,7 @@ class PipelineWriter:
 
     def close(self) -> None:
         self._closed = True
-        self._sock.close()
+        self._sock.close(reader=self._thread)
 
     def __enter__(self) -> PipelineWriter:
         return self

@@ -5,6 +5,7 @@ clusters of different shapes (and a cluster with a single node) key by key."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -93,6 +94,8 @@ def test_writer_puts_every_key_on_its_node(lab_cluster: LabCluster, spec: str,
     with ClusterWriter(handle.endpoint) as writer:
         expected = _write_everything(writer)
         stats = writer.flush()
+    readers = {f"kvm-cluster-{node.port}" for node in handle.nodes}
+    assert not readers & {t.name for t in threading.enumerate()}  # close() waited for them
     assert len(expected) == 5000
     assert stats.errors == 0, stats.first_errors
     assert stats.sent == stats.replied and stats.nodes == shards

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -207,3 +208,19 @@ def test_a_closed_pipeline_leaves_the_server_at_once(lab: Fleet, pki: Pki, tls: 
     while "kvmigrate" in _names(server):
         assert time.monotonic() < deadline, "the closed pipeline's connection is still open"
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_closed_pipeline_has_no_reader_thread_left(lab: Fleet, pki: Pki, tls: bool) -> None:
+    """close() returns once the reader thread has ended. Closed under a reader that had
+    taken the socket's number but not yet begun to wait on it, the number went to the next
+    file opened (a pipe to a child process, say), which that reader then held open until its
+    60 s timeout: the child's output had no end until then."""
+    server = lab.start("valkey-8.0", tls=ServerTls(pki) if tls else None)
+    name = f"kvm-pipeline-{server.port}"
+    for i in range(20):
+        with PipelineWriter(server.endpoint, db=0) as writer:
+            writer.send("SET", "k", i)
+            assert writer.flush().replied == 1
+            assert name in [t.name for t in threading.enumerate()]
+        assert name not in [t.name for t in threading.enumerate()], f"closing #{i}"

@@ -3,6 +3,7 @@ stop file appears. ``python tests/sync/writer.py URL STOPFILE COUNTFILE [--no-fl
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -49,8 +50,16 @@ def main(url: str, stop: Path, count_file: Path, flush: bool) -> None:
                 c.flushdb()
             c.execute_command("SELECT", 0)
         if i % 50 == 0:
-            count_file.write_text(str(i))
-    count_file.write_text(str(i))
+            _write_count(count_file, i)
+    _write_count(count_file, i)
+
+
+def _write_count(count_file: Path, i: int) -> None:
+    """Replace the count file whole: a test reading it never sees it empty (written in
+    place, it is empty between the truncation and the write)."""
+    part = count_file.with_name(count_file.name + ".part")
+    part.write_text(str(i))
+    os.replace(part, count_file)
 
 
 if __name__ == "__main__":

@@ -301,7 +301,7 @@ class _NodeLink:
 
     def close(self) -> None:
         self._closed = True
-        self._sock.close()
+        self._sock.close(reader=self._thread)
 
 
 class ClusterWriter:
